@@ -1,0 +1,1 @@
+"""camrobust: robustness of Class Activation Maps to input noise."""

@@ -1,0 +1,248 @@
+"""compute_cams: every CAM method from one batched forward + one activation-gradient pass."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from camrobust.cam.ablation import Rerun, ablation_weights
+from camrobust.cam.layers import resolve_layer
+from camrobust.cam.methods import GRADIENT_METHODS, MAP_FUNCTIONS, METHODS, check_methods
+from camrobust.cam.score import score_weights
+from camrobust.cam.split import ModelSplit, split_at
+from camrobust.cam.state import frozen_eval
+
+logger = logging.getLogger(__name__)
+
+_AUTOCAST = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass
+class CamResult:
+    """Raw maps per method (N×h×w float32, feature-map resolution), logits, predictions, targets."""
+
+    maps: dict[str, Tensor]
+    logits: Tensor
+    preds: Tensor
+    targets: Tensor
+    layer: str
+    ablation_split: bool | None = field(default=None)
+
+
+@dataclass
+class _Capture:
+    """The target layer's output of the last forward, as a leaf tensor."""
+
+    acts: list[Tensor] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def _capture(layer: nn.Module, need_grad: bool) -> Iterator[_Capture]:
+    """Hook the target layer: keep its output as a grad-requiring leaf, pass a copy downstream.
+
+    The copy shields the kept activations from in-place ops of later layers (e.g. DenseNet's
+    `relu(features, inplace=True)`), so maps always use the layer's output as it returned it.
+    """
+    store = _Capture()
+
+    def hook(module: nn.Module, args: object, output: object) -> Tensor:
+        if not isinstance(output, Tensor):
+            raise ValueError(f"target layer returns {type(output).__name__}, not a tensor")
+        leaf = output.detach().requires_grad_(need_grad)
+        store.acts.append(leaf)
+        return leaf.clone()
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        yield store
+    finally:
+        handle.remove()
+
+
+def _autocast(device: torch.device, mode: str | None) -> contextlib.AbstractContextManager:
+    if mode not in _AUTOCAST:
+        raise ValueError(f"autocast must be None, 'bf16' or 'fp16', not {mode!r}")
+    if mode is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=_AUTOCAST[mode])
+
+
+def _check_images(images: object) -> Tensor:
+    if not isinstance(images, Tensor):
+        raise TypeError(f"images must be a torch.Tensor, not {type(images).__name__}")
+    if images.ndim != 4 or not images.is_floating_point():
+        raise ValueError(
+            f"images must be float N×C×H×W in [0, 1], got {images.dtype} {tuple(images.shape)}"
+        )
+    return images
+
+
+def _check_targets(targets: Tensor | None, n: int) -> Tensor | None:
+    if targets is None:
+        return None
+    if not isinstance(targets, Tensor) or targets.dtype not in (torch.int64, torch.int32):
+        raise ValueError("targets must be None or an integer (Long) tensor of class indices")
+    if targets.shape != (n,):
+        raise ValueError(f"targets must have shape ({n},), got {tuple(targets.shape)}")
+    return targets.long()
+
+
+def _model_device(model: nn.Module, fallback: torch.device) -> torch.device:
+    param = next(model.parameters(), None)
+    return fallback if param is None else param.device
+
+
+def _rerun_for(
+    model: nn.Module, layer: nn.Module, split: ModelSplit | None, images: Tensor
+) -> Rerun:
+    """A function running the network after the target layer on ablated activations."""
+    if split is not None:
+        extras = split.extras(images)
+
+        def run_suffix(ablated: Tensor, image: Tensor) -> Tensor:
+            return split.suffix(ablated, *(extra[image] for extra in extras))
+
+        return run_suffix
+
+    def run_full(ablated: Tensor, image: Tensor) -> Tensor:
+        handle = layer.register_forward_hook(lambda module, args, output: ablated)
+        try:
+            return model(images[image])
+        finally:
+            handle.remove()
+
+    return run_full
+
+
+def _split_agrees(split: ModelSplit, images: Tensor, acts: Tensor, logits: Tensor) -> bool:
+    """Whether the traced suffix reproduces the model's logits on this batch."""
+    again = split.suffix(acts.clone(), *split.extras(images)).float()
+    if again.shape != logits.shape:
+        return False
+    tol = 1e-3 if acts.dtype == torch.float32 else 5e-2
+    scale = float(logits.abs().amax()) + 1.0
+    return bool(((again - logits).abs().amax() <= tol * scale).item())
+
+
+def compute_cams(
+    model: nn.Module,
+    target_layer: str,
+    images: Tensor,
+    methods: Sequence[str] = METHODS,
+    targets: Tensor | None = None,
+    batch_size: int = 64,
+    *,
+    progress: bool | None = False,
+    autocast: str | None = None,
+    score_chunk: int = 256,
+    ablation_chunk: int = 1024,
+) -> CamResult:
+    """CAMs of `images` (float N×C×H×W in [0,1]) at `target_layer` for every method in `methods`.
+
+    One forward and one `torch.autograd.grad` w.r.t. the hooked target activation per batch serve
+    all gradient/activation methods; ScoreCAM adds masked-input forwards (`score_chunk` images at a
+    time), AblationCAM re-runs only the network after the target layer (`ablation_chunk` rows at a
+    time; torch.fx split, falling back to full forwards with a hook where tracing fails).
+    `targets` None explains the predicted class, a LongTensor N explicit classes. Maps stay on the
+    device and come back on the images' device; `autocast` ('bf16'/'fp16') applies to the forwards,
+    maps are float32. Model mode and requires_grad flags are restored on exit, also on error.
+    """
+    names = check_methods(methods)
+    images = _check_images(images)
+    n = images.shape[0]
+    explicit = _check_targets(targets, n)
+    if batch_size < 1 or score_chunk < 1 or ablation_chunk < 1:
+        raise ValueError("batch_size, score_chunk and ablation_chunk must be positive")
+    layer = resolve_layer(model, target_layer)
+    device = _model_device(model, images.device)
+    _autocast(device, autocast)
+    need_grad = any(name in GRADIENT_METHODS for name in names)
+
+    maps: dict[str, list[Tensor]] = {name: [] for name in names}
+    all_logits: list[Tensor] = []
+    all_targets: list[Tensor] = []
+    split: ModelSplit | None = None
+    split_checked = False
+    with frozen_eval(model):
+        if "ablationcam" in names:
+            split = split_at(model, target_layer)
+        batches = range(0, n, batch_size)
+        for start in tqdm(batches, desc="CAM batches", unit="batch", disable=_quiet(progress)):
+            x = images[start : start + batch_size].to(device)
+            with (
+                _capture(layer, need_grad) as store,
+                torch.set_grad_enabled(need_grad),
+                _autocast(device, autocast),
+            ):
+                output = model(x)
+            if len(store.acts) != 1:
+                raise ValueError(
+                    f"target_layer '{target_layer}' ran {len(store.acts)} times in one forward; "
+                    "choose a layer the model calls exactly once"
+                )
+            if not isinstance(output, Tensor) or output.ndim != 2:
+                raise ValueError("model must return a N×classes tensor of logits")
+            leaf = store.acts[0]
+            if explicit is None:
+                tgt = output.detach().argmax(dim=1)
+            else:
+                tgt = explicit[start : start + batch_size].to(device)
+                if start == 0 and not (
+                    int(explicit.min()) >= 0 and int(explicit.max()) < output.shape[1]
+                ):
+                    raise ValueError(f"targets must lie in [0, {output.shape[1]})")
+            grads = None
+            if need_grad:
+                score = output.gather(1, tgt[:, None]).sum()
+                (grads,) = torch.autograd.grad(score, leaf, allow_unused=True)
+                if grads is None:
+                    raise ValueError(f"the logits do not depend on target_layer '{target_layer}'")
+                grads = grads.float()
+            acts = leaf.detach()
+            acts32 = acts.float()
+            logits = output.detach().float()
+            for name in names:
+                if name in MAP_FUNCTIONS:
+                    maps[name].append(MAP_FUNCTIONS[name](acts32, grads))
+            with torch.no_grad(), _autocast(device, autocast):
+                if "scorecam" in names:
+                    weights = score_weights(model, x, acts, tgt, score_chunk)
+                    maps["scorecam"].append(torch.einsum("nc,nchw->nhw", weights, acts32))
+                if "ablationcam" in names:
+                    if split is not None and not split_checked:
+                        if not _split_agrees(split, x, acts, logits):
+                            logger.warning(
+                                "traced split at %s disagrees with the model; AblationCAM falls "
+                                "back to full forwards",
+                                target_layer,
+                            )
+                            split = None
+                        split_checked = True
+                    rerun = _rerun_for(model, layer, split, x)
+                    scores = logits.gather(1, tgt[:, None])[:, 0]
+                    weights = ablation_weights(rerun, acts, scores, tgt, ablation_chunk)
+                    maps["ablationcam"].append(torch.einsum("nc,nchw->nhw", weights, acts32))
+            all_logits.append(logits)
+            all_targets.append(tgt)
+            del output, leaf, grads, store
+    home = images.device
+    logits = torch.cat(all_logits).to(home)
+    return CamResult(
+        maps={name: torch.cat(parts).to(home) for name, parts in maps.items()},
+        logits=logits,
+        preds=logits.argmax(dim=1),
+        targets=torch.cat(all_targets).to(home),
+        layer=target_layer,
+        ablation_split=None if "ablationcam" not in names else split is not None,
+    )
+
+
+def _quiet(progress: bool | None) -> bool | None:
+    """tqdm's `disable`: None (auto: only on a terminal), or the flag's negation."""
+    return None if progress is None else not progress

@@ -1,0 +1,136 @@
+"""The registry of CAM methods: each gradient/activation method is a short map function.
+
+Formulas follow pytorch-grad-cam 1.5.7 (same epsilons), computed batched on the device.
+ScoreCAM and AblationCAM need extra forward passes and live in `score.py` and `ablation.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from camrobust.cam.eigen import principal_projection
+
+MapFn = Callable[[Tensor, Tensor | None], Tensor]
+
+_SPATIAL = (2, 3)
+
+
+def _weighted_sum(weights: Tensor, acts: Tensor) -> Tensor:
+    """Σ_c w_c A_c for per-channel weights N×C."""
+    return torch.einsum("nc,nchw->nhw", weights, acts)
+
+
+def gradcam(acts: Tensor, grads: Tensor | None) -> Tensor:
+    """Grad-CAM: channel weights are the spatially averaged gradients."""
+    return _weighted_sum(grads.mean(dim=_SPATIAL), acts)
+
+
+def gradcampp(acts: Tensor, grads: Tensor | None) -> Tensor:
+    """Grad-CAM++ (Chattopadhyay et al., eq. 19) with pytorch-grad-cam's eps 1e-6."""
+    g2 = grads.pow(2)
+    g3 = g2 * grads
+    sum_acts = acts.sum(dim=_SPATIAL, keepdim=True)
+    alpha = g2 / (2 * g2 + sum_acts * g3 + 1e-6)
+    alpha = torch.where(grads != 0, alpha, torch.zeros_like(alpha))
+    weights = (grads.clamp(min=0) * alpha).sum(dim=_SPATIAL)
+    return _weighted_sum(weights, acts)
+
+
+def xgradcam(acts: Tensor, grads: Tensor | None) -> Tensor:
+    """XGrad-CAM: gradients weighted by the normalised activations (eps 1e-7)."""
+    sum_acts = acts.sum(dim=_SPATIAL, keepdim=True)
+    weights = (grads * acts / (sum_acts + 1e-7)).sum(dim=_SPATIAL)
+    return _weighted_sum(weights, acts)
+
+
+def hirescam(acts: Tensor, grads: Tensor | None) -> Tensor:
+    """HiResCAM: element-wise gradient × activation summed over channels."""
+    return (grads * acts).sum(dim=1)
+
+
+def gradcamelementwise(acts: Tensor, grads: Tensor | None) -> Tensor:
+    """Element-wise Grad-CAM: ReLU of gradient × activation summed over channels."""
+    return (grads * acts).clamp(min=0).sum(dim=1)
+
+
+def layercam(acts: Tensor, grads: Tensor | None) -> Tensor:
+    """LayerCAM: positive gradients × activations summed over channels."""
+    return (grads.clamp(min=0) * acts).sum(dim=1)
+
+
+def eigencam(acts: Tensor, grads: Tensor | None) -> Tensor:
+    """EigenCAM: first principal component of the activations (sign rule in `eigen.py`)."""
+    return principal_projection(acts)
+
+
+def eigengradcam(acts: Tensor, grads: Tensor | None) -> Tensor:
+    """EigenGradCAM: first principal component of gradient × activation."""
+    return principal_projection(grads * acts)
+
+
+def fem(acts: Tensor, grads: Tensor | None, k: float = 2.0) -> Tensor:
+    """FEM: channels weighted by their share of pixels above mean + k·std (population std)."""
+    mean = acts.mean(dim=_SPATIAL, keepdim=True)
+    std = acts.std(dim=_SPATIAL, keepdim=True, correction=0)
+    weights = (acts > mean + k * std).to(acts.dtype).mean(dim=_SPATIAL)
+    return _weighted_sum(weights, acts)
+
+
+#: map functions of the one-pass methods, and whether each needs the gradients
+MAP_FUNCTIONS: dict[str, MapFn] = {
+    "gradcam": gradcam,
+    "gradcampp": gradcampp,
+    "xgradcam": xgradcam,
+    "hirescam": hirescam,
+    "gradcamelementwise": gradcamelementwise,
+    "layercam": layercam,
+    "eigencam": eigencam,
+    "eigengradcam": eigengradcam,
+    "fem": fem,
+}
+GRADIENT_METHODS = frozenset(
+    {
+        "gradcam",
+        "gradcampp",
+        "xgradcam",
+        "hirescam",
+        "gradcamelementwise",
+        "layercam",
+        "eigengradcam",
+    }
+)
+#: methods that re-run (part of) the network per channel
+PERTURBATION_METHODS = ("scorecam", "ablationcam")
+
+#: every method, in the order results are reported
+METHODS: tuple[str, ...] = (
+    "gradcam",
+    "gradcampp",
+    "xgradcam",
+    "hirescam",
+    "gradcamelementwise",
+    "layercam",
+    "eigencam",
+    "eigengradcam",
+    "scorecam",
+    "ablationcam",
+    "fem",
+)
+
+
+def check_methods(methods: object) -> tuple[str, ...]:
+    """The requested method names as a de-duplicated tuple; ValueError for unknown ones."""
+    if isinstance(methods, str):
+        methods = (methods,)
+    names = tuple(dict.fromkeys(methods))
+    if not names:
+        raise ValueError(f"methods is empty; choose from {', '.join(METHODS)}")
+    unknown = [name for name in names if name not in METHODS]
+    if unknown:
+        raise ValueError(
+            f"unknown CAM method(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(METHODS)}"
+        )
+    return names

@@ -1,0 +1,112 @@
+"""Config validation against `config/schema.yaml`, with one-line errors that name the key.
+
+jsonschema checks types, ranges and unknown keys; defaults are then filled from the schema, except
+inside per-dataset overrides (marked `x-no-defaults`), which must stay sparse so that they only
+replace what they name when merged over the global section.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config that does not match the schema; the message is one line naming the key."""
+
+
+def load_yaml(path: str | Path) -> Any:
+    """Read a YAML file; a missing or unparsable file is a ConfigError naming it."""
+    try:
+        with open(path) as fh:
+            return yaml.safe_load(fh)
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+
+
+def _key_path(path: Any) -> str:
+    parts = [f"[{p}]" if isinstance(p, int) else f".{p}" for p in path]
+    return "".join(parts).lstrip(".") or "(top level)"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """Turn a jsonschema error into 'key: what is wrong (what is allowed)'."""
+    key = _key_path(error.absolute_path)
+    value = error.instance
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    kind = error.validator
+    if kind == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extra = sorted(set(value) - set(allowed)) if isinstance(value, Mapping) else []
+        where = f"{key}." if error.absolute_path else ""
+        hint = f"; allowed: {', '.join(allowed)}" if allowed else ""
+        return f"unknown key '{where}{extra[0] if extra else '?'}'{hint}"
+    if kind == "propertyNames":
+        names = schema.get("propertyNames", {}).get("enum")
+        bad = [k for k in value if names and k not in names]
+        return f"{key}: unknown name '{bad[0] if bad else '?'}'; allowed: {', '.join(names or [])}"
+    if kind == "enum":
+        return f"{key}: {value!r} is not allowed; allowed: {', '.join(map(str, error.validator_value))}"
+    if kind == "type":
+        return f"{key}: {value!r} has the wrong type; expected {error.validator_value}"
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        return f"{key}: {value!r} is out of range ({kind} {error.validator_value})"
+    if kind == "required":
+        return f"{key}: {error.message}"
+    return f"{key}: {error.message}"
+
+
+def _fill_defaults(schema: Mapping, instance: Any, root: Mapping) -> Any:
+    """Fill `default`s from `schema` into `instance` (recursively); returns the filled value."""
+    while "$ref" in schema:
+        schema = {**_resolve(root, schema["$ref"]), **{k: v for k, v in schema.items() if k != "$ref"}}
+    if schema.get("x-no-defaults") or not isinstance(instance, dict):
+        return instance
+    for name, sub in schema.get("properties", {}).items():
+        if name not in instance and "default" in sub:
+            instance[name] = copy.deepcopy(sub["default"])
+        if name in instance:
+            instance[name] = _fill_defaults(sub, instance[name], root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, Mapping):
+        for name in set(instance) - set(schema.get("properties", {})):
+            instance[name] = _fill_defaults(extra, instance[name], root)
+    return instance
+
+
+def _resolve(root: Mapping, ref: str) -> Mapping:
+    node: Any = root
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
+
+
+def validate_config(config: Mapping, schema_path: str | Path) -> dict:
+    """Return a validated copy of `config` with defaults filled; raise ConfigError otherwise."""
+    schema = load_yaml(schema_path)
+    filled = _fill_defaults(schema, copy.deepcopy(dict(config)), schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(filled), key=lambda e: (len(e.absolute_path), e.path))
+    if errors:
+        # The deepest error under a oneOf/anyOf is usually the informative one.
+        best = jsonschema.exceptions.best_match(errors)
+        raise ConfigError(f"config error: {_describe(best)}")
+    return filled
+
+
+def merged(base: Mapping, override: Mapping | None) -> dict:
+    """Deep-merge `override` over `base` (dicts merge, everything else replaces)."""
+    out = copy.deepcopy(dict(base))
+    for key, value in (override or {}).items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out

@@ -1,0 +1,180 @@
+"""The user's own images, one folder per class, as square uint8 arrays with a train/test split.
+
+Two layouts are accepted:
+
+- ``root/<class>/<image>``: every class is split into train and test by its own seeded
+  shuffle: ``test_fraction`` of its images, rounded half up and kept between 1 and n-1, go to
+  test, so the split is stratified and a class's split does not depend on the other classes;
+- ``root/train/<class>/<image>`` and ``root/test/<class>/<image>``: the given split, which must
+  name the same classes on both sides (a lone ``train/`` or ``test/`` is an error).
+
+Images may sit in sub-folders of a class folder. Files whose suffix is not an image suffix, and
+hidden files and folders, are ignored. Every image is converted to RGB (after its EXIF
+orientation is applied), its largest centred square is kept, and that square is resized to
+``size``×``size`` with bilinear filtering (antialiased when shrinking), so the aspect ratio is
+never distorted. Classes are the sorted folder names, label i being the i-th; within a split the
+images are ordered by label, then by path.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+from tqdm.auto import tqdm
+
+from camrobust.seeding import numpy_rng
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".ppm", ".tif", ".tiff", ".webp")
+
+Split = tuple[np.ndarray, np.ndarray]
+
+
+def _is_hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _class_files(folder: Path) -> dict[str, list[Path]]:
+    """The image files of each class folder under `folder`, sorted; errors name the path."""
+    if not folder.is_dir():
+        raise ValueError(f"image folder {folder} does not exist or is not a folder")
+    classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise ValueError(f"image folder {folder} has no class sub-folders")
+    files = {}
+    for class_dir in classes:
+        images = sorted(
+            p
+            for p in class_dir.rglob("*")
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not _is_hidden(p, class_dir)
+        )
+        if not images:
+            raise ValueError(
+                f"class folder {class_dir} holds no images (suffixes {', '.join(IMAGE_SUFFIXES)})"
+            )
+        files[class_dir.name] = images
+    return files
+
+
+def load_image(path: str | os.PathLike, size: int) -> np.ndarray:
+    """One image file as uint8 size×size×3: RGB, centred square crop, bilinear resize."""
+    path = Path(path)
+    try:
+        with Image.open(path) as opened:
+            image = ImageOps.exif_transpose(opened)
+            if "transparency" in image.info:
+                image = image.convert("RGBA")
+            image = image.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
+        raise ValueError(f"cannot read image {path}: {err}") from err
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) / 2, (height - side) / 2
+    image = image.resize(
+        (size, size), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side)
+    )
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _load_split(files: list[tuple[Path, int]], size: int, disable: bool | None, desc: str) -> Split:
+    images = np.empty((len(files), size, size, 3), dtype=np.uint8)
+    labels = np.fromiter((label for _, label in files), dtype=np.int64, count=len(files))
+    for i, (path, _) in enumerate(tqdm(files, desc=desc, unit="img", disable=disable)):
+        images[i] = load_image(path, size)
+    return images, labels
+
+
+def _stratified_split(
+    root: Path, files: dict[str, list[Path]], test_fraction: float, seed: int
+) -> dict[str, list[tuple[Path, int]]]:
+    """Each class split by its own seeded shuffle, so the split does not depend on other classes."""
+    out: dict[str, list[tuple[Path, int]]] = {"train": [], "test": []}
+    for label, (name, paths) in enumerate(files.items()):
+        n = len(paths)
+        if n < 2:
+            raise ValueError(
+                f"class folder {root / name} holds {n} image; a train/test split needs at least 2"
+            )
+        n_test = min(max(math.floor(n * test_fraction + 0.5), 1), n - 1)
+        order = numpy_rng(seed, "imagefolder-split", name).permutation(n)
+        test = set(order[:n_test].tolist())
+        for i, path in enumerate(paths):
+            out["test" if i in test else "train"].append((path, label))
+    return out
+
+
+def load_imagefolder(
+    root: str | os.PathLike,
+    size: int,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[dict[str, Split], list[str]]:
+    """Load `root` as {"train"/"test": (uint8 N×size×size×3, int64 N)} plus the class names.
+
+    See the module docstring for the layouts and the resizing; `test_fraction` and `seed` only
+    matter for the single-folder layout. Any problem raises ValueError naming the path.
+    """
+    root = Path(root)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive integer, got {size!r}")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be strictly between 0 and 1, got {test_fraction!r}")
+    if not root.is_dir():
+        raise ValueError(f"image folder {root} does not exist or is not a folder")
+
+    has_train, has_test = (root / "train").is_dir(), (root / "test").is_dir()
+    if has_train != has_test:
+        present, missing = ("train", "test") if has_train else ("test", "train")
+        raise ValueError(
+            f"image folder {root} has {present}/ but no {missing}/; give both, or put the class "
+            "folders directly under it"
+        )
+    if has_train:
+        others = sorted(
+            p.name
+            for p in root.iterdir()
+            if p.is_dir() and p.name not in ("train", "test") and not p.name.startswith(".")
+        )
+        if others:
+            raise ValueError(
+                f"image folder {root} has train/ and test/ but also {', '.join(others)}; "
+                "use either root/train/<class> + root/test/<class> or root/<class> only"
+            )
+        train, test = _class_files(root / "train"), _class_files(root / "test")
+        if list(train) != list(test):
+            raise ValueError(
+                f"class folders differ between {root / 'train'} and {root / 'test'}: "
+                f"only in train: {sorted(set(train) - set(test))}, "
+                f"only in test: {sorted(set(test) - set(train))}"
+            )
+        class_names = list(train)
+        chosen = {
+            split: [(p, label) for label, paths in enumerate(files.values()) for p in paths]
+            for split, files in (("train", train), ("test", test))
+        }
+        log.info("image folder %s: given train/test split, %d classes", root, len(class_names))
+    else:
+        files = _class_files(root)
+        class_names = list(files)
+        chosen = _stratified_split(root, files, test_fraction, seed)
+        log.info(
+            "image folder %s: %d classes, seeded split with test fraction %g",
+            root,
+            len(class_names),
+            test_fraction,
+        )
+    disable = None if progress else True
+    splits = {
+        split: _load_split(items, size, disable, f"{root.name} {split}")
+        for split, items in chosen.items()
+    }
+    for split, (_, labels) in splits.items():
+        log.info("image folder %s %s: %d images", root, split, len(labels))
+    return splits, class_names

@@ -1,0 +1,174 @@
+"""Similarity measures between pairs of normalised CAMs, batched in torch, mapped to [0, 1].
+
+Every measure takes two N×H×W tensors with values in [0, 1] (maps already ReLU'd, resized and
+min-max scaled) and returns N similarities s in [0, 1], with s = 1 for identical maps:
+
+- ``ssim``: mean Gaussian-window SSIM (see ``ssim.py``), s = (SSIM + 1) / 2.
+- ``pearson``: Pearson correlation over pixels, s = (r + 1) / 2.
+- ``spearman``: Pearson correlation of average ranks (ties share their mean rank, as in
+  ``scipy.stats.spearmanr``), s = (ρ + 1) / 2.
+- ``cosine``: cosine of the flattened maps, in [0, 1] because maps are non-negative.
+- ``iou_topK`` (K in 1..99, e.g. ``iou_top20``): IoU of each map's top K% pixels, with
+  k = max(1, round(K·P/100)) of P pixels; equal values are taken in raster order (lower flat
+  index first), so the selection is deterministic and both sets always hold exactly k pixels.
+
+Degenerate pairs (a constant map, e.g. all zero after normalisation) have no correlation and
+no direction. Then, instead of NaN: two exactly equal maps give s = 1 for every measure
+(identical explanations); otherwise Pearson and Spearman give r = 0 (s = 0.5) and cosine gives
+0. SSIM and top-K IoU are always defined (SSIM's constants keep its denominator positive).
+The per-image table flags such pairs ``degenerate`` so they can be excluded downstream.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+import torch
+
+from camrobust.metrics.ssim import ssim
+
+MEASURES: tuple[str, ...] = ("ssim", "pearson", "spearman", "cosine", "iou_top20")
+
+_IOU = re.compile(r"iou_top(\d+)")
+
+
+def _flat(a: torch.Tensor) -> torch.Tensor:
+    return a.reshape(a.shape[0], -1)
+
+
+def _equal(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (_flat(a) == _flat(b)).all(dim=1)
+
+
+def _correlation(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Row-wise Pearson r of N×P float64 rows; 0 where either row is constant."""
+    xc = x - x.mean(dim=1, keepdim=True)
+    yc = y - y.mean(dim=1, keepdim=True)
+    # Exactly-constant rows have zero centred sums in float64; near-zero ones are still finite.
+    sxx = (xc * xc).sum(dim=1)
+    syy = (yc * yc).sum(dim=1)
+    denom = torch.sqrt(sxx * syy)
+    defined = denom > 0
+    r = (xc * yc).sum(dim=1) / torch.where(defined, denom, torch.ones_like(denom))
+    return torch.where(defined, r.clamp(-1.0, 1.0), torch.zeros_like(r))
+
+
+def average_ranks(x: torch.Tensor) -> torch.Tensor:
+    """Row-wise 1-based ranks of an N×P tensor, ties given their mean rank (scipy 'average')."""
+    n, p = x.shape
+    values, order = torch.sort(x, dim=1, stable=True)
+    pos = torch.arange(p, device=x.device).expand(n, p)
+    starts = torch.ones_like(values, dtype=torch.bool)
+    starts[:, 1:] = values[:, 1:] != values[:, :-1]
+    ends = torch.ones_like(starts)
+    ends[:, :-1] = starts[:, 1:]
+    # First and last sorted position of each tie group, spread over the group's members.
+    first = torch.where(starts, pos, torch.zeros_like(pos)).cummax(dim=1).values
+    last_rev = torch.where(ends, pos, torch.full_like(pos, p - 1)).flip(1).cummin(dim=1).values
+    last = last_rev.flip(1)
+    sorted_ranks = (first + last).to(torch.float64) / 2 + 1
+    return torch.empty_like(sorted_ranks).scatter_(1, order, sorted_ranks)
+
+
+def pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(r + 1) / 2 of the Pearson correlation of each pair of maps; 0.5 if a map is constant."""
+    r = _correlation(_flat(a).double(), _flat(b).double())
+    return torch.where(_equal(a, b), torch.ones_like(r), (r + 1) / 2)
+
+
+def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(ρ + 1) / 2 of Spearman's rank correlation (average ranks); 0.5 if a map is constant."""
+    r = _correlation(average_ranks(_flat(a)), average_ranks(_flat(b)))
+    return torch.where(_equal(a, b), torch.ones_like(r), (r + 1) / 2)
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity of the flattened non-negative maps; 0 if exactly one map is all zero."""
+    x, y = _flat(a).double(), _flat(b).double()
+    denom = torch.linalg.vector_norm(x, dim=1) * torch.linalg.vector_norm(y, dim=1)
+    defined = denom > 0
+    c = (x * y).sum(dim=1) / torch.where(defined, denom, torch.ones_like(denom))
+    c = torch.where(defined, c.clamp(0.0, 1.0), torch.zeros_like(c))
+    return torch.where(_equal(a, b), torch.ones_like(c), c)
+
+
+def top_k_mask(a: torch.Tensor, percent: int) -> torch.Tensor:
+    """N×P boolean mask of each flattened map's top `percent`% pixels, ties in raster order."""
+    x = _flat(a)
+    k = max(1, round(percent * x.shape[1] / 100))
+    threshold = torch.kthvalue(x, x.shape[1] - k + 1, dim=1, keepdim=True).values
+    above = x > threshold
+    # Pixels equal to the k-th largest value fill the remaining places in raster order.
+    at = x == threshold
+    return above | (at & (at.cumsum(dim=1) <= k - above.sum(dim=1, keepdim=True)))
+
+
+def iou_top_k(a: torch.Tensor, b: torch.Tensor, percent: int) -> torch.Tensor:
+    """IoU of the top `percent`% pixels of each pair of maps (both sets have k pixels)."""
+    ma, mb = top_k_mask(a, percent), top_k_mask(b, percent)
+    inter = (ma & mb).sum(dim=1).double()
+    union = (ma | mb).sum(dim=1).double()
+    return inter / union
+
+
+def ssim_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(SSIM + 1) / 2 with skimage's Gaussian window (σ = 1.5, 11 taps) and data range 1."""
+    # Rounding can push SSIM a hair past ±1 for near-identical maps; s must stay in [0, 1].
+    return ((ssim(a, b, data_range=1.0).double() + 1) / 2).clamp(0.0, 1.0)
+
+
+def measure_function(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The function computing measure `name`; unknown names are a ValueError listing the known."""
+    fixed = {"ssim": ssim_similarity, "pearson": pearson, "spearman": spearman, "cosine": cosine}
+    if name in fixed:
+        return fixed[name]
+    match = _IOU.fullmatch(name)
+    if match and 1 <= int(match.group(1)) <= 99 and not match.group(1).startswith("0"):
+        percent = int(match.group(1))
+        return lambda a, b: iou_top_k(a, b, percent)
+    raise ValueError(
+        f"unknown similarity measure '{name}': known are ssim, pearson, spearman, cosine "
+        "and iou_topK with K in 1..99 (e.g. iou_top20)"
+    )
+
+
+def validate_measures(measures: Iterable[str]) -> tuple[str, ...]:
+    """The measure names as a tuple, each checked; duplicates or an empty list are an error."""
+    names = (measures,) if isinstance(measures, str) else tuple(measures)
+    if not names:
+        raise ValueError("measures: at least one similarity measure is needed")
+    if len(set(names)) != len(names):
+        raise ValueError(f"measures: duplicate names in {list(names)}")
+    for name in names:
+        measure_function(name)
+    return names
+
+
+def check_maps(a: torch.Tensor, b: torch.Tensor) -> None:
+    """Raise ValueError unless a and b are N×H×W float maps of one shape with values in [0, 1]."""
+    for label, t in (("a", a), ("b", b)):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.ndim != 3:
+            raise ValueError(f"similarity: '{label}' must be an N×H×W float tensor")
+    if a.shape != b.shape:
+        raise ValueError(f"similarity: shapes differ, {tuple(a.shape)} vs {tuple(b.shape)}")
+    if a.shape[1] == 0 or a.shape[2] == 0:
+        raise ValueError(f"similarity: maps have no pixels, shape {tuple(a.shape)}")
+    for label, t in (("a", a), ("b", b)):
+        if t.numel() == 0:
+            continue
+        lo, hi = torch.aminmax(t)  # NaN propagates into both and fails the test below
+        if not (bool(lo >= 0) and bool(hi <= 1)):
+            raise ValueError(
+                f"similarity: '{label}' has values outside [0, 1] or NaN; normalise maps first"
+            )
+
+
+def similarity(
+    a: torch.Tensor, b: torch.Tensor, measures: Iterable[str] = MEASURES
+) -> dict[str, torch.Tensor]:
+    """Each measure's N similarities in [0, 1] (float64, on a's device) for N×H×W map pairs."""
+    names = validate_measures(measures)
+    check_maps(a, b)
+    b = b.to(device=a.device, dtype=a.dtype)
+    return {name: measure_function(name)(a, b).to(torch.float64) for name in names}

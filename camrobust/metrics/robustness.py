@@ -1,0 +1,197 @@
+"""Consistency, responsiveness, robustness score and separation AUROC from the per-image table.
+
+Per (dataset, model, arch, regularizer, noise, method, level, measure), with K the kept pairs
+and F the flipped ones (METRIC.md): C = mean_K s, R = mean_F (1 − s), H = 2CR/(C + R), and the
+AUROC of s separating K (positive) from F. Each level alone and all levels pooled
+(``level = "all"``). Percentile bootstrap intervals for C, R, H resample images (an image
+brings all its rows, every level when pooled); one set of resampling weights is shared by the
+methods and measures of a group, so their intervals are paired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from camrobust.metrics.auroc import auroc
+from camrobust.metrics.bootstrap import harmonic, percentile_interval, ratio, resample_counts
+from camrobust.metrics.measures import MEASURES, validate_measures
+from camrobust.metrics.table import KEY_COLUMNS
+from camrobust.seeding import numpy_rng
+
+POOLED = "all"
+STAT_COLUMNS: tuple[str, ...] = (
+    "n_images",
+    "n_pairs",
+    "n_kept",
+    "n_flipped",
+    "flip_rate",
+    "n_degenerate",
+    "consistency",
+    "consistency_lo",
+    "consistency_hi",
+    "responsiveness",
+    "responsiveness_lo",
+    "responsiveness_hi",
+    "robustness",
+    "robustness_lo",
+    "robustness_hi",
+    "auroc",
+    "note",
+)
+OUTPUT_COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, "method", "level", "measure", *STAT_COLUMNS)
+
+
+def _check_table(table: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
+    needed = [*KEY_COLUMNS, "level", "method", "image", "kept", "degenerate", *names]
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise ValueError(f"per-image table lacks columns {missing}")
+    if table.empty:
+        raise ValueError("per-image table has no rows")
+    table = table[needed].copy()
+    for col in (*KEY_COLUMNS, "level", "method"):
+        table[col] = table[col].astype(str)
+    for name in names:
+        s = table[name].to_numpy(dtype=np.float64)
+        if not np.isfinite(s).all() or (s < 0).any() or (s > 1).any():
+            raise ValueError(f"per-image table: column '{name}' has values outside [0, 1] or NaN")
+    dup = table.duplicated([*KEY_COLUMNS, "level", "method", "image"])
+    if dup.any():
+        row = table.loc[dup.idxmax(), [*KEY_COLUMNS, "level", "method", "image"]].to_dict()
+        raise ValueError(f"per-image table has repeated rows, e.g. {row}")
+    return table
+
+
+def group_rng(seed: int, stratum: tuple[str, ...], level: str) -> np.random.Generator:
+    """The bootstrap generator of one stratum and level, independent of the rest of the table."""
+    return numpy_rng(seed, "aggregate", *stratum, level)
+
+
+def _note(n_kept: int, n_flipped: int) -> str:
+    notes = []
+    if n_kept == 0:
+        notes.append("no kept pairs: consistency, robustness and auroc undefined")
+    if n_flipped == 0:
+        notes.append("no flipped pairs: responsiveness, robustness and auroc undefined")
+    return "; ".join(notes)
+
+
+def _summarise(
+    rows: pd.DataFrame,
+    names: tuple[str, ...],
+    n_boot: int,
+    ci: float,
+    rng: np.random.Generator,
+) -> list[dict[str, object]]:
+    """Statistics for every (method, measure) of one stratum and level (or pooled levels)."""
+    images, img_idx = np.unique(rows["image"].to_numpy(), return_inverse=True)
+    methods, met_idx = np.unique(rows["method"].to_numpy(), return_inverse=True)
+    kept = rows["kept"].to_numpy(dtype=bool)
+    scores = rows[list(names)].to_numpy(dtype=np.float64)
+    shape = (len(images), len(methods))
+
+    # Per-image sums: every statistic is a ratio of these, so resampling images is a matmul.
+    n_k = np.zeros(shape)
+    n_f = np.zeros(shape)
+    np.add.at(n_k, (img_idx, met_idx), kept)
+    np.add.at(n_f, (img_idx, met_idx), ~kept)
+    s_k = np.zeros((*shape, len(names)))
+    s_f = np.zeros((*shape, len(names)))
+    np.add.at(s_k, (img_idx, met_idx), scores * kept[:, None])
+    np.add.at(s_f, (img_idx, met_idx), (1 - scores) * ~kept[:, None])
+
+    c = ratio(s_k.sum(0), n_k.sum(0)[:, None])
+    r = ratio(s_f.sum(0), n_f.sum(0)[:, None])
+    h = harmonic(c, r)
+
+    if n_boot:
+        counts = resample_counts(len(images), n_boot, rng)
+        boot = (n_boot, len(methods), len(names))
+        c_b = ratio(
+            (counts @ s_k.reshape(len(images), -1)).reshape(boot), (counts @ n_k)[..., None]
+        )
+        r_b = ratio(
+            (counts @ s_f.reshape(len(images), -1)).reshape(boot), (counts @ n_f)[..., None]
+        )
+    else:  # no resampling asked for: the interval columns stay NaN
+        c_b = r_b = np.full((1, len(methods), len(names)), np.nan)
+    intervals = {
+        "consistency": percentile_interval(c_b, ci),
+        "responsiveness": percentile_interval(r_b, ci),
+        "robustness": percentile_interval(harmonic(c_b, r_b), ci),
+    }
+    point = {"consistency": c, "responsiveness": r, "robustness": h}
+
+    degenerate = rows["degenerate"].to_numpy(dtype=bool)
+    out = []
+    for i, method in enumerate(methods):
+        in_method = met_idx == i
+        nk, nf = int(n_k[:, i].sum()), int(n_f[:, i].sum())
+        n_deg = int(degenerate[in_method].sum())
+        for j, name in enumerate(names):
+            s = scores[in_method, j]
+            k_mask = kept[in_method]
+            row: dict[str, object] = {
+                "method": method,
+                "measure": name,
+                "n_images": int((n_k[:, i] + n_f[:, i] > 0).sum()),
+                "n_pairs": nk + nf,
+                "n_kept": nk,
+                "n_flipped": nf,
+                "flip_rate": nf / (nk + nf),
+                "n_degenerate": n_deg,
+            }
+            for stat, value in point.items():
+                lo, hi = intervals[stat]
+                defined = not np.isnan(value[i, j])
+                row[stat] = float(value[i, j])
+                row[f"{stat}_lo"] = float(lo[i, j]) if defined else np.nan
+                row[f"{stat}_hi"] = float(hi[i, j]) if defined else np.nan
+            row["auroc"] = auroc(s[k_mask], s[~k_mask])
+            row["note"] = _note(nk, nf)
+            out.append(row)
+    return out
+
+
+def aggregate(
+    table: pd.DataFrame,
+    measures: Iterable[str] = MEASURES,
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Robustness statistics in long format (one measure per row), per level and pooled.
+
+    Columns: dataset, model, arch, regularizer, noise, method, level, measure, n_images,
+    n_pairs, n_kept, n_flipped, flip_rate, n_degenerate, consistency/responsiveness/robustness
+    with ``_lo``/``_hi`` bootstrap bounds (NaN when n_boot = 0), auroc, note. Quantities that
+    need kept (or flipped) pairs are NaN when there are none, and ``note`` says so. Resampling
+    is seeded from (seed, stratum, level), so results do not depend on what else the table holds.
+    """
+    names = validate_measures(measures)
+    if not isinstance(n_boot, int | np.integer) or n_boot < 0:
+        raise ValueError(
+            f"n_boot must be a non-negative integer (0 = no intervals), got {n_boot!r}"
+        )
+    if not 0 < ci < 1:
+        raise ValueError(f"ci must be in (0, 1), got {ci}")
+    table = _check_table(table, names)
+    if POOLED in set(table["level"]):
+        raise ValueError(f"per-image table uses the reserved level name '{POOLED}'")
+    level_order = list(pd.unique(table["level"]))
+
+    records: list[dict[str, object]] = []
+    for stratum, rows in table.groupby(list(KEY_COLUMNS), sort=True):
+        keys = dict(zip(KEY_COLUMNS, stratum, strict=True))
+        present = set(rows["level"])
+        by_level = dict(tuple(rows.groupby("level", sort=False)))
+        subsets = [(lvl, by_level[lvl]) for lvl in level_order if lvl in present]
+        subsets.append((POOLED, rows))
+        for level, subset in subsets:
+            rng = group_rng(seed, tuple(stratum), level)
+            for rec in _summarise(subset, names, n_boot, ci, rng):
+                records.append({**keys, "level": level, **rec})
+    return pd.DataFrame.from_records(records, columns=list(OUTPUT_COLUMNS))

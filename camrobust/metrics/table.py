@@ -1,0 +1,182 @@
+"""The per-image table: one row per image × CAM method × noise level (METRIC.md)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from camrobust.device import resolve_device
+from camrobust.metrics.masks import mask_energy, pointing_hit
+from camrobust.metrics.measures import MEASURES, similarity, validate_measures
+
+log = logging.getLogger(__name__)
+
+KEY_COLUMNS: tuple[str, ...] = ("dataset", "model", "arch", "regularizer", "noise")
+ROW_COLUMNS: tuple[str, ...] = (
+    *KEY_COLUMNS,
+    "level",
+    "method",
+    "image",
+    "label",
+    "pred_clean",
+    "pred_noisy",
+    "kept",
+    "degenerate",
+)
+MASK_COLUMNS: tuple[str, ...] = (
+    "mask_energy_clean",
+    "mask_energy_noisy",
+    "pointing_clean",
+    "pointing_noisy",
+)
+
+
+def _check_keys(keys: Mapping[str, str]) -> dict[str, str]:
+    missing = [k for k in KEY_COLUMNS if k not in keys]
+    extra = [k for k in keys if k not in KEY_COLUMNS]
+    if missing or extra:
+        raise ValueError(
+            f"keys: need exactly {list(KEY_COLUMNS)}; missing {missing}, unexpected {extra}"
+        )
+    return {k: str(keys[k]) for k in KEY_COLUMNS}
+
+
+def _check_set(name: str, entry: Any, n: int | None, methods: set[str] | None) -> int:
+    """Validate one set's {"maps", "preds"}; return its number of images."""
+    if not isinstance(entry, Mapping) or "maps" not in entry or "preds" not in entry:
+        raise ValueError(f"{name}: needs a dict with 'maps' and 'preds'")
+    maps, preds = entry["maps"], np.asarray(entry["preds"])
+    if not isinstance(maps, Mapping) or not maps:
+        raise ValueError(f"{name}: 'maps' must be a non-empty dict of method -> N×h×w array")
+    if preds.ndim != 1 or not np.issubdtype(preds.dtype, np.integer):
+        raise ValueError(
+            f"{name}: 'preds' must be a 1-D integer array, got {preds.dtype} "
+            f"with shape {preds.shape}"
+        )
+    count = preds.shape[0] if n is None else n
+    if preds.shape[0] != count:
+        raise ValueError(
+            f"{name}: {preds.shape[0]} predictions but the clean set has {count} images"
+        )
+    if methods is not None and set(maps) != methods:
+        raise ValueError(
+            f"{name}: CAM methods differ from the clean set: missing "
+            f"{sorted(methods - set(maps))}, extra {sorted(set(maps) - methods)}"
+        )
+    for method, m in maps.items():
+        shape = np.shape(m)
+        if len(shape) != 3 or shape[0] != count:
+            raise ValueError(
+                f"{name}: maps of '{method}' have shape {shape}, expected ({count}, h, w) "
+                f"for the clean set's {count} images"
+            )
+        if shape[1] == 0 or shape[2] == 0 or not np.isfinite(np.asarray(m)).all():
+            raise ValueError(f"{name}: maps of '{method}' are empty or hold NaN/inf values")
+    return count
+
+
+def _normalise(maps: np.ndarray, size: tuple[int, int], device: torch.device) -> torch.Tensor:
+    """ReLU, bilinear resize and per-map min-max (the CAM engine's own post-processing)."""
+    # Imported here: the CAM package loads its whole engine, which only this step needs.
+    from camrobust.cam import normalize_maps
+
+    raw = torch.as_tensor(np.asarray(maps, dtype=np.float32), device=device)
+    # Rounding may land a hair outside [0, 1]; NaN would survive the clamp and be refused later.
+    return normalize_maps(raw, size=size).to(torch.float32).clamp(0.0, 1.0)
+
+
+def per_image_table(
+    clean: Mapping[str, Any],
+    noisy: Mapping[str, Mapping[str, Any]],
+    labels: np.ndarray,
+    masks: np.ndarray | None,
+    image_size: tuple[int, int],
+    measures: Iterable[str] = MEASURES,
+    keys: Mapping[str, str] | None = None,
+    device: str | torch.device = "cpu",
+    batch_size: int = 1024,
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """Per-image similarities between clean and noisy CAMs for every method and level.
+
+    `clean` and each `noisy[level]` are ``{"maps": {method: N×h×w}, "preds": N}``. A pair is
+    ``kept`` when the predictions agree, ``degenerate`` when either normalised map is constant
+    (all zero). With `masks` (N×H×W, nonzero = object), adds the energy share inside the mask
+    and the pointing-game hit for the clean and the noisy map.
+    """
+    names = validate_measures(measures)
+    key_values = _check_keys(keys or {})
+    height, width = (int(v) for v in image_size)
+    if height < 1 or width < 1:
+        raise ValueError(f"image_size must be two positive ints, got {image_size}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    n = _check_set("clean set", clean, None, None)
+    methods = sorted(clean["maps"])
+    if not noisy:
+        raise ValueError("noisy: no levels given")
+    for level, entry in noisy.items():
+        _check_set(f"level '{level}'", entry, n, set(methods))
+    labels = np.asarray(labels)
+    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels: expected {n} integers, got {labels.dtype} {labels.shape}")
+    if masks is not None and np.shape(masks) != (n, height, width):
+        raise ValueError(
+            f"masks: shape {np.shape(masks)} does not match ({n}, {height}, {width}) "
+            "(images × image_size)"
+        )
+    dev = resolve_device(device) if isinstance(device, str) else device
+    mask_t = None if masks is None else torch.as_tensor(np.asarray(masks) != 0, device=dev)
+
+    clean_maps = {m: _normalise(clean["maps"][m], (height, width), dev) for m in methods}
+    clean_preds = np.asarray(clean["preds"], dtype=np.int64)
+    image = np.arange(n, dtype=np.int64)
+    frames = []
+    jobs = [(str(level), m) for level in noisy for m in methods]
+    levels = {str(level): entry for level, entry in noisy.items()}
+    for level, method in tqdm(
+        jobs, desc="metrics", disable=None if progress is None else not progress
+    ):
+        entry = levels[level]
+        noisy_preds = np.asarray(entry["preds"], dtype=np.int64)
+        a = clean_maps[method]
+        b = _normalise(entry["maps"][method], (height, width), dev)
+        scores: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+        for start in range(0, n, batch_size):
+            part = similarity(a[start : start + batch_size], b[start : start + batch_size], names)
+            for name in names:
+                scores[name].append(part[name])
+        flat_a, flat_b = a.reshape(n, -1), b.reshape(n, -1)
+        degenerate = (flat_a.amax(dim=1) <= 0) | (flat_b.amax(dim=1) <= 0)
+        columns: dict[str, Any] = {k: key_values[k] for k in KEY_COLUMNS}
+        columns.update(
+            level=level,
+            method=method,
+            image=image,
+            label=labels.astype(np.int64),
+            pred_clean=clean_preds,
+            pred_noisy=noisy_preds,
+            kept=clean_preds == noisy_preds,
+            degenerate=degenerate.cpu().numpy(),
+        )
+        for name in names:
+            columns[name] = torch.cat(scores[name]).cpu().numpy().astype(np.float64)
+        if mask_t is not None:
+            columns["mask_energy_clean"] = mask_energy(a, mask_t).cpu().numpy()
+            columns["mask_energy_noisy"] = mask_energy(b, mask_t).cpu().numpy()
+            columns["pointing_clean"] = pointing_hit(a, mask_t).cpu().numpy()
+            columns["pointing_noisy"] = pointing_hit(b, mask_t).cpu().numpy()
+        frames.append(pd.DataFrame(columns))
+        n_deg = int(degenerate.sum())
+        if n_deg:
+            log.info("level %s, %s: %d of %d pairs degenerate", level, method, n_deg, n)
+    table = pd.concat(frames, ignore_index=True)
+    for col in (*KEY_COLUMNS, "level", "method"):
+        table[col] = table[col].astype(str)
+    return table

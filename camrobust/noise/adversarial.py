@@ -1,0 +1,150 @@
+"""FGSM and PGD (L-infinity, [0,1] pixel space) against a classifier's own clean prediction.
+
+The attacks need the trained model, so these sets are made per model. The result is rounded to
+uint8 and then clamped so that it stays within eps (in units of 1/255, rounded down) of the clean
+uint8 image: rounding alone could step past eps when eps*255 is not a whole number.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from camrobust.device import resolve_device
+from camrobust.seeding import derive_seed
+
+log = logging.getLogger(__name__)
+
+ATTACKS: tuple[str, ...] = ("fgsm", "pgd")
+
+
+def _positive_number(name: str, value: object, allow_zero: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name}: must be a finite number, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name}: must be {bound}, got {value!r}")
+    return float(value)
+
+
+def _input_gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Gradient of the summed cross-entropy w.r.t. the input (sum: per-image, batch-free scale)."""
+    x = x.detach().requires_grad_(True)
+    loss = F.cross_entropy(model(x), target, reduction="sum")
+    (grad,) = torch.autograd.grad(loss, x)
+    return grad
+
+
+def _random_start(shape: tuple[int, ...], eps: float, parts: tuple, first: int) -> torch.Tensor:
+    """Uniform [-eps, eps] noise, one CPU generator per image seeded from (parts, image index)."""
+    gen = torch.Generator()
+    out = torch.empty((shape[0], *shape[1:]))
+    for i in range(shape[0]):
+        gen.manual_seed(derive_seed(*parts, first + i))
+        out[i] = torch.rand(shape[1:], generator=gen)
+    return (2.0 * out - 1.0) * eps
+
+
+def _perturb(
+    model: nn.Module,
+    x: torch.Tensor,
+    name: str,
+    eps: float,
+    steps: int,
+    step_size: float,
+    start: torch.Tensor | None,
+) -> torch.Tensor:
+    """The float adversarial batch for clean batch `x` (N×C×H×W in [0,1])."""
+    with torch.no_grad():
+        target = model(x).argmax(dim=1)
+    if name == "fgsm":
+        return torch.clamp(x + eps * _input_gradient(model, x, target).sign(), 0.0, 1.0)
+    x_adv = x if start is None else torch.clamp(x + start, 0.0, 1.0)
+    for _ in range(steps):
+        x_adv = x_adv + step_size * _input_gradient(model, x_adv, target).sign()
+        x_adv = torch.clamp(torch.minimum(torch.maximum(x_adv, x - eps), x + eps), 0.0, 1.0)
+    return x_adv.detach()
+
+
+def attack(
+    model: nn.Module,
+    images: np.ndarray,
+    name: str,
+    eps: float,
+    steps: int = 10,
+    step_size: float | None = None,
+    random_start: bool = True,
+    seed: object = None,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> np.ndarray:
+    """Adversarial uint8 N×H×W×C copies of `images` by FGSM or PGD within L-inf ball `eps`.
+
+    The model takes float N×C×H×W in [0,1] and returns logits; the attack raises the
+    cross-entropy of its own clean prediction. PGD takes `steps` signed-gradient steps of
+    `step_size` (default eps/4), projecting each time, from a uniform random start seeded per
+    image from (seed parts, image index) when `random_start`. The model runs in eval mode on
+    `device` without parameter gradients; its modes, flags and device are restored afterwards.
+    """
+    if name not in ATTACKS:
+        raise ValueError(f"name: unknown attack {name!r}; allowed: {', '.join(ATTACKS)}")
+    eps = _positive_number("eps", eps, allow_zero=True)
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        raise ValueError(f"steps: must be an integer >= 1, got {steps!r}")
+    step_size = eps / 4 if step_size is None else _positive_number("step_size", step_size, False)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: must be a positive integer, got {batch_size!r}")
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4:
+        kind = getattr(images, "dtype", type(images).__name__)
+        raise ValueError(f"images: need a uint8 N×H×W×C array, got {kind}")
+    use_start = name == "pgd" and random_start and eps > 0
+    if use_start and seed is None:
+        raise ValueError("seed: PGD's random start needs seed=(config seed, names...)")
+    parts = tuple(seed) if isinstance(seed, (list, tuple)) else (seed,)
+    device = resolve_device(device) if isinstance(device, str) else device
+    budget = math.floor(eps * 255 + 1e-6)  # whole uint8 levels allowed
+
+    modes = [(m, m.training) for m in model.modules()]
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    home = next(model.parameters(), torch.empty(0)).device
+    model.eval().to(device)
+    for p, _ in flags:
+        p.requires_grad_(False)
+    log.info("%s on %d images, eps %.5f, device %s", name, len(images), eps, device)
+    out = np.empty_like(images)
+    try:
+        starts = range(0, len(images), batch_size)
+        for first in tqdm(starts, desc=name, unit="batch", disable=None if progress else True):
+            batch = images[first : first + batch_size]
+            x = torch.from_numpy(batch).to(device).permute(0, 3, 1, 2).contiguous() / 255.0
+            start = _random_start(tuple(x.shape), eps, parts, first) if use_start else None
+            x_adv = _perturb(
+                model,
+                x,
+                name,
+                eps,
+                int(steps),
+                step_size,
+                None if start is None else start.to(device),
+            )
+            levels = torch.round(x_adv * 255.0).to(torch.int16).permute(0, 2, 3, 1).cpu()
+            clean = torch.from_numpy(batch.astype(np.int16))
+            levels = torch.clamp(
+                torch.minimum(torch.maximum(levels, clean - budget), clean + budget), 0, 255
+            )
+            out[first : first + len(batch)] = levels.to(torch.uint8).numpy()
+    finally:
+        model.to(home)
+        for module, training in modes:
+            module.training = training
+        for p, requires_grad in flags:
+            p.requires_grad_(requires_grad)
+    return out

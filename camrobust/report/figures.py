@@ -1,0 +1,446 @@
+"""Report figures (PNG, Agg): CAM grids, H heatmaps, severity curves, ranks, accuracy, forest plot.
+
+Each `build_*` returns a matplotlib Figure (so tests can inspect its panels); the matching public
+function writes it to one PNG atomically and returns nothing. No pyplot: no global state.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from camrobust.io import atomic_path
+from camrobust.stats.validate import numeric_levels
+
+DPI = 100
+
+
+def _new_figure(nrows: int, ncols: int, panel: tuple[float, float]) -> tuple[Figure, np.ndarray]:
+    """A figure with an nrows × ncols grid of panels of `panel` inches each."""
+    fig = Figure(figsize=(panel[0] * ncols, panel[1] * nrows), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(nrows, ncols, squeeze=False)
+
+
+def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
+    cols = min(n, max_cols)
+    return math.ceil(n / cols), cols
+
+
+def _drop_unused(fig: Figure, axes: np.ndarray, used: int) -> None:
+    for ax in axes.flat[used:]:
+        fig.delaxes(ax)
+
+
+def save(fig: Figure, path: str | os.PathLike) -> None:
+    """Write `fig` as PNG atomically (temporary name, then rename)."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI)
+
+
+def _need(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what} lacks columns: {', '.join(missing)}")
+
+
+def _robust_rows(robust: pd.DataFrame, measure: str, pooled: bool, columns: Sequence[str]):
+    """Robustness rows of one measure, levels pooled ('all') or per level; error when none."""
+    _need(robust, ("dataset", "model", "method", "noise", "level", "measure", *columns), "robust")
+    pooled_rows = robust["level"].astype(str) == "all"
+    rows = robust[(robust["measure"] == measure) & (pooled_rows if pooled else ~pooled_rows)]
+    if rows.empty:
+        kind = "pooled (level 'all')" if pooled else "per-level"
+        raise ValueError(f"no {kind} robustness rows for measure {measure!r}")
+    return rows
+
+
+# CAM grid ---------------------------------------------------------------------------------
+
+
+def build_cam_grid(
+    images: np.ndarray,
+    maps: np.ndarray,
+    preds: np.ndarray,
+    class_names: Sequence[str],
+    methods: Sequence[str],
+    levels: Sequence[str],
+) -> Figure:
+    """Top row the inputs (clean, then each level) per image, then one row of overlays per method.
+
+    images: uint8 (1 + L, N, H, W, C), index 0 clean; maps: (M, 1 + L, N, h, w) in [0, 1], any
+    resolution (stretched bilinearly over the image); preds: (1 + L, N) predicted classes.
+    Titles give the predicted class, red where it differs from the clean prediction.
+    """
+    images = np.asarray(images)
+    maps = np.asarray(maps, dtype=float)
+    preds = np.asarray(preds)
+    if images.ndim != 5 or images.dtype != np.uint8:
+        raise ValueError(
+            f"images must be uint8 (1+L, N, H, W, C), got {images.dtype} {images.shape}"
+        )
+    n_views, n_img, height, width, channels = images.shape
+    if n_views != len(levels) + 1:
+        raise ValueError(f"images has {n_views} views but 1 + {len(levels)} levels expected")
+    if maps.shape[:3] != (len(methods), n_views, n_img) or maps.ndim != 5:
+        raise ValueError(
+            f"maps must be (M={len(methods)}, 1+L={n_views}, N={n_img}, h, w), got {maps.shape}"
+        )
+    if preds.shape != (n_views, n_img):
+        raise ValueError(f"preds must be (1+L={n_views}, N={n_img}), got {preds.shape}")
+    if preds.min() < 0 or preds.max() >= len(class_names):
+        raise ValueError(f"preds hold class ids outside 0..{len(class_names) - 1}")
+    titles = ["clean", *(f"level {lv}" for lv in levels)]
+    fig, axes = _new_figure(1 + len(methods), n_img * n_views, (1.4, 1.5))
+    extent = (0, width, height, 0)
+    for i in range(n_img):
+        for v in range(n_views):
+            col = i * n_views + v
+            img = images[v, i, ..., 0] if channels == 1 else images[v, i]
+            flipped = preds[v, i] != preds[0, i]
+            for row in range(1 + len(methods)):
+                ax = axes[row, col]
+                ax.imshow(img, cmap="gray" if channels == 1 else None, extent=extent)
+                if row:
+                    ax.imshow(
+                        maps[row - 1, v, i],
+                        cmap="jet",
+                        alpha=0.5,
+                        vmin=0.0,
+                        vmax=1.0,
+                        extent=extent,
+                        interpolation="bilinear",
+                    )
+                ax.set_xticks([])
+                ax.set_yticks([])
+            axes[0, col].set_title(
+                f"{titles[v]}\n{class_names[int(preds[v, i])]}",
+                fontsize=8,
+                color="tab:red" if flipped else "black",
+            )
+    axes[0, 0].set_ylabel("input", fontsize=9)
+    for m, method in enumerate(methods):
+        axes[m + 1, 0].set_ylabel(method, fontsize=9)
+    return fig
+
+
+def cam_grid(
+    path: str | os.PathLike,
+    images: np.ndarray,
+    maps: np.ndarray,
+    preds: np.ndarray,
+    class_names: Sequence[str],
+    methods: Sequence[str],
+    levels: Sequence[str],
+) -> None:
+    """Write the CAM grid of `build_cam_grid` to `path`."""
+    save(build_cam_grid(images, maps, preds, class_names, methods, levels), path)
+
+
+# H heatmap --------------------------------------------------------------------------------
+
+
+def build_h_heatmap(robust: pd.DataFrame, measure: str) -> Figure:
+    """One panel per (dataset, model): CAM method × noise heatmap of H, levels pooled, annotated."""
+    rows = _robust_rows(robust, measure, pooled=True, columns=("H",))
+    groups = list(rows.groupby(["dataset", "model"], sort=True))
+    methods = sorted(rows["method"].astype(str).unique())
+    noises = sorted(rows["noise"].astype(str).unique())
+    nrows, ncols = _grid(len(groups))
+    panel = (1.0 + 0.7 * len(noises), 0.8 + 0.4 * len(methods))
+    fig, axes = _new_figure(nrows, ncols, panel)
+    image = None
+    for ax, ((dataset, model), sub) in zip(axes.flat, groups, strict=False):
+        grid = (
+            sub.assign(method=sub["method"].astype(str), noise=sub["noise"].astype(str))
+            .pivot_table(index="method", columns="noise", values="H", aggfunc="first")
+            .reindex(index=methods, columns=noises)
+        )
+        values = grid.to_numpy(dtype=float)
+        image = ax.imshow(values, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+        for (r, c), v in np.ndenumerate(values):
+            text = "n/a" if np.isnan(v) else f"{v:.2f}"
+            ax.text(c, r, text, ha="center", va="center", fontsize=7, color="w" if v < 0.6 else "k")
+        ax.set_xticks(range(len(noises)), noises, rotation=45, ha="right", fontsize=8)
+        ax.set_yticks(range(len(methods)), methods, fontsize=8)
+        ax.set_title(f"{dataset} / {model}", fontsize=9)
+        ax.set_xlabel("noise")
+        ax.set_ylabel("CAM method")
+    _drop_unused(fig, axes, len(groups))
+    fig.colorbar(image, ax=axes.flat[: len(groups)], label=f"robustness H ({measure})")
+    return fig
+
+
+def h_heatmap(path: str | os.PathLike, robust: pd.DataFrame, measure: str) -> None:
+    """Write the method × noise H heatmaps, one panel per model."""
+    save(build_h_heatmap(robust, measure), path)
+
+
+# Severity curves --------------------------------------------------------------------------
+
+
+def build_severity_curves(robust: pd.DataFrame, measure: str) -> Figure:
+    """Consistency C (mean kept-pair similarity) vs level with its CI band, per model × noise."""
+    rows = _robust_rows(robust, measure, pooled=False, columns=("C", "C_lo", "C_hi"))
+    rows = rows.assign(x=numeric_levels(rows["level"]))
+    models = sorted(rows.groupby(["dataset", "model"]).groups)
+    noises = sorted(rows["noise"].astype(str).unique())
+    methods = sorted(rows["method"].astype(str).unique())
+    colors = {m: f"C{i % 10}" for i, m in enumerate(methods)}
+    fig, axes = _new_figure(len(models), len(noises), (3.0, 2.4))
+    for r, (dataset, model) in enumerate(models):
+        for c, noise in enumerate(noises):
+            ax = axes[r, c]
+            sub = rows[
+                (rows["dataset"] == dataset)
+                & (rows["model"] == model)
+                & (rows["noise"].astype(str) == noise)
+            ]
+            for method, line in sub.groupby(sub["method"].astype(str)):
+                line = line.sort_values("x")
+                ax.plot(line["x"], line["C"], marker="o", ms=3, color=colors[method], label=method)
+                ax.fill_between(
+                    line["x"], line["C_lo"], line["C_hi"], color=colors[method], alpha=0.2, lw=0
+                )
+            ax.set_title(f"{dataset} / {model} / {noise}", fontsize=9)
+            ax.set_xlabel("level")
+            ax.set_ylabel(f"C ({measure})" if c == 0 else "")
+            ax.set_ylim(0.0, 1.0)
+    handles = [Patch(color=colors[m], label=m) for m in methods]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(methods), 6))
+    return fig
+
+
+def severity_curves(path: str | os.PathLike, robust: pd.DataFrame, measure: str) -> None:
+    """Write similarity-vs-severity curves with 95% bands, one panel per model × noise."""
+    save(build_severity_curves(robust, measure), path)
+
+
+# Kept vs flipped --------------------------------------------------------------------------
+
+
+def build_kept_flipped(per_image: pd.DataFrame, measure: str) -> Figure:
+    """Per (dataset, model): boxes of kept and flipped pair similarity for each CAM method."""
+    _need(per_image, ("dataset", "model", "method", "kept", measure), "per-image table")
+    groups = list(per_image.groupby(["dataset", "model"], sort=True))
+    methods = sorted(per_image["method"].astype(str).unique())
+    nrows, ncols = _grid(len(groups))
+    fig, axes = _new_figure(nrows, ncols, (1.0 + 0.8 * len(methods), 3.0))
+    colors = {True: "tab:blue", False: "tab:orange"}
+    for ax, ((dataset, model), sub) in zip(axes.flat, groups, strict=False):
+        for i, method in enumerate(methods):
+            rows = sub[sub["method"].astype(str) == method]
+            for kept, shift in ((True, -0.2), (False, 0.2)):
+                values = rows.loc[rows["kept"].astype(bool) == kept, measure].dropna()
+                if values.empty:
+                    continue
+                box = ax.boxplot(
+                    [values.to_numpy(dtype=float)],
+                    positions=[i + shift],
+                    widths=0.35,
+                    patch_artist=True,
+                    showfliers=False,
+                )
+                box["boxes"][0].set_facecolor(colors[kept])
+        ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right", fontsize=8)
+        ax.set_xlim(-0.6, len(methods) - 0.4)
+        ax.set_ylim(0.0, 1.0)
+        ax.set_title(f"{dataset} / {model}", fontsize=9)
+        ax.set_ylabel(f"similarity ({measure})")
+    _drop_unused(fig, axes, len(groups))
+    handles = [Patch(color=colors[True], label="kept"), Patch(color=colors[False], label="flipped")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=2)
+    return fig
+
+
+def kept_flipped(path: str | os.PathLike, per_image: pd.DataFrame, measure: str) -> None:
+    """Write kept vs flipped similarity distributions per model and CAM method."""
+    save(build_kept_flipped(per_image, measure), path)
+
+
+# Average ranks ----------------------------------------------------------------------------
+
+
+def _cliques(ranks: np.ndarray, cd: float) -> list[tuple[int, int]]:
+    """Maximal runs of sorted ranks spanning less than the critical difference."""
+    runs = []
+    for i in range(len(ranks)):
+        j = i
+        while j + 1 < len(ranks) and ranks[j + 1] - ranks[i] < cd:
+            j += 1
+        if j > i and not any(a <= i and j <= b for a, b in runs):
+            runs.append((i, j))
+    return runs
+
+
+def build_average_ranks(
+    method_ranks: pd.DataFrame, noise: str = "all", level: str = "all"
+) -> Figure:
+    """Critical-difference style plots of average method ranks (1 = most stable), per model."""
+    _need(
+        method_ranks,
+        ("dataset", "model", "noise", "level", "measure", "method", "avg_rank", "cd", "n"),
+        "method_ranks",
+    )
+    rows = method_ranks[
+        (method_ranks["noise"].astype(str) == noise) & (method_ranks["level"].astype(str) == level)
+    ]
+    rows = rows[np.isfinite(rows["avg_rank"].to_numpy(dtype=float))]
+    if rows.empty:
+        raise ValueError(f"no method ranks for noise={noise!r}, level={level!r}")
+    groups = list(rows.groupby(["dataset", "model", "measure"], sort=True))
+    k_max = int(rows.groupby(["dataset", "model", "measure"])["method"].count().max())
+    nrows, ncols = _grid(len(groups), max_cols=2)
+    fig, axes = _new_figure(nrows, ncols, (5.5, 1.2 + 0.3 * k_max))
+    for ax, ((dataset, model, measure), sub) in zip(axes.flat, groups, strict=False):
+        sub = sub.sort_values("avg_rank")
+        ranks = sub["avg_rank"].to_numpy(dtype=float)
+        names = sub["method"].astype(str).tolist()
+        k = len(ranks)
+        cd = float(sub["cd"].iloc[0])
+        ax.hlines(0, 1, k, color="k", lw=1)
+        for t in range(1, k + 1):
+            ax.vlines(t, 0, 0.1, color="k", lw=1)
+            ax.text(t, 0.15, str(t), ha="center", va="bottom", fontsize=8)
+        half = math.ceil(k / 2)
+        for i, (r, name) in enumerate(zip(ranks, names, strict=True)):
+            left = i < half
+            depth = -0.35 * ((i if left else k - 1 - i) + 1)
+            edge = 1 - 0.3 if left else k + 0.3
+            ax.plot([r, r, edge], [0, depth, depth], color="k", lw=0.8)
+            ax.text(
+                edge - 0.05 if left else edge + 0.05,
+                depth,
+                f"{name} ({r:.2f})",
+                ha="right" if left else "left",
+                va="center",
+                fontsize=8,
+            )
+        if np.isfinite(cd):
+            ax.plot([1, 1 + cd], [0.55, 0.55], color="tab:red", lw=2)
+            ax.text(1 + cd / 2, 0.6, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=8)
+            for j, (a, b) in enumerate(_cliques(ranks, cd)):
+                y = -0.12 - 0.08 * j
+                ax.plot([ranks[a] - 0.03, ranks[b] + 0.03], [y, y], color="k", lw=3)
+        ax.set_xlim(-1.5, k + 2.5)
+        ax.set_ylim(-0.35 * (half + 1), 0.9)
+        ax.set_axis_off()
+        n = int(sub["n"].iloc[0])
+        ax.set_title(f"{dataset} / {model} ({measure}, {n} blocks)", fontsize=9)
+    _drop_unused(fig, axes, len(groups))
+    return fig
+
+
+def average_ranks(path: str | os.PathLike, method_ranks: pd.DataFrame) -> None:
+    """Write critical-difference style average-rank plots (noises and levels pooled)."""
+    save(build_average_ranks(method_ranks), path)
+
+
+# Accuracy vs severity ---------------------------------------------------------------------
+
+
+def accuracy_table(per_image: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy per (dataset, arch, regularizer, noise, x): x = 0 clean, else the numeric level."""
+    cols = ("dataset", "arch", "regularizer", "model", "noise", "level", "image", "label")
+    _need(per_image, (*cols, "pred_clean", "pred_noisy"), "per-image table")
+    pairs = per_image.drop_duplicates(["dataset", "model", "noise", "level", "image"])
+    noisy = pairs.assign(
+        x=numeric_levels(pairs["level"]), correct=pairs["pred_noisy"] == pairs["label"]
+    )
+    clean = pairs.drop_duplicates(["dataset", "model", "noise", "image"]).assign(
+        x=0.0, correct=lambda d: d["pred_clean"] == d["label"]
+    )
+    both = pd.concat([clean, noisy], ignore_index=True)
+    keys = ["dataset", "arch", "regularizer", "noise", "x"]
+    return both.groupby(keys, sort=True)["correct"].mean().rename("accuracy").reset_index()
+
+
+def build_accuracy_vs_severity(per_image: pd.DataFrame) -> Figure:
+    """Accuracy vs level (0 = clean) with one line per regulariser, per (dataset, arch) × noise."""
+    acc = accuracy_table(per_image)
+    archs = sorted(acc.groupby(["dataset", "arch"]).groups)
+    noises = sorted(acc["noise"].astype(str).unique())
+    regs = sorted(acc["regularizer"].astype(str).unique())
+    colors = {r: f"C{i % 10}" for i, r in enumerate(regs)}
+    fig, axes = _new_figure(len(archs), len(noises), (3.0, 2.4))
+    for r, (dataset, arch) in enumerate(archs):
+        for c, noise in enumerate(noises):
+            ax = axes[r, c]
+            sub = acc[(acc["dataset"] == dataset) & (acc["arch"] == arch) & (acc["noise"] == noise)]
+            for reg, line in sub.groupby(sub["regularizer"].astype(str)):
+                ax.plot(line["x"], line["accuracy"], marker="o", ms=3, color=colors[reg])
+            ax.set_title(f"{dataset} / {arch} / {noise}", fontsize=9)
+            ax.set_xlabel("level (0 = clean)")
+            ax.set_ylabel("accuracy" if c == 0 else "")
+            ax.set_ylim(0.0, 1.02)
+    handles = [Patch(color=colors[g], label=g) for g in regs]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(regs), 6))
+    return fig
+
+
+def accuracy_vs_severity(path: str | os.PathLike, per_image: pd.DataFrame) -> None:
+    """Write accuracy vs severity per regulariser (from pred_noisy == label)."""
+    save(build_accuracy_vs_severity(per_image), path)
+
+
+# Forest plot ------------------------------------------------------------------------------
+
+
+def build_forest_plot(mixedlm: pd.DataFrame) -> Figure:
+    """Regulariser coefficients vs the reference with CIs: main effect and slope, per arch."""
+    _need(
+        mixedlm,
+        ("dataset", "arch", "method", "noise", "measure", "factor", "group_a", "effect_size")
+        + ("ci_lo", "ci_hi"),
+        "mixedlm",
+    )
+    terms = mixedlm[mixedlm["group_a"].astype(str) != ""]
+    if terms.empty:
+        raise ValueError("mixedlm has no regularizer coefficients to plot")
+    terms = terms.assign(
+        kind=np.where(terms["factor"].str.endswith(":level"), "slope", "main"),
+        row=terms["method"].astype(str) + " / " + terms["noise"].astype(str),
+    )
+    kinds = [k for k in ("main", "slope") if (terms["kind"] == k).any()]
+    titles = {"main": "effect at mean level", "slope": "effect on slope per level"}
+    groups = list(terms.groupby(["dataset", "arch", "measure"], sort=True))
+    regs = sorted(terms["group_a"].astype(str).unique())
+    colors = {r: f"C{i % 10}" for i, r in enumerate(regs)}
+    n_rows = max(sub["row"].nunique() for _, sub in groups)
+    fig, axes = _new_figure(len(groups), len(kinds), (4.0, 1.0 + 0.3 * n_rows))
+    for g, ((dataset, arch, measure), sub) in enumerate(groups):
+        labels = sorted(sub["row"].unique())
+        ypos = {lab: i for i, lab in enumerate(labels)}
+        for c, kind in enumerate(kinds):
+            ax = axes[g, c]
+            part = sub[sub["kind"] == kind]
+            for j, reg in enumerate(regs):
+                pts = part[part["group_a"] == reg]
+                if pts.empty:
+                    continue
+                y = pts["row"].map(ypos).to_numpy() + (j - (len(regs) - 1) / 2) * 0.2
+                x = pts["effect_size"].to_numpy(dtype=float)
+                err = np.vstack([x - pts["ci_lo"], pts["ci_hi"] - x])
+                ax.errorbar(x, y, xerr=err, fmt="o", ms=3, color=colors[reg], capsize=2, lw=1)
+            ax.axvline(0.0, color="grey", lw=0.8, ls="--")
+            ax.set_yticks(range(len(labels)), labels if c == 0 else [], fontsize=7)
+            ax.set_ylim(-0.7, len(labels) - 0.3)
+            ax.invert_yaxis()
+            reference = part["group_b"].iloc[0] if "group_b" in part and len(part) else "reference"
+            ax.set_title(f"{dataset} / {arch} ({measure}): {titles[kind]}", fontsize=8)
+            ax.set_xlabel(f"coefficient vs {reference}")
+    handles = [Patch(color=colors[r], label=r) for r in regs]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(regs), 6))
+    return fig
+
+
+def forest_plot(path: str | os.PathLike, mixedlm: pd.DataFrame) -> None:
+    """Write the forest plot of the mixed model's regulariser effects with confidence intervals."""
+    save(build_forest_plot(mixedlm), path)

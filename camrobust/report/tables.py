@@ -1,0 +1,91 @@
+"""Paper-style summary table of the robustness scores, as a DataFrame and as Markdown."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import pandas as pd
+
+ROBUST_KEYS = ("dataset", "model", "method", "noise", "level", "measure")
+MISSING = "n/a"
+
+
+def _check_robust(robust: pd.DataFrame, measure: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Rows of `measure` with the levels pooled; raise naming what is missing."""
+    need = [c for c in (*ROBUST_KEYS, *columns) if c not in robust.columns]
+    if need:
+        raise ValueError(f"robustness table lacks columns: {', '.join(need)}")
+    rows = robust[(robust["measure"] == measure) & (robust["level"].astype(str) == "all")]
+    if rows.empty:
+        have = ", ".join(sorted(map(str, robust["measure"].unique())))
+        raise ValueError(f"no pooled (level 'all') rows for measure {measure!r}; measures: {have}")
+    return rows
+
+
+def _number(value: float, decimals: int) -> str:
+    return MISSING if value is None or not math.isfinite(value) else f"{value:.{decimals}f}"
+
+
+def format_cell(h: float, c: float, r: float, decimals: int = 2) -> str:
+    """'H (C/R)', e.g. '0.81 (0.90/0.74)'; an undefined value reads 'n/a'."""
+    return f"{_number(h, decimals)} ({_number(c, decimals)}/{_number(r, decimals)})"
+
+
+def summary_table(robust: pd.DataFrame, measure: str = "ssim", decimals: int = 2) -> pd.DataFrame:
+    """Rows (dataset, model, CAM method), one column per noise, cells 'H (C/R)' pooled over levels.
+
+    H is the harmonic mean of consistency C and responsiveness R (METRIC.md); a cell with no
+    row for that noise reads 'n/a'.
+    """
+    rows = _check_robust(robust, measure, ("C", "R", "H"))
+    keys = ["dataset", "model", "method", "noise"]
+    dup = rows.duplicated(keys)
+    if dup.any():
+        first = rows.loc[dup, keys].iloc[0]
+        raise ValueError(f"duplicate robustness rows for {', '.join(map(str, first))}")
+    cells = rows.assign(
+        cell=[
+            format_cell(h, c, r, decimals)
+            for h, c, r in zip(rows["H"], rows["C"], rows["R"], strict=True)
+        ]
+    )
+    noises = sorted(cells["noise"].astype(str).unique())
+    table = (
+        cells.assign(noise=cells["noise"].astype(str))
+        .pivot(index=["dataset", "model", "method"], columns="noise", values="cell")
+        .reindex(columns=noises)
+        .fillna(MISSING)
+        .sort_index()
+        .reset_index()
+    )
+    table.columns.name = None
+    return table
+
+
+def _cell(value: object) -> str:
+    """One Markdown cell: floats to 4 significant digits, NaN empty, pipes escaped."""
+    if value is None or value is pd.NA:
+        return ""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool | numbers.Integral):
+        return "" if math.isnan(value) else f"{value:.4g}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table of `df` (a named or non-default index becomes columns)."""
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"to_markdown needs a DataFrame, got {type(df).__name__}")
+    if not isinstance(df.index, pd.RangeIndex) or any(n is not None for n in df.index.names):
+        df = df.reset_index()
+    header = [_cell(c) for c in df.columns]
+    align = [
+        "---:"
+        if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+        else "---"
+        for c in df.columns
+    ]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+    for row in df.itertuples(index=False, name=None):
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,21 @@
+"""Statistical tests of CAM robustness (METRIC.md): which methods and regularisers are stable."""
+
+from camrobust.stats.families import (
+    flip_tests,
+    method_ranks,
+    method_tests,
+    noise_tests,
+    regularizer_tests,
+)
+from camrobust.stats.mixed import mixedlm_tests
+from camrobust.stats.run import run_stats
+
+__all__ = [
+    "flip_tests",
+    "method_ranks",
+    "method_tests",
+    "mixedlm_tests",
+    "noise_tests",
+    "regularizer_tests",
+    "run_stats",
+]

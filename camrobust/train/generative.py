@@ -1,0 +1,240 @@
+"""Training, saving and loading the generative models LVAT perturbs in: a VAE and a Glow."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from camrobust.device import resolve_device
+from camrobust.io import save_torch
+from camrobust.models.glow import Glow
+from camrobust.models.registry import plain_data
+from camrobust.models.vae import VAE
+from camrobust.seeding import derive_seed, torch_generator
+
+log = logging.getLogger(__name__)
+
+GENERATIVE_FORMAT = "camrobust-generative-v1"
+GENERATIVE_KINDS: dict[str, type[VAE] | type[Glow]] = {"vae": VAE, "glow": Glow}
+
+
+def _device(device: str | torch.device) -> torch.device:
+    return resolve_device(device) if isinstance(device, str) else torch.device(device)
+
+
+def _image_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 N×H×W×C array → uint8 N×C×H×W tensor on `device` (scaled to floats per batch)."""
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4:
+        got = getattr(images, "dtype", type(images).__name__), getattr(images, "shape", None)
+        raise ValueError(f"images must be a uint8 N×H×W×C array, got {got[0]} {got[1]}")
+    if images.shape[0] == 0:
+        raise ValueError("images is empty")
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).to(device)
+
+
+def _check_positive(**values: float) -> None:
+    for name, value in values.items():
+        if not value > 0:
+            raise ValueError(f"{name} must be > 0, got {value}")
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """One epoch of shuffled index batches; a short tail is dropped unless it is the only batch."""
+    order = torch.randperm(n, generator=generator)
+    size = min(batch_size, n)
+    return list(order[: n - n % size].split(size))
+
+
+def _seeded_build(seed: int, name: str, cls: type, **kwargs: Any) -> Any:
+    """Build `cls(**kwargs)` with weights drawn from a seed of its own, leaving global RNG as is."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, name, "init"))
+        return cls(**kwargs)
+
+
+def _progress(total: int, desc: str, progress: bool) -> tqdm:
+    return tqdm(total=total, desc=desc, disable=None if progress else True, leave=False)
+
+
+def train_vae(
+    images: np.ndarray,
+    *,
+    latent_dim: int = 128,
+    channels: tuple[int, ...] | list[int] = (128, 256, 512),
+    beta: float = 0.1,
+    epochs: int = 100,
+    batch_size: int = 32,
+    lr: float = 2e-4,
+    betas: tuple[float, float] | list[float] = (0.5, 0.999),
+    grad_clip: float | None = 5.0,
+    lr_decay: float = 0.97,
+    lr_decay_every: int = 2,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+) -> tuple[VAE, list[dict]]:
+    """Fit the LVAT VAE to unlabeled images (Adam, gradient clip, lr × `lr_decay` every
+    `lr_decay_every` epochs); returns the model in eval mode and one history row per epoch."""
+    _check_positive(epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay)
+    _check_positive(lr_decay_every=lr_decay_every)
+    dev = _device(device)
+    data = _image_tensor(images, dev)
+    if data.shape[2] != data.shape[3]:
+        raise ValueError(f"VAE needs square images, got {tuple(data.shape[2:])}")
+    model = _seeded_build(
+        seed,
+        "vae",
+        VAE,
+        latent_dim=latent_dim,
+        channels=channels,
+        beta=beta,
+        image_size=data.shape[2],
+        in_channels=data.shape[1],
+    ).to(dev)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(betas))
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=lr_decay_every, gamma=lr_decay)
+    shuffle = torch_generator(seed, "vae", "shuffle")
+    noise = torch_generator(seed, "vae", "noise", device=dev)
+    history: list[dict] = []
+    bar = _progress(epochs, "vae", progress)
+    for epoch in range(1, epochs + 1):
+        total, count = torch.zeros((), device=dev), 0
+        for idx in _batches(data.shape[0], batch_size, shuffle):
+            x = data[idx.to(dev)].float() / 255.0
+            loss = model.loss(x, generator=noise)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            opt.step()
+            total += loss.detach() * x.shape[0]
+            count += x.shape[0]
+        mean = float(total) / count
+        if not math.isfinite(mean):
+            raise FloatingPointError(f"VAE loss became non-finite in epoch {epoch}")
+        history.append({"epoch": epoch, "loss": mean, "lr": sched.get_last_lr()[0]})
+        log.info("vae epoch %d/%d loss %.3f", epoch, epochs, mean)
+        sched.step()
+        bar.update()
+        bar.set_postfix(loss=f"{mean:.2f}")
+    bar.close()
+    return model.eval(), history
+
+
+def train_glow(
+    images: np.ndarray,
+    *,
+    scales: int = 3,
+    steps_per_scale: int = 22,
+    hidden: int = 128,
+    bits: int = 5,
+    steps: int = 15600,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    warmup_steps: int | None = None,
+    grad_clip: float | None = 50.0,
+    init_batch: int = 256,
+    log_every: int | None = None,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+) -> tuple[Glow, list[dict]]:
+    """Fit a Glow by maximum likelihood (bits/dim, uniform dequantisation) with Adam, a linear
+    lr warm-up (default min(500, steps/10)) and a loose gradient clip as a safety net; actnorms
+    are initialised on `init_batch` images first. History: one row per `log_every` steps."""
+    _check_positive(steps=steps, batch_size=batch_size, lr=lr, init_batch=init_batch)
+    dev = _device(device)
+    data = _image_tensor(images, dev)
+    model = _seeded_build(
+        seed,
+        "glow",
+        Glow,
+        scales=scales,
+        steps_per_scale=steps_per_scale,
+        hidden=hidden,
+        bits=bits,
+        in_channels=data.shape[1],
+    ).to(dev)
+    model._check_images(data[:1].float())
+    warmup = min(500, steps // 10) if warmup_steps is None else warmup_steps
+    log_every = max(1, steps // 100) if log_every is None else log_every
+    _check_positive(log_every=log_every)
+    shuffle = torch_generator(seed, "glow", "shuffle")
+    noise = torch_generator(seed, "glow", "dequantise", device=dev)
+    model.train()
+    init_idx = torch.randperm(data.shape[0], generator=shuffle)[:init_batch].to(dev)
+    with torch.no_grad():
+        model.nll_bpd(data[init_idx].float() / 255.0, generator=noise)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / (warmup + 1)))
+    history: list[dict] = []
+    batches: list[torch.Tensor] = []
+    chunk, chunk_n = torch.zeros((), device=dev), 0
+    bar = _progress(steps, "glow", progress)
+    for step in range(1, steps + 1):
+        if not batches:
+            batches = _batches(data.shape[0], batch_size, shuffle)
+        x = data[batches.pop(0).to(dev)].float() / 255.0
+        loss = model.nll_bpd(x, generator=noise).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        lr_used = opt.param_groups[0]["lr"]
+        opt.step()
+        sched.step()
+        chunk += loss.detach()
+        chunk_n += 1
+        bar.update()
+        if step % log_every == 0 or step == steps:
+            mean = float(chunk) / chunk_n
+            if not math.isfinite(mean):
+                raise FloatingPointError(f"Glow loss became non-finite by step {step}")
+            history.append({"step": step, "loss": mean, "lr": lr_used})
+            log.info("glow step %d/%d bpd %.3f", step, steps, mean)
+            bar.set_postfix(bpd=f"{mean:.3f}")
+            chunk, chunk_n = torch.zeros((), device=dev), 0
+    bar.close()
+    return model.eval(), history
+
+
+def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def save_generative(
+    path: str | os.PathLike, model: VAE | Glow, hparams: dict[str, Any], history: list[dict]
+) -> None:
+    """Write weights, the architecture kwargs, the caller's hparams and the history atomically."""
+    if getattr(model, "kind", None) not in GENERATIVE_KINDS:
+        raise ValueError(f"expected a VAE or Glow, got {type(model).__name__}")
+    payload = {
+        "format": GENERATIVE_FORMAT,
+        "kind": model.kind,
+        "arch": plain_data(model.config(), "the architecture"),
+        "hparams": plain_data(hparams, "hparams"),
+        "history": plain_data(history, "history"),
+        "state_dict": _cpu_state(model),
+    }
+    save_torch(path, payload)
+
+
+def load_generative(path: str | os.PathLike, device: str | torch.device = "cpu") -> VAE | Glow:
+    """Rebuild a saved VAE/Glow on `device`, frozen: eval mode, no parameter gradients.
+    `model.hparams` and `model.history` hold what was stored with it."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != GENERATIVE_FORMAT:
+        raise ValueError(f"{path} is not a generative-model file written by save_generative")
+    model = GENERATIVE_KINDS[payload["kind"]](**payload["arch"])
+    model.load_state_dict(payload["state_dict"])
+    model.hparams = payload["hparams"]
+    model.history = payload["history"]
+    model.requires_grad_(False)
+    return model.to(_device(device)).eval()

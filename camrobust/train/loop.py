@@ -1,0 +1,366 @@
+"""The classifier training loop shared by every regulariser (ERM, VAT, LVAT-VAE, LVAT-Glow).
+
+One step: a labeled pass (cross-entropy; batch norm updates its running averages), then, for the
+adversarial regularisers, a clean unlabeled pass and the power-iteration and adversarial passes,
+all with batch statistics that leave the running averages alone and with the same dropout mask
+(the global RNG is replayed). In the supervised setting with equal batch sizes the labeled batch
+is also the unlabeled one and its logits serve as the clean prediction, as in the official code.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from camrobust.device import resolve_device
+from camrobust.seeding import derive_seed, torch_generator
+from camrobust.train.augment import augment_batch, augment_params
+from camrobust.train.checkpoint import (
+    capture_rng,
+    fingerprint,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
+from camrobust.train.regularizers import (
+    Regularizer,
+    RngState,
+    frozen_bn_stats,
+    get_regularizer,
+    regularization_loss,
+)
+from camrobust.train.sampling import balanced_labeled_indices, epoch_batches
+from camrobust.train.schedule import BETA1, BETA2, lr_and_beta1, schedule_params
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """The trained model (eval mode), its summary metrics and the per-epoch training curve."""
+
+    model: nn.Module
+    metrics: dict[str, Any]
+    curve: list[dict[str, Any]]
+
+
+def _check_split(name: str, images: np.ndarray, labels: np.ndarray) -> None:
+    """Images uint8 N×H×W×C and integer labels of the same length, else a ValueError."""
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4:
+        raise ValueError(f"{name}_images must be a uint8 array N×H×W×C")
+    if not isinstance(labels, np.ndarray) or labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise ValueError(f"{name}_labels must be a 1-D integer array")
+    if len(images) != len(labels) or len(images) == 0:
+        raise ValueError(
+            f"{name}: {len(images)} images and {len(labels)} labels; need the same, non-zero count"
+        )
+    if labels.min() < 0:
+        raise ValueError(f"{name}_labels must be >= 0, found {labels.min()}")
+
+
+def to_model_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 N×H×W×C to float N×C×H×W in [0, 1], the input every classifier takes."""
+    return images.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+@torch.no_grad()
+def evaluate_accuracy(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500
+) -> float:
+    """Fraction of uint8 N×H×W×C `images` (on the model's device) classified as `labels`."""
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=labels.device)
+    for start in range(0, len(images), batch_size):
+        logits = model(to_model_input(images[start : start + batch_size]))
+        correct += (logits.argmax(1) == labels[start : start + batch_size]).sum()
+    model.train(was_training)
+    return correct.item() / len(images)
+
+
+def training_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    reg: Regularizer,
+    params: dict[str, Any],
+    x_lab: torch.Tensor,
+    y_lab: torch.Tensor,
+    x_ul: torch.Tensor | None,
+    generative: nn.Module | None,
+    noise: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """One optimiser step; returns (cross-entropy, regulariser term or None, labeled logits).
+
+    `x_ul` None means the labeled batch is also the unlabeled one (supervised, equal batch
+    sizes): its logits are then the clean prediction, exactly what a separate clean pass with
+    batch statistics and the same dropout mask would give.
+    """
+    dev = x_lab.device
+    rng_lab = RngState.capture(dev) if reg.adversarial else None
+    logits = model(x_lab)
+    loss_ce = F.cross_entropy(logits, y_lab)
+    loss_reg = None
+    if reg.adversarial:
+        if x_ul is None:
+            x_ul, clean, rng_ul = x_lab, logits, rng_lab
+        else:
+            rng_ul = RngState.capture(dev)
+            with frozen_bn_stats(model), torch.set_grad_enabled(params["entmin"]):
+                clean = model(x_ul)
+        loss_reg = regularization_loss(reg, params, model, x_ul, clean, generative, noise, rng_ul)
+    loss = loss_ce if loss_reg is None else loss_ce + loss_reg
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss_ce.detach(), None if loss_reg is None else loss_reg.detach(), logits.detach()
+
+
+def _validate(
+    reg: Regularizer, generative: nn.Module | None, labeled: int, sched: dict[str, Any]
+) -> None:
+    if reg.needs_generative and generative is None:
+        raise ValueError(f"regularizer '{reg.name}' needs a generative model, got generative=None")
+    if not reg.needs_generative and generative is not None:
+        raise ValueError(f"regularizer '{reg.name}' takes no generative model; pass None")
+    if generative is not None and not all(
+        hasattr(generative, a) for a in ("to_latent", "from_latent")
+    ):
+        raise ValueError("generative model must have to_latent(x) and from_latent(parts)")
+    if sched["n_labeled"] is not None and sched["n_labeled"] > labeled:
+        raise ValueError(f"n_labeled={sched['n_labeled']} exceeds the {labeled} training images")
+
+
+def train_classifier(
+    model: nn.Module,
+    train_images: np.ndarray,
+    train_labels: np.ndarray,
+    test_images: np.ndarray,
+    test_labels: np.ndarray,
+    regularizer: str = "erm",
+    reg_params: dict[str, Any] | None = None,
+    generative: nn.Module | None = None,
+    schedule: dict[str, Any] | None = None,
+    augment: dict[str, Any] | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    checkpoint_path: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train `model` with a regulariser of REGULARIZERS, resuming from `checkpoint_path` if present.
+
+    Every random draw comes from `seed`; on the CPU the run is deterministic, so a job killed and
+    restarted ends with the same weights as an uninterrupted one. The caller's global RNG state
+    and deterministic-algorithms setting are left as they were.
+    """
+    reg = get_regularizer(regularizer)
+    params = reg.params(reg_params)
+    sched = schedule_params(schedule)
+    _check_split("train", train_images, train_labels)
+    _check_split("test", test_images, test_labels)
+    if train_images.shape[1:] != test_images.shape[1:]:
+        raise ValueError(
+            f"train images are {train_images.shape[1:]}, test images {test_images.shape[1:]}"
+        )
+    aug = augment_params(augment, image_size=min(train_images.shape[1:3]))
+    _validate(reg, generative, len(train_images), sched)
+    dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
+
+    config = {"regularizer": reg.name, "reg_params": params, "schedule": sched, "augment": aug}
+    config["seed"] = seed
+    fp = fingerprint(config, train_images, train_labels, test_images, test_labels)
+    rng_devices = [dev.index or 0] if dev.type == "cuda" else []
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    with torch.random.fork_rng(devices=rng_devices):
+        if dev.type == "cpu":
+            torch.use_deterministic_algorithms(True)
+        try:
+            return _train(
+                model,
+                reg,
+                params,
+                sched,
+                aug,
+                generative,
+                seed,
+                dev,
+                config,
+                fp,
+                (train_images, train_labels, test_images, test_labels),
+                checkpoint_path,
+                progress,
+            )
+        finally:
+            torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+
+
+def _train(
+    model: nn.Module,
+    reg: Regularizer,
+    params: dict[str, Any],
+    sched: dict[str, Any],
+    aug: dict[str, Any],
+    generative: nn.Module | None,
+    seed: int,
+    dev: torch.device,
+    config: dict[str, Any],
+    fp: str,
+    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    checkpoint_path: str | os.PathLike | None,
+    progress: bool,
+) -> TrainResult:
+    train_images, train_labels, test_images, test_labels = data
+    epochs, iters = sched["epochs"], sched["iters_per_epoch"]
+    b_lab, b_ul = sched["batch_labeled"], sched["batch_unlabeled"]
+    supervised = sched["n_labeled"] is None
+    labeled = (
+        np.arange(len(train_labels))
+        if supervised
+        else balanced_labeled_indices(train_labels, sched["n_labeled"], seed)
+    )
+    shared_batch = supervised and b_lab == b_ul
+
+    model.to(dev)
+    if generative is not None:
+        # Frozen: inference mode (no BN updates, no dropout), no parameter gradients.
+        generative.to(dev).eval().requires_grad_(False)
+    train_x = torch.from_numpy(train_images).to(dev)
+    train_y = torch.from_numpy(train_labels.astype(np.int64)).to(dev)
+    test_x = torch.from_numpy(test_images).to(dev)
+    test_y = torch.from_numpy(test_labels.astype(np.int64)).to(dev)
+    labeled_pos = torch.from_numpy(labeled).to(dev)
+    with torch.no_grad():
+        was_training = model.training
+        n_out = model.eval()(to_model_input(test_x[:2])).shape[1]
+        model.train(was_training)
+    if int(train_labels.max()) >= n_out or int(test_labels.max()) >= n_out:
+        raise ValueError(
+            f"labels go up to {max(train_labels.max(), test_labels.max())}, "
+            f"but the model has {n_out} outputs"
+        )
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=sched["lr"], betas=(BETA1, BETA2))
+    # Dropout draws from the global generators (forked by the caller, so seeding them is local).
+    torch.default_generator.manual_seed(derive_seed(seed, "torch"))
+    if dev.type == "cuda":
+        torch.cuda.manual_seed(derive_seed(seed, "torch"))
+    # data: batch order and augmentation (CPU, device-independent); noise: VAT's random d.
+    gens = {
+        "data": torch_generator(seed, "data"),
+        "noise": torch_generator(seed, "noise", device=dev),
+    }
+    start_epoch, curve = 0, []
+    state = load_checkpoint(checkpoint_path, fp)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        restore_rng(state["rng"], gens, dev)
+        start_epoch, curve = int(state["epoch"]), list(state["curve"])
+        log.info("resuming %s from %s after epoch %d", reg.name, checkpoint_path, start_epoch)
+
+    quiet = None if progress else True
+    bar = tqdm(
+        range(start_epoch, epochs),
+        desc=f"train {reg.name}",
+        initial=start_epoch,
+        total=epochs,
+        disable=quiet,
+    )
+    for epoch in bar:
+        lr, beta1 = lr_and_beta1(epoch, epochs, sched["lr"], sched["epoch_decay_start"])
+        for group in optimizer.param_groups:
+            group["lr"], group["betas"] = lr, (beta1, BETA2)
+        lab_batches = labeled_pos[epoch_batches(len(labeled), b_lab, iters, gens["data"]).to(dev)]
+        ul_batches = None
+        if reg.adversarial and not shared_batch:
+            ul_batches = epoch_batches(len(train_labels), b_ul, iters, gens["data"]).to(dev)
+
+        model.train()
+        sums = torch.zeros(3, dtype=torch.float64, device=dev)
+        for it in tqdm(range(iters), desc=f"epoch {epoch + 1}", leave=False, disable=quiet):
+            idx = lab_batches[it]
+            x_lab = augment_batch(to_model_input(train_x[idx]), aug, gens["data"])
+            y_lab = train_y[idx]
+            x_ul = None
+            if ul_batches is not None:
+                x_ul = augment_batch(to_model_input(train_x[ul_batches[it]]), aug, gens["data"])
+            loss_ce, loss_reg, logits = training_step(
+                model, optimizer, reg, params, x_lab, y_lab, x_ul, generative, gens["noise"]
+            )
+            with torch.no_grad():
+                sums[0] += loss_ce.detach()
+                if loss_reg is not None:
+                    sums[1] += loss_reg.detach()
+                sums[2] += (logits.argmax(1) == y_lab).sum()
+
+        mean_ce, mean_reg, correct = sums.tolist()
+        mean_ce, mean_reg = mean_ce / iters, mean_reg / iters
+        if not (math.isfinite(mean_ce) and math.isfinite(mean_reg)):
+            raise FloatingPointError(
+                f"{reg.name}: non-finite loss in epoch {epoch + 1} "
+                f"(cross-entropy {mean_ce}, regulariser {mean_reg}); try a smaller lr or eps"
+            )
+        row = {
+            "epoch": epoch + 1,
+            "lr": lr,
+            "beta1": beta1,
+            "loss": mean_ce + mean_reg,
+            "loss_ce": mean_ce,
+            "loss_reg": mean_reg,
+            "train_acc": correct / (iters * b_lab),
+            "test_acc": evaluate_accuracy(model, test_x, test_y),
+        }
+        curve.append(row)
+        log.info(
+            "%s epoch %d/%d: lr %.3g loss_ce %.4f loss_reg %.4f train_acc %.3f test_acc %.3f",
+            reg.name,
+            epoch + 1,
+            epochs,
+            lr,
+            mean_ce,
+            mean_reg,
+            row["train_acc"],
+            row["test_acc"],
+        )
+        bar.set_postfix(loss=f"{row['loss']:.3f}", test_acc=f"{row['test_acc']:.3f}")
+        if checkpoint_path is not None:
+            save_checkpoint(
+                checkpoint_path,
+                {
+                    "fingerprint": fp,
+                    "config": config,
+                    "epoch": epoch + 1,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "rng": capture_rng(gens, dev),
+                    "curve": curve,
+                },
+            )
+    bar.close()
+
+    model.eval()
+    last = curve[-1]
+    metrics = {
+        "test_accuracy": last["test_acc"],
+        "train_accuracy": last["train_acc"],
+        "final_loss": last["loss"],
+        "final_loss_ce": last["loss_ce"],
+        "final_loss_reg": last["loss_reg"],
+        "epochs": epochs,
+        "iterations": epochs * iters,
+        "regularizer": reg.name,
+        "reg_params": params,
+        "supervised": supervised,
+        "n_labeled": len(labeled),
+        "seed": seed,
+    }
+    return TrainResult(model=model, metrics=metrics, curve=curve)

@@ -1,0 +1,24 @@
+# Generative models for latent-space VAT: a VAE and a Glow per dataset, trained without labels.
+
+
+rule train_generative:
+    input:
+        f"{R}/data/{{dataset}}/train.npz",
+    output:
+        f"{R}/generative/{{dataset}}/{{gen}}.pt",
+    params:
+        p=lambda wc: PLAN.generative_params(wc.dataset, wc.gen),
+        device=config["device"],
+    log:
+        log("generative", "dataset", "gen"),
+    benchmark:
+        bench("generative", "dataset", "gen")
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=600,
+        gpu=1,
+    conda:
+        ENV_TORCH
+    script:
+        "../scripts/train_generative.py"

@@ -1,0 +1,24 @@
+"""Adapter for rule `accuracy_table`: accuracy per model and noise level."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from camrobust.io import atomic_path
+from camrobust.logs import script_logging
+from camrobust.report.accuracy import accuracy_table
+
+sm = snakemake  # noqa: F821
+with script_logging(sm.log[0]) as log:
+    per_image = pd.concat([pd.read_parquet(p) for p in sm.input.per_image], ignore_index=True)
+    clean = {}
+    for path in sm.input.models:
+        model_dir = Path(path).parent
+        clean[(model_dir.parent.name, model_dir.name)] = json.loads(Path(path).read_text())[
+            "test_accuracy"
+        ]
+    table = accuracy_table(per_image, clean)
+    with atomic_path(sm.output[0]) as tmp:
+        table.to_csv(tmp, index=False)
+    log.info("accuracy table: %d rows", len(table))

@@ -1,0 +1,35 @@
+"""Adapter for rule `cam`: every configured CAM method for one (model, noise, level) image set."""
+
+import torch
+
+from camrobust.cam import compute_cams
+from camrobust.cam.store import load_cams, save_cams
+from camrobust.data.tensors import to_model_input
+from camrobust.device import resolve_device
+from camrobust.io import load_npz
+from camrobust.logs import script_logging
+from camrobust.models import default_target_layer, load_classifier
+
+sm = snakemake  # noqa: F821
+with script_logging(sm.log[0], sm.threads) as log:
+    p = sm.params.p
+    device = resolve_device(sm.params.device)
+    model = load_classifier(sm.input.model, device)
+    images = to_model_input(load_npz(sm.input.images)["images"], device)
+    # Target policy `clean`: the noisy maps explain the clean prediction.
+    targets = None
+    if "clean" in sm.input.keys():
+        targets = torch.from_numpy(load_cams(sm.input.clean)["preds"]).to(device)
+    arch = sm.wildcards.model.split("-", 1)[0]
+    result = compute_cams(
+        model,
+        target_layer=p["target_layer"] or default_target_layer(arch),
+        images=images,
+        methods=p["methods"],
+        targets=targets,
+        batch_size=p["batch_size"],
+        autocast=p["autocast"],
+    )
+    used = result.preds if targets is None else targets
+    save_cams(sm.output[0], result.maps, result.logits, result.preds, used)
+    log.info("%s: %d images, %d methods", sm.output[0], len(images), len(result.maps))

@@ -1,0 +1,22 @@
+"""Adapter for rule `noisy_set`: one corruption at one level of the evaluation subset."""
+
+from camrobust.io import load_npz, save_npz
+from camrobust.logs import fail_on_first_attempt, script_logging
+from camrobust.noise import corrupt
+
+sm = snakemake  # noqa: F821
+with script_logging(sm.log[0], sm.threads) as log:
+    fail_on_first_attempt(sm.params.fail_first, sm.attempt, sm.rule)
+    p = sm.params.p
+    clean = load_npz(sm.input[0])["images"]
+    noisy = corrupt(
+        clean,
+        p["noise"],
+        severity=p["severity"],
+        table=p["table"],
+        value=p["value"],
+        seed=(p["seed"], p["dataset"], p["noise"], p["level"]),
+        batch_size=p["batch_size"],
+    )
+    save_npz(sm.output[0], images=noisy)
+    log.info("%s %s level %s: %d images", p["dataset"], p["noise"], p["level"], len(noisy))

@@ -1,0 +1,16 @@
+"""Adapter for rule `summary_table`: the paper-style table (CSV and Markdown)."""
+
+import pandas as pd
+
+from camrobust.io import atomic_path
+from camrobust.logs import script_logging
+from camrobust.report import tables
+
+sm = snakemake  # noqa: F821
+with script_logging(sm.log[0]):
+    robust = pd.read_csv(sm.input[0], dtype={"level": str})
+    summary = tables.summary_table(robust, measure=sm.params.measure)
+    with atomic_path(sm.output.csv) as tmp:
+        summary.to_csv(tmp)
+    with atomic_path(sm.output.md) as tmp:
+        tmp.write_text(tables.to_markdown(summary) + "\n")

@@ -1,0 +1,50 @@
+"""Adapter for rule `train_classifier`: train one (architecture, regulariser) classifier."""
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+from camrobust.device import resolve_device
+from camrobust.io import atomic_path, load_npz, save_json
+from camrobust.logs import script_logging
+from camrobust.models import build_classifier, save_classifier
+from camrobust.train import train_classifier
+from camrobust.train.generative import load_generative
+
+sm = snakemake  # noqa: F821
+with script_logging(sm.log[0], sm.threads) as log:
+    p = sm.params.p
+    device = resolve_device(sm.params.device)
+    train, test = load_npz(sm.input.train), load_npz(sm.input.test)
+    num_classes = len(train["class_names"])
+    model = build_classifier(p["arch"], num_classes=num_classes, **p["arch_options"])
+    generative = load_generative(sm.input.generative[0], device) if sm.input.generative else None
+    # The checkpoint name carries a hash of the params: a run killed under another config is
+    # never resumed by this one.
+    digest = hashlib.sha256(json.dumps(p, sort_keys=True).encode()).hexdigest()[:12]
+    checkpoint = Path(sm.output.model).parent / f".checkpoint-{digest}.pt"
+    result = train_classifier(
+        model,
+        train["images"],
+        train["labels"],
+        test["images"],
+        test["labels"],
+        regularizer=p["regularizer"],
+        reg_params=p["reg_params"],
+        generative=generative,
+        schedule={k: v for k, v in p["training"].items() if k != "augment"},
+        augment=p["training"]["augment"],
+        seed=p["seed"],
+        device=device,
+        checkpoint_path=checkpoint,
+    )
+    hparams = {"arch": p["arch"], "num_classes": num_classes, **p["arch_options"]}
+    save_classifier(sm.output.model, result.model, hparams)
+    save_json(sm.output.metrics, {**result.metrics, "params": p, "num_classes": num_classes})
+    with atomic_path(sm.output.curve) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(result.curve[0]))
+        writer.writeheader()
+        writer.writerows(result.curve)
+    checkpoint.unlink(missing_ok=True)
+    log.info("%s: test accuracy %.4f", sm.wildcards.model, result.metrics["test_accuracy"])

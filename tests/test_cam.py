@@ -1,0 +1,331 @@
+"""CAM engine against pytorch-grad-cam (the oracle), plus targets, batching, state and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import pytorch_grad_cam as pgc
+import torch
+import torchvision
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
+
+import camrobust.cam.engine as engine
+from camrobust.cam import METHODS, compute_cams, normalize_maps
+from camrobust.cam.eigen import principal_projection
+from camrobust.seeding import derive_seed, torch_generator
+
+ORACLE = {
+    "gradcam": pgc.GradCAM,
+    "gradcampp": pgc.GradCAMPlusPlus,
+    "xgradcam": pgc.XGradCAM,
+    "hirescam": pgc.HiResCAM,
+    "gradcamelementwise": pgc.GradCAMElementWise,
+    "layercam": pgc.LayerCAM,
+    "eigencam": pgc.EigenCAM,
+    "eigengradcam": pgc.EigenGradCAM,
+    "fem": pgc.FEM,
+    "scorecam": pgc.ScoreCAM,
+    "ablationcam": pgc.AblationCAM,
+}
+ONE_PASS = tuple(m for m in METHODS if m not in ("scorecam", "ablationcam"))
+EIGEN = ("eigencam", "eigengradcam")
+TOL = 1e-4
+
+
+def _seeded(name: str, build):
+    """Build a random-weight model in eval mode from a seed derived from its name."""
+    with torch.random.fork_rng():
+        torch.manual_seed(derive_seed("test_cam", name))
+        return build().eval()
+
+
+def _resnet18_cifar() -> nn.Module:
+    model = torchvision.models.resnet18(num_classes=10)
+    model.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+    model.maxpool = nn.Identity()
+    return model
+
+
+def _tiny() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 24, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(24, 10),
+    )
+
+
+BUILDERS = {
+    "resnet18": _resnet18_cifar,
+    "resnet18_imagenet_stem": lambda: torchvision.models.resnet18(num_classes=10),
+    "vgg11_bn": lambda: torchvision.models.vgg11_bn(num_classes=10),
+    "densenet121": lambda: torchvision.models.densenet121(num_classes=10),
+    "tiny": _tiny,
+}
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, nn.Module]:
+    cache: dict[str, nn.Module] = {}
+
+    class _Lazy(dict):
+        def __missing__(self, name: str) -> nn.Module:
+            cache[name] = _seeded(name, BUILDERS[name])
+            return cache[name]
+
+    return _Lazy()
+
+
+def _images(n: int, name: str = "images", size: int = 32) -> torch.Tensor:
+    return torch.rand(n, 3, size, size, generator=torch_generator("test_cam", name, n))
+
+
+def _oracle(method: str, model: nn.Module, layer: str, x: torch.Tensor, targets=None) -> np.ndarray:
+    """pytorch-grad-cam's maps. To keep tests fast its backward is confined to the layers after
+    the target (parameters frozen, the target output made a grad-requiring copy first); the
+    gradient w.r.t. the target output, all it uses, is unchanged."""
+    target_layer = model.get_submodule(layer)
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    handle = target_layer.register_forward_hook(
+        lambda module, args, out: out.detach().requires_grad_().clone()
+    )
+    cam = ORACLE[method](model, [target_layer])
+    if method == "ablationcam":
+        cam.batch_size = 64
+    if method == "scorecam":
+        cam.batch_size = 128
+    wrapped = None if targets is None else [ClassifierOutputTarget(int(t)) for t in targets]
+    try:
+        return cam(input_tensor=x, targets=wrapped)
+    finally:
+        cam.activations_and_grads.release()
+        handle.remove()
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def _assert_matches(method: str, ours_raw: torch.Tensor, oracle: np.ndarray) -> None:
+    size = tuple(oracle.shape[-2:])
+    ours = normalize_maps(ours_raw, size=size).numpy()
+    err = np.abs(ours - oracle).max(axis=(1, 2))
+    if method in EIGEN:
+        # pytorch-grad-cam's eigen sign is arbitrary (its issue #315): compare up to sign.
+        flipped = normalize_maps(-ours_raw, size=size).numpy()
+        err = np.minimum(err, np.abs(flipped - oracle).max(axis=(1, 2)))
+    assert err.max() < TOL, f"{method}: max abs difference {err.max():.2e}"
+
+
+FEW = ("gradcam", "gradcampp", "hirescam", "eigencam")
+
+
+@pytest.mark.parametrize(
+    ("arch", "layer", "methods"),
+    [
+        ("resnet18", "layer4", ONE_PASS),
+        ("resnet18", "layer3.1", FEW),  # a non-default layer
+        ("vgg11_bn", "features.27", ONE_PASS),
+        ("densenet121", "features.denseblock3", ("xgradcam", "layercam", "eigengradcam")),
+    ],
+)
+def test_one_pass_methods_match_pytorch_grad_cam(models, arch, layer, methods):
+    model, x = models[arch], _images(8, arch)
+    res = compute_cams(model, layer, x, methods=methods, batch_size=64)
+    assert torch.equal(res.preds, model(x).argmax(1))
+    assert torch.equal(res.targets, res.preds)
+    assert list(res.maps) == list(methods)
+    for method in methods:
+        assert res.maps[method].dtype == torch.float32
+        assert res.maps[method].shape[0] == 8
+        _assert_matches(method, res.maps[method], _oracle(method, model, layer, x))
+
+
+@pytest.mark.parametrize(
+    ("arch", "layer", "n"),
+    [("tiny", "7", 12), ("tiny", "8", 12), ("resnet18_imagenet_stem", "layer3", 2)],
+)
+def test_score_and_ablation_match_pytorch_grad_cam(models, arch, layer, n):
+    model, x = models[arch], _images(n, arch)
+    res = compute_cams(model, layer, x, methods=("scorecam", "ablationcam"), batch_size=5)
+    assert res.ablation_split is True
+    for method in ("scorecam", "ablationcam"):
+        _assert_matches(method, res.maps[method], _oracle(method, model, layer, x))
+
+
+def test_explicit_targets_and_uneven_batches(models):
+    model, x = models["resnet18"], _images(8, "targets")
+    preds = model(x).argmax(1)
+    targets = (preds + 1 + torch.arange(8) % 3) % 10
+    assert not torch.equal(targets, preds)
+    methods = ("gradcam", "gradcampp", "layercam", "eigengradcam")
+    res = compute_cams(model, "layer4", x, methods=methods, targets=targets, batch_size=3)
+    assert torch.equal(res.targets, targets)
+    assert torch.equal(res.preds, preds)
+    for method in methods:
+        _assert_matches(method, res.maps[method], _oracle(method, model, "layer4", x, targets))
+    whole = compute_cams(model, "layer4", x, methods=methods, targets=targets, batch_size=64)
+    for method in methods:
+        torch.testing.assert_close(res.maps[method], whole.maps[method], rtol=1e-4, atol=1e-5)
+
+
+def test_explicit_targets_perturbation_methods(models):
+    model, x = models["tiny"], _images(7, "targets")
+    targets = (model(x).argmax(1) + 3) % 10
+    methods = ("scorecam", "ablationcam")
+    res = compute_cams(model, "8", x, methods=methods, targets=targets, batch_size=4)
+    assert torch.equal(res.targets, targets)
+    for method in methods:
+        _assert_matches(method, res.maps[method], _oracle(method, model, "8", x, targets))
+
+
+def test_same_seed_same_numbers(models):
+    model, x = models["tiny"], _images(6, "determinism")
+    a = compute_cams(model, "7", x, batch_size=4)
+    b = compute_cams(model, "7", x, batch_size=4)
+    for method in METHODS:
+        assert torch.equal(a.maps[method], b.maps[method])
+    assert torch.equal(a.logits, b.logits)
+
+
+def test_ablation_with_skip_connection_split_equals_full_rerun(models, monkeypatch):
+    """Cut inside a residual block: the suffix also needs the block input (the skip path)."""
+    model, x = models["resnet18_imagenet_stem"], _images(2, "skip")
+    layer = "layer3.0.bn1"
+    split = compute_cams(model, layer, x, methods=("ablationcam",), ablation_chunk=200)
+    assert split.ablation_split is True
+    monkeypatch.setattr(engine, "split_at", lambda model, path: None)
+    full = compute_cams(model, layer, x, methods=("ablationcam",), ablation_chunk=200)
+    assert full.ablation_split is False
+    torch.testing.assert_close(split.maps["ablationcam"], full.maps["ablationcam"])
+
+
+class _Untraceable(nn.Module):
+    """Data-dependent control flow: torch.fx cannot trace it, so AblationCAM falls back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = _tiny()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.sum() < 0:
+            x = -x
+        return self.body(x)
+
+
+def test_untraceable_model_falls_back_and_matches_oracle():
+    model = _seeded("untraceable", _Untraceable)
+    x = _images(4, "untraceable")
+    res = compute_cams(model, "body.8", x, methods=("ablationcam", "gradcam"))
+    assert res.ablation_split is False
+    for method in ("ablationcam", "gradcam"):
+        _assert_matches(method, res.maps[method], _oracle(method, model, "body.8", x))
+
+
+def test_scorecam_constant_channels_share_one_forward():
+    model = _seeded("constant", _tiny)
+    with torch.no_grad():
+        model[7].weight[:5].zero_()
+        model[7].bias[:5].zero_()
+    x = _images(4, "constant")
+    rows = []
+    handle = model.register_forward_pre_hook(lambda m, args: rows.append(args[0].shape[0]))
+    try:
+        res = compute_cams(model, "8", x, methods=("scorecam",), score_chunk=1000)
+    finally:
+        handle.remove()
+    acts = model[:9](x)
+    live = int((acts.flatten(2).amax(-1) != acts.flatten(2).amin(-1)).sum())
+    assert live < 4 * 24
+    assert rows == [4, live, 1]  # main pass, live masked inputs, one shared zero image
+    _assert_matches("scorecam", res.maps["scorecam"], _oracle("scorecam", model, "8", x))
+
+
+def test_hooks_and_state_restored_also_on_error(models):
+    model = _seeded("state", _tiny)
+    model.train()
+    model[1].eval()
+    model[0].weight.requires_grad_(False)
+    modes = [m.training for m in model.modules()]
+    flags = [p.requires_grad for p in model.parameters()]
+
+    def untouched() -> None:
+        assert [m.training for m in model.modules()] == modes
+        assert [p.requires_grad for p in model.parameters()] == flags
+        assert all(p.grad is None for p in model.parameters())
+        for module in model.modules():
+            assert not module._forward_hooks and not module._forward_pre_hooks
+
+    x = _images(5, "state")
+    compute_cams(model, "8", x, batch_size=2)
+    untouched()
+    with pytest.raises(ValueError, match="targets must lie"):
+        compute_cams(model, "8", x, targets=torch.full((5,), 99))
+    untouched()
+
+    def boom(module, args, output):
+        raise RuntimeError("boom")
+
+    handle = model[10].register_forward_hook(boom)
+    with pytest.raises(RuntimeError, match="boom"):
+        compute_cams(model, "8", x)
+    handle.remove()
+    untouched()
+
+
+def test_bad_arguments_name_what_is_wrong(models):
+    model, x = models["tiny"], _images(2, "bad")
+    with pytest.raises(ValueError, match=r"'gradkam'.*gradcam, gradcampp"):
+        compute_cams(model, "8", x, methods=("gradcam", "gradkam"))
+    with pytest.raises(ValueError, match=r"'layer4'.*0, 1, 2"):
+        compute_cams(model, "layer4", x)
+    with pytest.raises(ValueError, match=r"'layer9'.*closest: layer4"):
+        compute_cams(models["resnet18"], "layer9", x)
+    with pytest.raises(ValueError, match="targets must have shape"):
+        compute_cams(model, "8", x, targets=torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="float N×C×H×W"):
+        compute_cams(model, "8", (x * 255).to(torch.uint8))
+    with pytest.raises(ValueError, match="autocast"):
+        compute_cams(model, "8", x, autocast="fp8")
+    with pytest.raises(ValueError, match="ran 2 times"):
+        compute_cams(models["resnet18"], "layer4.0.relu", x)
+    nested = nn.Sequential(model[:9], nn.AdaptiveAvgPool2d(1), nn.Flatten(), model[11])
+    assert compute_cams(nested, "0.8", x, methods="gradcam").maps["gradcam"].shape == (2, 8, 8)
+
+
+def test_normalize_maps_constant_maps_are_zero_and_types_round_trip():
+    maps = torch.stack([torch.full((4, 4), 3.0), -torch.rand(4, 4), torch.rand(4, 4)])
+    out = normalize_maps(maps, size=(16, 16))
+    assert out.shape == (3, 16, 16) and out.dtype == torch.float32
+    assert torch.equal(out[:2], torch.zeros(2, 16, 16))
+    assert out[2].min() == 0 and out[2].max() == 1
+    as_numpy = normalize_maps(maps.numpy().astype(np.float16))
+    assert isinstance(as_numpy, np.ndarray) and as_numpy.dtype == np.float32
+    assert as_numpy.shape == (3, 4, 4) and not np.isnan(as_numpy).any()
+    with pytest.raises(ValueError, match="NaN"):
+        normalize_maps(torch.tensor([[[0.0, float("nan")]]]))
+    with pytest.raises(ValueError, match="size"):
+        normalize_maps(maps, size=(0, 4))
+
+
+def test_eigen_projection_against_numpy_svd_with_sign_rule():
+    feats = torch.randn(5, 12, 3, 4, generator=torch_generator("test_cam", "eigen"))
+    ours = principal_projection(feats).numpy()
+    for i, f in enumerate(feats.numpy()):
+        pixels = f.reshape(12, -1).T
+        mean = pixels.mean(axis=0)
+        _, _, vt = np.linalg.svd(pixels - mean, full_matrices=False)
+        v = vt[0] if mean @ vt[0] >= 0 else -vt[0]
+        np.testing.assert_allclose(ours[i], ((pixels - mean) @ v).reshape(3, 4), atol=1e-5)
+        assert (pixels @ v).sum() >= 0
+    # The rule makes the map independent of the features' overall sign.
+    np.testing.assert_allclose(principal_projection(-feats).numpy(), ours, atol=1e-5)

@@ -1,0 +1,87 @@
+"""Config validation: bad configs stop `snakemake -n` before any job with one line naming the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from camrobust.config import ConfigError, validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "config" / "schema.yaml"
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--workflow-profile", "none"]
+OK = {"datasets": {"shapes": {"source": "shapes"}}}
+
+
+def dry_run(tmp_path: Path, config: dict) -> subprocess.CompletedProcess:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return subprocess.run(
+        [
+            *SNAKEMAKE,
+            "--configfile",
+            str(path),
+            "-d",
+            str(tmp_path / "wd"),
+            "-s",
+            str(ROOT / "Snakefile"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+BAD = [
+    ({**OK, "colour": "red"}, "unknown key 'colour'"),
+    ({**OK, "seed": "zero"}, "seed: 'zero' has the wrong type; expected integer"),
+    ({**OK, "seed": -1}, "seed: -1 is out of range (minimum 0)"),
+    ({"datasets": {"shapes": {"source": "mnist"}}}, "datasets.shapes.source: 'mnist' is not allowed"),
+    ({"datasets": {"shapes": {"source": "shapes", "n_eval": 5}}}, "datasets.shapes.n_eval: 5 is out of range"),
+    ({"datasets": {"shapes": {"n_train": 100}}}, "'source' is a required property"),
+    ({"datasets": {"shapes": {"source": "shapes", "sise": 32}}}, "unknown key 'datasets.shapes.sise'"),
+    ({**OK, "architectures": {"resnet50": {}}}, "architectures: 'resnet50' is not allowed; allowed: cnn13, resnet18, vgg11_bn"),
+    ({**OK, "regularizers": {"vat": {"eps": 0}}}, "regularizers.vat.eps: 0 is out of range"),
+    ({**OK, "noise": {"corruptions": {"fog": {"severities": [1]}}}}, "'fog' is not allowed"),
+    ({**OK, "noise": {"corruptions": {"gaussian": {"severities": [6]}}}}, "gaussian.severities[0]: 6 is out of range (maximum 5)"),
+    ({**OK, "noise": {"corruptions": {"gaussian": {"values": [-0.1]}}}}, "gaussian.values[0]: -0.1 is out of range"),
+    ({**OK, "noise": {"corruptions": {"gaussian": {"values": ["big"]}}}}, "gaussian.values[0]: 'big' has the wrong type"),
+    ({**OK, "cam": {"methods": ["gradcam", "smoothcam"]}}, "cam.methods[1]: 'smoothcam' is not allowed"),
+    ({**OK, "stats": {"correction": "tukey"}}, "stats.correction: 'tukey' is not allowed"),
+    ({**OK, "stats": {"measures": ["cosine"]}, "metrics": {"measures": ["ssim"]}}, "stats.measures: 'cosine' is not in metrics.measures"),
+    ({**OK, "device": "tpu"}, "device: 'tpu'"),
+    ({"datasets": {"mine": {"source": "imagefolder", "path": "/nonexistent/folder"}}}, "/nonexistent/folder"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("config", "message"), BAD, ids=[m[:40] for _, m in BAD])
+def test_bad_config_stops_dry_run_with_one_line(tmp_path, config, message):
+    result = dry_run(tmp_path, config)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "wd" / "results").exists()
+
+
+def test_defaults_are_filled_and_overrides_stay_sparse():
+    config = validate_config(
+        {"datasets": {"c": {"source": "cifar10", "training": {"epochs": 3}}}}, SCHEMA
+    )
+    assert config["training"]["epochs"] == 10 and config["training"]["augment"]["translate"] == 2
+    assert config["datasets"]["c"]["training"] == {"epochs": 3}
+    assert config["datasets"]["c"]["n_eval"] == 100
+    assert config["cam"]["target_policy"] == "predicted"
+
+
+def test_shipped_configs_validate():
+    for name in ("config.yaml", "paper.yaml"):
+        raw = yaml.safe_load((ROOT / "config" / name).read_text())
+        assert validate_config(raw, SCHEMA)["datasets"]
+    with pytest.raises(ConfigError, match="seed"):
+        validate_config({"seed": 1.5}, SCHEMA)

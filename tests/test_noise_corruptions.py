@@ -1,0 +1,349 @@
+"""The twelve corruption families against their definitions (scipy, skimage, Pillow oracles)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy import ndimage, signal, stats
+from skimage.color import hsv2rgb, rgb2hsv
+
+from camrobust.noise import CORRUPTIONS, SEVERITY_TABLES, corrupt, corruption_parameter, taps
+from camrobust.noise import corruptions as C
+
+SEED = (0, "test", "noise")
+GREY = 128 / 255
+LEVELS = np.arange(256)
+
+
+def random_images(n: int = 6, h: int = 20, w: int = 28, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, h, w, 3), dtype=np.uint8)
+
+
+def mid_grey(n: int = 64) -> np.ndarray:
+    return np.full((n, 32, 32, 3), 128, dtype=np.uint8)
+
+
+def float_layout(images: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+    """The library's H×W×N×C float tensor and the same values as float64 numpy."""
+    x = C.to_float(images)
+    return x, x.double().numpy()
+
+
+def table_values(noise: str) -> list:
+    return [v for table in SEVERITY_TABLES.values() for v in table[noise]]
+
+
+# --- tables and bad input -------------------------------------------------------------------
+
+
+def test_tables_cover_every_family_with_five_levels():
+    assert len(CORRUPTIONS) == 12
+    for table in SEVERITY_TABLES.values():
+        assert set(table) == set(CORRUPTIONS)
+        assert all(len(levels) == 5 for levels in table.values())
+    for name in CORRUPTIONS:
+        for severity in range(1, 6):
+            assert (
+                corruption_parameter(name, severity, "imagenetc")
+                == (SEVERITY_TABLES["imagenetc"][name][severity - 1])
+            )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"noise": "fog", "severity": 1}, "noise: unknown corruption 'fog'"),
+        ({"noise": "gaussian", "severity": 0}, "severity: must be 1-5"),
+        ({"noise": "gaussian", "severity": 6}, "severity: must be 1-5"),
+        ({"noise": "gaussian", "severity": 2.5}, "severity: must be an integer"),
+        ({"noise": "gaussian", "severity": 1, "table": "cifar100c"}, "table: unknown"),
+        ({"noise": "gaussian", "value": -0.1}, "value: .*non-negative"),
+        ({"noise": "gaussian", "value": "0.1"}, "value: .*finite numbers"),
+        ({"noise": "gaussian", "value": float("nan")}, "value: .*finite numbers"),
+        ({"noise": "saturate", "value": (1.0, -0.2)}, "value: .*non-negative"),
+        ({"noise": "saturate", "value": 2.0}, "value: saturate takes 2 numbers"),
+        ({"noise": "jpeg", "value": 50.5}, "value: jpeg is an integer quality"),
+        ({"noise": "impulse", "value": 1.5}, "value: impulse is a fraction"),
+        ({"noise": "pixelate", "value": 0}, "value: pixelate is a size fraction"),
+        ({"noise": "zoom_blur", "value": (1.0, 0.9, 0.01)}, "value: zoom_blur"),
+        ({"noise": "contrast", "severity": 1, "value": 0.5}, "severity/value: give exactly one"),
+        ({"noise": "contrast"}, "severity/value: give exactly one"),
+        ({"noise": "gaussian", "severity": 1, "seed": None}, "seed: gaussian draws random"),
+        ({"noise": "contrast", "severity": 1, "batch_size": 0}, "batch_size"),
+    ],
+)
+def test_bad_arguments_raise_naming_the_argument(kwargs, match):
+    kwargs = {"seed": SEED, "progress": False} | kwargs
+    with pytest.raises(ValueError, match=match):
+        corrupt(random_images(2), **kwargs)
+
+
+def test_bad_images_raise():
+    with pytest.raises(ValueError, match="images: need a uint8"):
+        corrupt(random_images(2).astype(np.float32), "contrast", severity=1)
+    with pytest.raises(ValueError, match="images: brightness works in HSV"):
+        corrupt(random_images(2)[..., :1], "brightness", severity=1)
+
+
+# --- random families: statistics on mid-grey images -----------------------------------------
+
+
+def stored_moments(cdf) -> tuple[float, float]:
+    """Mean and std of round(255 clip(V)) / 255 for a continuous V with distribution `cdf`."""
+    edges = np.concatenate([[-np.inf], (LEVELS[:-1] + 0.5) / 255, [np.inf]])
+    p = np.diff(cdf(edges))
+    mean = p @ (LEVELS / 255)
+    return mean, np.sqrt(p @ (LEVELS / 255 - mean) ** 2)
+
+
+def check_moments(stored: np.ndarray, mean: float, std: float) -> None:
+    values = stored / 255.0
+    assert values.std() == pytest.approx(std, rel=0.015)
+    assert abs(values.mean() - mean) < 5 * std / np.sqrt(values.size)
+
+
+@pytest.mark.parametrize("severity", range(1, 6))
+def test_gaussian_sigma_on_mid_grey(severity):
+    c = corruption_parameter("gaussian", severity)
+    stored = corrupt(mid_grey(), "gaussian", severity=severity, seed=SEED, progress=False)
+    # Before rounding: N(x, c^2); the oracle adds the exact effect of storing as uint8.
+    check_moments(stored, *stored_moments(stats.norm(GREY, c).cdf))
+    assert (stored / 255 - GREY).std() == pytest.approx(c, rel=0.03)
+
+
+@pytest.mark.parametrize("severity", range(1, 6))
+def test_shot_variance_is_x_over_c(severity):
+    c = corruption_parameter("shot", severity)
+    stored = corrupt(mid_grey(), "shot", severity=severity, seed=SEED, progress=False)
+    # Poisson(x c) / c takes the values k / c; each maps to one uint8 level.
+    k = np.arange(0, int(GREY * c + 20 * np.sqrt(GREY * c) + 20))
+    p = stats.poisson(GREY * c).pmf(k)
+    levels = np.round(np.clip(k / c, 0, 1) * 255) / 255
+    mean = p @ levels
+    check_moments(stored, mean, np.sqrt(p @ (levels - mean) ** 2))
+    assert (stored / 255).var() == pytest.approx(GREY / c, rel=0.06)
+
+
+@pytest.mark.parametrize("severity", range(1, 6))
+def test_impulse_changes_a_share_c_half_salt(severity):
+    c = corruption_parameter("impulse", severity)
+    noisy = corrupt(mid_grey(), "impulse", severity=severity, seed=SEED, progress=False)
+    changed = noisy != 128
+    assert set(np.unique(noisy[changed])) <= {0, 255}
+    n = changed.size
+    assert abs(changed.mean() - c) < 5 * np.sqrt(c * (1 - c) / n)
+    salt = (noisy == 255).sum() / changed.sum()
+    assert abs(salt - 0.5) < 5 * np.sqrt(0.25 / changed.sum())
+
+
+@pytest.mark.parametrize("severity", range(1, 6))
+def test_speckle_sigma_is_x_times_c(severity):
+    c = corruption_parameter("speckle", severity)
+    stored = corrupt(mid_grey(), "speckle", severity=severity, seed=SEED, progress=False)
+    check_moments(stored, *stored_moments(stats.norm(GREY, GREY * c).cdf))
+    assert (stored / 255 - GREY).std() == pytest.approx(GREY * c, rel=0.03)
+
+
+def test_speckle_leaves_black_black():
+    black = np.zeros((4, 8, 8, 3), dtype=np.uint8)
+    assert np.array_equal(corrupt(black, "speckle", severity=5, seed=SEED, progress=False), black)
+
+
+# --- filters and colour: equal to their reference implementations ---------------------------
+
+
+@pytest.mark.parametrize("sigma", table_values("gaussian_blur"))
+def test_gaussian_blur_equals_scipy_gaussian_filter(sigma):
+    x, ref = float_layout(random_images())
+    expected = ndimage.gaussian_filter(ref, sigma=(sigma, sigma, 0, 0), mode="nearest", truncate=4)
+    np.testing.assert_allclose(C.gaussian_blur(x, sigma).numpy(), expected, atol=2e-6)
+
+
+@pytest.mark.parametrize("param", table_values("defocus_blur"))
+def test_disk_kernel_is_aliased_disk_smoothed_by_opencv_gaussian(param):
+    radius, alias = param
+    half = int(np.floor(radius))
+    yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
+    disk = (xx**2 + yy**2 <= radius**2).astype(float)
+    ksize = 3 if radius <= 8 else 5
+    g = np.exp(-((np.arange(ksize) - ksize // 2) ** 2) / (2 * alias**2))
+    expected = signal.convolve2d(disk / disk.sum(), np.outer(g, g) / g.sum() ** 2, mode="full")
+    np.testing.assert_allclose(taps.disk_kernel(radius, alias), expected, atol=1e-12)
+    assert taps.disk_kernel(radius, alias).sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("param", table_values("defocus_blur"))
+def test_defocus_blur_equals_scipy_correlate_mirror(param):
+    x, ref = float_layout(random_images())
+    kernel = taps.disk_kernel(*param)[:, :, None, None]
+    expected = ndimage.correlate(ref, kernel, mode="mirror")
+    np.testing.assert_allclose(C.defocus_blur(x, param).numpy(), expected, atol=2e-6)
+
+
+def zoom_oracle(image: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Mean of an H×W image and its bilinear centre zooms, by scipy.ndimage.map_coordinates."""
+    h, w = image.shape
+    rows, cols = np.mgrid[0:h, 0:w].astype(float)
+    total = image.copy()
+    for z in factors:
+        coords = [(h - 1) / 2 + (rows - (h - 1) / 2) / z, (w - 1) / 2 + (cols - (w - 1) / 2) / z]
+        total += ndimage.map_coordinates(image, coords, order=1, mode="nearest")
+    return total / (len(factors) + 1)
+
+
+@pytest.mark.parametrize("param", table_values("zoom_blur"))
+def test_zoom_blur_equals_map_coordinates_oracle(param):
+    images = random_images(2)
+    x, ref = float_layout(images)
+    factors = np.arange(*param)
+    assert C.zoom_factors(param).tolist() == factors.tolist()
+    out = C.zoom_blur(x, param).numpy()
+    for n in range(2):
+        for ch in range(3):
+            expected = zoom_oracle(ref[:, :, n, ch], factors)
+            np.testing.assert_allclose(out[:, :, n, ch], expected, atol=2e-6)
+
+
+@pytest.mark.parametrize("c", table_values("contrast"))
+def test_contrast_follows_formula(c):
+    images = random_images()
+    x, ref = float_layout(images)
+    mean = ref.mean(axis=(0, 1), keepdims=True)
+    expected = (ref - mean) * c + mean
+    np.testing.assert_allclose(C.contrast(x, c).numpy(), expected, atol=1e-6)
+    stored = corrupt(images, "contrast", value=c, progress=False).astype(int)
+    levels = np.round(np.clip(expected, 0, 1) * 255).transpose(2, 0, 1, 3)
+    assert np.abs(stored - levels).max() <= 1
+    assert np.mean(stored == levels) > 0.999
+
+
+def hsv_oracle(images: np.ndarray, channel: int, scale: float, shift: float) -> np.ndarray:
+    hsv = rgb2hsv(images / 255.0)
+    hsv[..., channel] = np.clip(hsv[..., channel] * scale + shift, 0, 1)
+    return hsv2rgb(hsv)
+
+
+@pytest.mark.parametrize("c", table_values("brightness"))
+def test_brightness_follows_skimage_hsv(c):
+    images = random_images()
+    x, _ = float_layout(images)
+    expected = hsv_oracle(images, 2, 1.0, c).transpose(1, 2, 0, 3)
+    np.testing.assert_allclose(C.brightness(x, c).numpy(), expected, atol=2e-6)
+
+
+@pytest.mark.parametrize("param", table_values("saturate"))
+def test_saturate_follows_skimage_hsv(param):
+    images = random_images()
+    x, _ = float_layout(images)
+    expected = hsv_oracle(images, 1, *param).transpose(1, 2, 0, 3)
+    np.testing.assert_allclose(C.saturate(x, param).numpy(), expected, atol=2e-6)
+
+
+def pil_pixelate(channel: np.ndarray, c: float) -> np.ndarray:
+    h, w = channel.shape
+    image = Image.fromarray(channel.astype(np.float32))
+    small = image.resize((int(w * c), int(h * c)), Image.Resampling.BOX)
+    return np.asarray(small.resize((w, h), Image.Resampling.BOX))
+
+
+@pytest.mark.parametrize("c", table_values("pixelate"))
+@pytest.mark.parametrize("shape", [(32, 32), (20, 28)])
+def test_pixelate_equals_pillow_box_resizes(c, shape):
+    images = random_images(2, *shape)
+    x, ref = float_layout(images)
+    out = C.pixelate(x, c).numpy()
+    for n in range(2):
+        for ch in range(3):
+            expected = pil_pixelate(ref[:, :, n, ch], c)
+            np.testing.assert_allclose(out[:, :, n, ch], expected, atol=2e-6)
+
+
+@pytest.mark.parametrize("severity", [1, 5])
+@pytest.mark.parametrize("table", ["cifar10c", "imagenetc"])
+def test_jpeg_equals_pillow_reencode(severity, table):
+    images = random_images(4, 32, 32)
+    quality = corruption_parameter("jpeg", severity, table)
+    out = corrupt(images, "jpeg", severity=severity, table=table, progress=False)
+    for image, got in zip(images, out, strict=True):
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+        assert np.array_equal(got, np.asarray(Image.open(buffer)))
+
+
+# --- behaviour across severities and the uint8 round trip ------------------------------------
+
+
+def high_frequency_energy(images: np.ndarray) -> float:
+    x = images.astype(float)
+    return float(np.mean(np.diff(x, axis=1) ** 2) + np.mean(np.diff(x, axis=2) ** 2))
+
+
+@pytest.mark.parametrize("noise", ["gaussian_blur", "defocus_blur", "zoom_blur"])
+def test_blurs_keep_constants_and_remove_detail_with_severity(noise):
+    constant = np.full((3, 32, 32, 3), 77, dtype=np.uint8)
+    assert np.array_equal(corrupt(constant, noise, severity=5, progress=False), constant)
+    images = random_images(4, 32, 32)
+    energy = [high_frequency_energy(images)]
+    for severity in range(1, 6):
+        blurred = corrupt(images, noise, severity=severity, progress=False)
+        energy.append(high_frequency_energy(blurred))
+    assert all(a > b for a, b in zip(energy, energy[1:], strict=False)), energy
+
+
+@pytest.mark.parametrize(
+    ("noise", "value"),
+    [
+        ("gaussian", 0.0),
+        ("speckle", 0.0),
+        ("impulse", 0.0),
+        ("gaussian_blur", 0.0),
+        ("zoom_blur", (1.0, 1.005, 0.01)),
+        ("contrast", 1.0),
+        ("brightness", 0.0),
+        ("saturate", (1.0, 0.0)),
+        ("pixelate", 1.0),
+    ],
+)
+def test_identity_parameters_return_the_input_exactly(noise, value):
+    images = random_images()
+    out = corrupt(images, noise, value=value, seed=SEED, progress=False)
+    assert out.dtype == np.uint8 and out.shape == images.shape
+    assert np.array_equal(out, images)
+
+
+# --- determinism ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("noise", CORRUPTIONS)
+def test_bytes_do_not_depend_on_batch_size_or_threads(noise):
+    images = random_images(24, 32, 32, seed=3)
+    reference = corrupt(images, noise, severity=4, seed=SEED, batch_size=256, progress=False)
+    assert np.array_equal(
+        reference, corrupt(images, noise, severity=4, seed=SEED, batch_size=5, progress=False)
+    )
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        single = corrupt(images, noise, severity=4, seed=SEED, batch_size=7, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(reference, single)
+    assert not np.array_equal(reference, images)
+
+
+@pytest.mark.parametrize("noise", ["gaussian", "shot", "impulse", "speckle"])
+def test_random_families_follow_the_seed(noise):
+    images = random_images(8, 16, 16)
+    a = corrupt(images, noise, severity=3, seed=(0, "shapes", noise, "3"), progress=False)
+    b = corrupt(images, noise, severity=3, seed=(0, "shapes", noise, "3"), progress=False)
+    c = corrupt(images, noise, severity=3, seed=(1, "shapes", noise, "3"), progress=False)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+    # Each image draws its own noise: identical inputs still get different noise.
+    same = np.repeat(images[:1], 2, axis=0)
+    pair = corrupt(same, noise, severity=3, seed=SEED, progress=False)
+    assert not np.array_equal(pair[0], pair[1])

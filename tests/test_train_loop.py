@@ -1,0 +1,277 @@
+"""The training loop: schedule, sampling, augmentation, input errors, checkpoints and resuming."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from camrobust.data.shapes import make_shapes
+from camrobust.models import build_classifier
+from camrobust.train import REGULARIZERS, train_classifier
+from camrobust.train.augment import augment_batch, augment_params
+from camrobust.train.sampling import balanced_labeled_indices, epoch_batches
+from camrobust.train.schedule import lr_and_beta1
+
+TINY = {
+    "epochs": 1,
+    "iters_per_epoch": 2,
+    "batch_labeled": 8,
+    "batch_unlabeled": 8,
+    "lr": 1e-3,
+    "epoch_decay_start": 1,
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models on a shared 2-core machine run fastest (and reproducibly) on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data() -> dict[str, np.ndarray]:
+    train, test = make_shapes(60, seed=0), make_shapes(20, seed=1)
+    return {
+        "train_images": train["images"],
+        "train_labels": train["labels"],
+        "test_images": test["images"],
+        "test_labels": test["labels"],
+    }
+
+
+def _model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_classifier("cnn13", 10, width=0.0625)
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_lr_and_beta1_follow_the_official_schedule():
+    got = [lr_and_beta1(ep, 10, 1e-3, 5) for ep in range(10)]
+    lrs, betas = zip(*got, strict=True)
+    np.testing.assert_allclose(lrs, [1e-3] * 6 + [8e-4, 6e-4, 4e-4, 2e-4], rtol=1e-12)
+    assert betas == (0.9,) * 5 + (0.5,) * 5
+    assert lr_and_beta1(3, 4, 2e-3, 4) == (2e-3, 0.9)  # decay start == epochs: never decays
+
+
+def test_optimizer_gets_the_scheduled_lr_and_beta1(data, tmp_path):
+    ckpt = tmp_path / "ckpt.pt"
+    schedule = {**TINY, "epochs": 3, "iters_per_epoch": 1, "epoch_decay_start": 1}
+    result = train_classifier(
+        _model(), **data, schedule=schedule, checkpoint_path=ckpt, progress=False
+    )
+    assert [r["lr"] for r in result.curve] == pytest.approx([1e-3, 1e-3, 5e-4])
+    assert [r["beta1"] for r in result.curve] == [0.9, 0.5, 0.5]
+    state = torch.load(ckpt, weights_only=True)
+    group = state["optimizer"]["param_groups"][0]
+    assert group["lr"] == pytest.approx(5e-4) and tuple(group["betas"]) == (0.5, 0.999)
+    assert state["epoch"] == 3 and len(state["curve"]) == 3
+
+
+def test_balanced_labeled_subset():
+    labels = np.repeat(np.arange(4), [30, 12, 50, 9])
+    idx = balanced_labeled_indices(labels, 32, seed=0)
+    assert len(np.unique(idx)) == 32 and np.all(np.diff(idx) > 0)
+    np.testing.assert_array_equal(np.bincount(labels[idx]), [8, 8, 8, 8])
+    np.testing.assert_array_equal(idx, balanced_labeled_indices(labels, 32, seed=0))
+    assert not np.array_equal(idx, balanced_labeled_indices(labels, 32, seed=1))
+    with pytest.raises(ValueError, match="multiple of the 4 classes"):
+        balanced_labeled_indices(labels, 30, seed=0)
+    with pytest.raises(ValueError, match="needs 10 images of class 3"):
+        balanced_labeled_indices(labels, 40, seed=0)
+
+
+def test_epoch_batches_walk_through_permutations():
+    batches = epoch_batches(10, 4, 5, torch.Generator().manual_seed(0))
+    assert batches.shape == (5, 4)
+    flat = batches.flatten()
+    assert sorted(flat[:10].tolist()) == list(range(10))
+    assert sorted(flat[10:20].tolist()) == list(range(10))
+
+
+@pytest.mark.parametrize("pad", ["zero", "reflect"])
+def test_translation_is_a_crop_of_the_padded_image_and_flip_mirrors(pad):
+    x = torch.rand(16, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    params = augment_params({"translate": 2, "flip": True, "pad": pad}, image_size=8)
+    out = augment_batch(x, params, torch.Generator().manual_seed(1)).numpy()
+    padded = np.pad(
+        x.numpy(), ((0, 0), (0, 0), (2, 2), (2, 2)), mode="constant" if pad == "zero" else "reflect"
+    )
+    offsets, flips = set(), 0
+    for i in range(16):
+        matches = [
+            (dy, dx, f)
+            for dy in range(5)
+            for dx in range(5)
+            for f in (False, True)
+            if np.array_equal(
+                out[i],
+                padded[i, :, dy : dy + 8, dx : dx + 8][..., ::-1]
+                if f
+                else padded[i, :, dy : dy + 8, dx : dx + 8],
+            )
+        ]
+        assert matches, f"image {i} is no flipped/unflipped crop of the padded image"
+        offsets.add(matches[0][:2])
+        flips += matches[0][2]
+    assert len(offsets) > 3 and 0 < flips < 16  # really random
+    again = augment_batch(x, params, torch.Generator().manual_seed(1)).numpy()
+    np.testing.assert_array_equal(out, again)
+    off = augment_params({}, image_size=8)
+    assert torch.equal(augment_batch(x, off, torch.Generator()), x)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"regularizer": "mixup"}, "unknown regularizer 'mixup'"),
+        ({"regularizer": "lvat_vae"}, "needs a generative model"),
+        ({"generative": torch.nn.Identity()}, "takes no generative model"),
+        ({"regularizer": "vat", "reg_params": {"epsilon": 1}}, "unknown reg_params"),
+        ({"schedule": {**TINY, "epoch": 3}}, "schedule: unknown keys"),
+        ({"schedule": {**TINY, "epoch_decay_start": 5}}, "epoch_decay_start"),
+        ({"schedule": {**TINY, "n_labeled": 1000}}, "exceeds the 60 training images"),
+        ({"augment": {"translate": -1}}, "translate must be an integer"),
+        ({"augment": {"shift": 1}}, "augment: unknown keys"),
+        ({"train_images": np.zeros((60, 32, 32, 3), np.float32)}, "train_images must be a uint8"),
+        ({"test_labels": np.zeros(5, np.int64)}, "test: 20 images and 5 labels"),
+        ({"test_labels": np.full(20, 10)}, "the model has 10 outputs"),
+    ],
+)
+def test_bad_input_is_a_clear_error(data, change, message):
+    kwargs = {**data, "schedule": TINY, "progress": False, **change}
+    with pytest.raises(ValueError, match=message):
+        train_classifier(_model(), **kwargs)
+
+
+def test_same_seed_same_weights_and_supervised_metrics(data):
+    runs = [
+        train_classifier(
+            _model(),
+            **data,
+            regularizer="vat",
+            reg_params={"eps": 2.0},
+            schedule=TINY,
+            augment={"translate": 2, "flip": True},
+            progress=False,
+        )
+        for _ in range(2)
+    ]
+    assert _same_weights(runs[0].model, runs[1].model)
+    assert runs[0].curve == runs[1].curve
+    m = runs[0].metrics
+    assert m["regularizer"] == "vat" and m["supervised"] and m["n_labeled"] == 60
+    assert m["test_accuracy"] == runs[0].curve[-1]["test_acc"] and m["final_loss"] > 0
+    assert set(runs[0].curve[0]) >= {"epoch", "lr", "loss_ce", "loss_reg", "train_acc", "test_acc"}
+    assert not runs[0].model.training
+
+
+@pytest.mark.parametrize(("regularizer", "changes"), [("erm", False), ("vat", True)])
+def test_semi_supervised_pool(data, regularizer, changes):
+    """ERM sees only the balanced labeled subset; VAT's unlabeled pool is the whole set."""
+    schedule = {**TINY, "n_labeled": 20, "batch_unlabeled": 16}
+    subset = balanced_labeled_indices(data["train_labels"], 20, seed=0)
+    scrambled = data["train_images"].copy()
+    outside = np.setdiff1d(np.arange(60), subset)
+    scrambled[outside] = np.random.default_rng(0).integers(0, 256, scrambled[outside].shape)
+    models = [
+        train_classifier(
+            _model(),
+            **{**data, "train_images": imgs},
+            regularizer=regularizer,
+            schedule=schedule,
+            progress=False,
+        ).model
+        for imgs in (data["train_images"], scrambled)
+    ]
+    assert _same_weights(*models) != changes
+
+
+def test_checkpoint_of_another_config_is_ignored_and_finished_run_is_not_retrained(data, tmp_path):
+    ckpt = tmp_path / "ckpt.pt"
+    train_classifier(_model(), **data, schedule=TINY, checkpoint_path=ckpt, progress=False)
+    other = {**TINY, "lr": 2e-3}
+    resumed = train_classifier(
+        _model(), **data, schedule=other, checkpoint_path=ckpt, progress=False
+    )
+    fresh = train_classifier(_model(), **data, schedule=other, progress=False)
+    assert _same_weights(resumed.model, fresh.model)
+    before = ckpt.stat().st_mtime_ns
+    again = train_classifier(_model(), **data, schedule=other, checkpoint_path=ckpt, progress=False)
+    assert _same_weights(again.model, fresh.model) and again.curve == fresh.curve
+    assert ckpt.stat().st_mtime_ns == before  # nothing left to train, nothing rewritten
+
+
+RESUME_SCRIPT = """
+import logging, sys, torch
+torch.set_num_threads(1)
+logging.basicConfig(level=logging.INFO)
+from camrobust.data.shapes import make_shapes
+from camrobust.models import build_classifier
+from camrobust.train import train_classifier
+train, test = make_shapes(80, seed=0), make_shapes(20, seed=1)
+torch.manual_seed(0)
+model = build_classifier("cnn13", 10, width=0.0625)
+ckpt = sys.argv[2] if len(sys.argv) > 2 else None
+result = train_classifier(
+    model, train["images"], train["labels"], test["images"], test["labels"],
+    regularizer="vat", reg_params={"eps": 2.0},
+    schedule={"epochs": 4, "iters_per_epoch": 3, "batch_labeled": 10, "batch_unlabeled": 16,
+              "lr": 1e-3, "epoch_decay_start": 3, "n_labeled": 20},
+    augment={"translate": 2, "flip": True}, seed=7, checkpoint_path=ckpt, progress=False)
+torch.save({"state": result.model.state_dict(), "curve": result.curve}, sys.argv[1])
+"""
+
+
+def _run(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", RESUME_SCRIPT, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+
+
+def test_killed_job_resumes_to_bit_identical_weights(tmp_path: Path):
+    ckpt = tmp_path / "ckpt.pt"
+    killed = subprocess.Popen(
+        [sys.executable, "-c", RESUME_SCRIPT, str(tmp_path / "x.pt"), str(ckpt)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while not ckpt.exists() and killed.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    assert killed.returncode == -signal.SIGKILL, "the job finished before it could be killed"
+    done = torch.load(ckpt, weights_only=True)["epoch"]
+    assert 1 <= done < 4
+
+    resumed = _run([str(tmp_path / "resumed.pt"), str(ckpt)])
+    assert f"after epoch {done}" in resumed.stderr
+    _run([str(tmp_path / "reference.pt")])
+    a = torch.load(tmp_path / "resumed.pt", weights_only=True)
+    b = torch.load(tmp_path / "reference.pt", weights_only=True)
+    assert a["state"].keys() == b["state"].keys()
+    assert all(torch.equal(a["state"][k], b["state"][k]) for k in a["state"])
+    assert a["curve"] == b["curve"] and len(a["curve"]) == 4
+
+
+def test_registry_names():
+    assert REGULARIZERS == ("erm", "vat", "lvat_vae", "lvat_glow")

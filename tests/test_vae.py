@@ -1,0 +1,113 @@
+"""VAE: shapes, the loss against torch.distributions, training, determinism, save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import distributions as D
+
+from camrobust.data.shapes import make_shapes
+from camrobust.models import VAE
+from camrobust.train.generative import load_generative, save_generative, train_vae
+
+TINY = dict(latent_dim=6, channels=(4, 8, 16))
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models gain nothing from threads, and oversubscribed cores make them crawl."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _tiny_vae() -> VAE:
+    torch.manual_seed(0)
+    return VAE(**TINY)
+
+
+def test_shapes_and_latent_protocol() -> None:
+    vae = _tiny_vae().eval()
+    x = torch.rand(5, 3, 32, 32)
+    mu, logvar = vae.encode(x)
+    assert mu.shape == logvar.shape == (5, 6)
+    out = vae.decode(mu)
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+    parts = vae.to_latent(x)
+    assert isinstance(parts, tuple) and len(parts) == 1
+    torch.testing.assert_close(parts[0], mu, rtol=0, atol=0)
+    torch.testing.assert_close(vae.from_latent(parts), out, rtol=0, atol=0)
+    assert [m.stride for m in vae.encoder if isinstance(m, torch.nn.Conv2d)] == [(2, 2)] * 3
+    assert isinstance(vae.encoder[-2], torch.nn.Tanh)
+
+
+def test_loss_matches_torch_distributions() -> None:
+    vae = _tiny_vae().eval()
+    x = (torch.rand(4, 3, 32, 32) > 0.5).float()  # binary so Bernoulli.log_prob applies
+    loss = vae.loss(x, generator=torch.Generator().manual_seed(7))
+    mu, logvar = vae.encode(x)
+    std = torch.exp(0.5 * logvar)
+    eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(7))
+    logits = vae.decode_logits(mu + std * eps)
+    rec = -D.Bernoulli(logits=logits).log_prob(x).flatten(1).sum(1)
+    kl = D.kl_divergence(D.Normal(mu, std), D.Normal(0.0, 1.0)).sum(1)
+    torch.testing.assert_close(loss, (rec + 0.1 * kl).mean(), rtol=1e-5, atol=1e-4)
+
+
+def test_bad_inputs_raise() -> None:
+    vae = _tiny_vae()
+    with pytest.raises(ValueError, match="VAE expects"):
+        vae.encode(torch.rand(2, 3, 16, 16))
+    with pytest.raises(ValueError, match="latent must be"):
+        vae.decode(torch.rand(2, 5))
+    with pytest.raises(ValueError, match="one part"):
+        vae.from_latent((torch.rand(2, 6), torch.rand(2, 6)))
+    with pytest.raises(ValueError, match="multiple of 8"):
+        VAE(image_size=36)
+    with pytest.raises(ValueError, match="uint8"):
+        train_vae(np.zeros((4, 32, 32, 3), np.float32), epochs=1, device="cpu", progress=False)
+
+
+def _train(images: np.ndarray, seed: int = 0) -> tuple[VAE, list[dict]]:
+    return train_vae(
+        images, **TINY, epochs=5, batch_size=16, lr=3e-3, seed=seed, device="cpu", progress=False
+    )
+
+
+def test_training_decreases_loss_is_deterministic_and_round_trips(tmp_path) -> None:
+    images = make_shapes(64, size=32, seed=0)["images"]
+    vae, history = _train(images)
+    losses = [row["loss"] for row in history]
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5]
+    # Bernoulli NLL of grey levels cannot go below their binary entropy: compare the excess.
+    x = np.clip(images.astype(np.float64) / 255, 1e-7, 1 - 1e-7)
+    floor = -(x * np.log(x) + (1 - x) * np.log1p(-x)).reshape(len(x), -1).sum(1).mean()
+    excess = np.array(losses) - floor
+    assert np.all(np.isfinite(losses)) and np.all(np.diff(losses) < 0)
+    assert 0 < excess[-1] < 0.95 * excess[0]
+    # lr × 0.97 every 2 epochs
+    np.testing.assert_allclose(
+        [row["lr"] for row in history], 3e-3 * 0.97 ** np.array([0, 0, 1, 1, 2])
+    )
+    assert not vae.training
+
+    again, history_again = _train(images)
+    assert history_again == history
+    for (k, a), b in zip(vae.state_dict().items(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+    other, _ = _train(images, seed=1)
+    assert not torch.equal(other.fc_mu.weight, vae.fc_mu.weight)
+
+    path = tmp_path / "vae.pt"
+    save_generative(path, vae, {"epochs": 5, "channels": (4, 8, 16)}, history)
+    loaded = load_generative(path, "cpu")
+    assert isinstance(loaded, VAE) and not loaded.training
+    assert not any(p.requires_grad for p in loaded.parameters())
+    assert loaded.hparams == {"epochs": 5, "channels": [4, 8, 16]} and loaded.history == history
+    x = torch.from_numpy(images[:4]).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        (z,) = vae.to_latent(x)
+        torch.testing.assert_close(loaded.to_latent(x)[0], z, rtol=0, atol=0)
+        torch.testing.assert_close(loaded.from_latent((z,)), vae.from_latent((z,)), rtol=0, atol=0)
