@@ -5,6 +5,9 @@ timed in the same process on a subset, so the printed ratio does not depend on t
 as much as the absolute numbers do.
 
     python benchmarks/noise_throughput.py --n 10000 --size 32 [--threads 1]
+
+One torch thread is the default: the operations are small and memory-bound, and on a shared or
+oversubscribed CPU a second intra-op thread mostly waits at barriers (measured 5x slower).
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10000, help="images per set")
     parser.add_argument("--size", type=int, default=32, help="image side in pixels")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: default)")
     parser.add_argument("--reference-n", type=int, default=300, help="images for the reference")
     args = parser.parse_args()
     if args.threads:

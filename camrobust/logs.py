@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
+from pathlib import Path
 from collections.abc import Iterator
 
 import torch
@@ -39,7 +41,11 @@ def script_logging(
         sys.exit(1)
 
 
-def fail_on_first_attempt(enabled: bool, attempt: int, rule: str) -> None:
-    """Testing switch (config `fail_first_attempt`): fail attempt 1 so retries can be tested."""
-    if enabled and attempt == 1:
-        raise RuntimeError(f"{rule}: failing attempt 1 on purpose (config fail_first_attempt)")
+def fail_on_first_attempt(enabled: bool, marker: str | os.PathLike) -> None:
+    """Testing switch (config `fail_first_attempt`): the first attempt leaves `marker` and fails,
+    a retry finds it and goes on, so retries can be tested with any executor."""
+    if not enabled or os.path.exists(marker):
+        return
+    Path(marker).parent.mkdir(parents=True, exist_ok=True)
+    Path(marker).touch()
+    raise RuntimeError(f"failing the first attempt on purpose (config fail_first_attempt): {marker}")

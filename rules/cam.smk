@@ -36,3 +36,13 @@ rule cam:
         ENV_TORCH
     script:
         "../scripts/cam.py"
+
+
+# The clean CAMs are read by every noise family's metrics; a rule of their own keeps them out of
+# the per-(model, noise) job groups of the SLURM profile, which would otherwise merge into one.
+use rule cam as cam_clean with:
+    output:
+        f"{R}/cams/{{dataset}}/{{model}}/{{noise,clean}}/{{level,0}}.npz",
+
+
+ruleorder: cam_clean > cam

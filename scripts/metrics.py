@@ -7,7 +7,7 @@ from camrobust.metrics import aggregate, per_image_table
 
 sm = snakemake  # noqa: F821
 with script_logging(sm.log[0], sm.threads) as log:
-    fail_on_first_attempt(sm.params.fail_first, sm.attempt, sm.rule)
+    fail_on_first_attempt(sm.params.fail_first, f"{sm.output[0]}.failed-once")
     p = sm.params.p
     images = load_npz(sm.input.images)
     levels = {}

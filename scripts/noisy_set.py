@@ -6,7 +6,7 @@ from camrobust.noise import corrupt
 
 sm = snakemake  # noqa: F821
 with script_logging(sm.log[0], sm.threads) as log:
-    fail_on_first_attempt(sm.params.fail_first, sm.attempt, sm.rule)
+    fail_on_first_attempt(sm.params.fail_first, f"{sm.output[0]}.failed-once")
     p = sm.params.p
     clean = load_npz(sm.input[0])["images"]
     noisy = corrupt(

@@ -11,7 +11,7 @@ from camrobust.logs import fail_on_first_attempt, script_logging
 
 sm = snakemake  # noqa: F821
 with script_logging(sm.log[0], sm.threads, expected=(DownloadError,)) as log:
-    fail_on_first_attempt(sm.params.fail_first, sm.attempt, sm.rule)
+    fail_on_first_attempt(sm.params.fail_first, f"{sm.output[0]}.failed-once")
     spec = sm.params.spec
     raw_dir = Path(sm.input[0]).parent if sm.input else Path("resources/raw") / spec["dataset"]
     data = prepare_dataset(spec, raw_dir, spec["seed"])

@@ -197,6 +197,18 @@ def test_same_seed_same_numbers(models):
     assert torch.equal(a.logits, b.logits)
 
 
+def test_autocast_bf16_keeps_float32_maps_close_to_fp32(models):
+    model, x = models["tiny"], _images(6, "autocast")
+    full = compute_cams(model, "8", x)
+    half = compute_cams(model, "8", x, autocast="bf16")
+    for method in METHODS:
+        assert half.maps[method].dtype == torch.float32
+        a = normalize_maps(full.maps[method], size=(32, 32)).flatten()
+        b = normalize_maps(half.maps[method], size=(32, 32)).flatten()
+        assert torch.corrcoef(torch.stack([a, b]))[0, 1] > 0.99, method
+    assert half.logits.dtype == torch.float32
+
+
 def test_ablation_with_skip_connection_split_equals_full_rerun(models, monkeypatch):
     """Cut inside a residual block: the suffix also needs the block input (the skip path)."""
     model, x = models["resnet18_imagenet_stem"], _images(2, "skip")
@@ -317,15 +329,17 @@ def test_normalize_maps_constant_maps_are_zero_and_types_round_trip():
         normalize_maps(maps, size=(0, 4))
 
 
-def test_eigen_projection_against_numpy_svd_with_sign_rule():
-    feats = torch.randn(5, 12, 3, 4, generator=torch_generator("test_cam", "eigen"))
+@pytest.mark.parametrize("shape", [(5, 12, 3, 4), (4, 6, 5, 5)])  # h·w ≤ C and h·w > C
+def test_eigen_projection_against_numpy_svd_with_sign_rule(shape):
+    n, c, h, w = shape
+    feats = torch.randn(*shape, generator=torch_generator("test_cam", "eigen", *shape))
     ours = principal_projection(feats).numpy()
     for i, f in enumerate(feats.numpy()):
-        pixels = f.reshape(12, -1).T
+        pixels = f.reshape(c, -1).T
         mean = pixels.mean(axis=0)
         _, _, vt = np.linalg.svd(pixels - mean, full_matrices=False)
         v = vt[0] if mean @ vt[0] >= 0 else -vt[0]
-        np.testing.assert_allclose(ours[i], ((pixels - mean) @ v).reshape(3, 4), atol=1e-5)
+        np.testing.assert_allclose(ours[i], ((pixels - mean) @ v).reshape(h, w), atol=1e-5)
         assert (pixels @ v).sum() >= 0
     # The rule makes the map independent of the features' overall sign.
     np.testing.assert_allclose(principal_projection(-feats).numpy(), ours, atol=1e-5)

@@ -45,11 +45,11 @@ def robust() -> pd.DataFrame:
                 "noise": noise,
                 "level": level,
                 "measure": "ssim",
-                "C": c,
-                "C_lo": c - 0.05,
-                "C_hi": c + 0.05,
-                "R": r,
-                "H": 2 * c * r / (c + r),
+                "consistency": c,
+                "consistency_lo": c - 0.05,
+                "consistency_hi": c + 0.05,
+                "responsiveness": r,
+                "robustness": 2 * c * r / (c + r),
             }
         )
     return pd.DataFrame(rows)
@@ -105,7 +105,7 @@ def test_h_heatmap_one_panel_per_model_with_the_h_values(tmp_path, robust):
     assert ax.get_title() == "shapes / resnet_erm"
     expect = (
         robust.query("model == 'resnet_erm' and level == 'all'")
-        .pivot(index="method", columns="noise", values="H")
+        .pivot(index="method", columns="noise", values="robustness")
         .sort_index()
         .sort_index(axis=1)
     )
@@ -128,7 +128,7 @@ def test_severity_curves_panel_per_model_and_noise(tmp_path, robust):
         "model == 'resnet_erm' and noise == 'gaussian' and method == 'eigencam' and level != 'all'"
     )
     np.testing.assert_allclose(ax.lines[0].get_xdata(), [1, 3, 5])
-    np.testing.assert_allclose(ax.lines[0].get_ydata(), sel["C"])
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), sel["consistency"])
     path = tmp_path / "sev.png"
     figures.severity_curves(path, robust, "ssim")
     _check_png(path, fig)

@@ -130,6 +130,8 @@ def test_r_adv_has_norm_eps_per_sample_and_part_and_gradient_is_nonzero(kind, im
 def test_power_iteration_finds_a_more_damaging_direction_than_random(images):
     """In float64 the finite difference with xi=1e-6 is exact enough to see the Hessian."""
     model = _classifier().double().eval()
+    with torch.no_grad():
+        model.fc.weight.mul_(100.0)  # confident predictions: a KL curvature well above rounding
     x = images.double()
     eps = 0.5
     with torch.no_grad():

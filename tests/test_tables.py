@@ -35,9 +35,9 @@ def robust_table(seed: int = 0) -> pd.DataFrame:
                 "noise": noise,
                 "level": level,
                 "measure": "ssim",
-                "C": c,
-                "R": r,
-                "H": 2 * c * r / (c + r),
+                "consistency": c,
+                "responsiveness": r,
+                "robustness": 2 * c * r / (c + r),
             }
         )
     return pd.DataFrame(rows)
@@ -58,14 +58,14 @@ def test_summary_table_shape_order_and_cells():
             m = CELL.match(row[noise])
             assert m, row[noise]
             assert [float(g) for g in m.groups()] == pytest.approx(
-                [src["H"], src["C"], src["R"]], abs=0.005
+                [src["robustness"], src["consistency"], src["responsiveness"]], abs=0.005
             )
 
 
 def test_undefined_values_and_missing_noise_read_na():
     robust = robust_table()
-    robust.loc[(robust["model"] == "resnet_vat") & (robust["method"] == "gradcam"), "R"] = np.nan
-    robust.loc[(robust["model"] == "resnet_vat") & (robust["method"] == "gradcam"), "H"] = np.nan
+    robust.loc[(robust["model"] == "resnet_vat") & (robust["method"] == "gradcam"), "responsiveness"] = np.nan
+    robust.loc[(robust["model"] == "resnet_vat") & (robust["method"] == "gradcam"), "robustness"] = np.nan
     robust = robust[
         ~(
             (robust["model"] == "resnet_erm")
@@ -83,8 +83,8 @@ def test_summary_table_errors_name_the_problem():
     robust = robust_table()
     with pytest.raises(ValueError, match="measure 'pearson'.*ssim"):
         tables.summary_table(robust, measure="pearson")
-    with pytest.raises(ValueError, match="lacks columns: H"):
-        tables.summary_table(robust.drop(columns="H"))
+    with pytest.raises(ValueError, match="lacks columns: robustness"):
+        tables.summary_table(robust.drop(columns="robustness"))
     with pytest.raises(ValueError, match="duplicate robustness rows"):
         tables.summary_table(pd.concat([robust, robust]))
 
@@ -98,14 +98,14 @@ def test_markdown_round_trips_cells_and_aligns_numbers():
     df = pd.DataFrame(
         {
             "method": ["grad|cam", "eigencam"],
-            "H": [0.81234, np.nan],
+            "robustness": [0.81234, np.nan],
             "n": [12, 3],
             "ok": [True, False],
         }
     )
     text = tables.to_markdown(df)
     rows = _parse_markdown(text)
-    assert rows[0] == ["method", "H", "n", "ok"]
+    assert rows[0] == ["method", "robustness", "n", "ok"]
     assert rows[1] == ["---", "---:", "---:", "---"]
     assert rows[2] == ["grad\\|cam", "0.8123", "12", "True"]
     assert rows[3] == ["eigencam", "", "3", "False"]

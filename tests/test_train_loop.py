@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from camrobust.data.shapes import make_shapes
-from camrobust.models import build_classifier
+from camrobust.models import Glow, build_classifier
 from camrobust.train import REGULARIZERS, train_classifier
 from camrobust.train.augment import augment_batch, augment_params
 from camrobust.train.sampling import balanced_labeled_indices, epoch_batches
@@ -141,6 +141,7 @@ def test_translation_is_a_crop_of_the_padded_image_and_flip_mirrors(pad):
         ({"regularizer": "mixup"}, "unknown regularizer 'mixup'"),
         ({"regularizer": "lvat_vae"}, "needs a generative model"),
         ({"generative": torch.nn.Identity()}, "takes no generative model"),
+        ({"regularizer": "lvat_glow", "generative": Glow(1, 1, 4)}, "Glow is not initialised"),
         ({"regularizer": "vat", "reg_params": {"epsilon": 1}}, "unknown reg_params"),
         ({"schedule": {**TINY, "epoch": 3}}, "schedule: unknown keys"),
         ({"schedule": {**TINY, "epoch_decay_start": 5}}, "epoch_decay_start"),

@@ -76,9 +76,10 @@ def _autocast(device: torch.device, mode: str | None) -> contextlib.AbstractCont
 def _check_images(images: object) -> Tensor:
     if not isinstance(images, Tensor):
         raise TypeError(f"images must be a torch.Tensor, not {type(images).__name__}")
-    if images.ndim != 4 or not images.is_floating_point():
+    if images.ndim != 4 or not images.is_floating_point() or images.shape[0] == 0:
         raise ValueError(
-            f"images must be float N×C×H×W in [0, 1], got {images.dtype} {tuple(images.shape)}"
+            f"images must be float N×C×H×W in [0, 1] with N ≥ 1, got {images.dtype} "
+            f"{tuple(images.shape)}"
         )
     return images
 
@@ -210,10 +211,10 @@ def compute_cams(
             for name in names:
                 if name in MAP_FUNCTIONS:
                     maps[name].append(MAP_FUNCTIONS[name](acts32, grads))
+            channel_weights: dict[str, Tensor] = {}
             with torch.no_grad(), _autocast(device, autocast):
                 if "scorecam" in names:
-                    weights = score_weights(model, x, acts, tgt, score_chunk)
-                    maps["scorecam"].append(torch.einsum("nc,nchw->nhw", weights, acts32))
+                    channel_weights["scorecam"] = score_weights(model, x, acts, tgt, score_chunk)
                 if "ablationcam" in names:
                     if split is not None and not split_checked:
                         if not _split_agrees(split, x, acts, logits):
@@ -226,8 +227,12 @@ def compute_cams(
                         split_checked = True
                     rerun = _rerun_for(model, layer, split, x)
                     scores = logits.gather(1, tgt[:, None])[:, 0]
-                    weights = ablation_weights(rerun, acts, scores, tgt, ablation_chunk)
-                    maps["ablationcam"].append(torch.einsum("nc,nchw->nhw", weights, acts32))
+                    channel_weights["ablationcam"] = ablation_weights(
+                        rerun, acts, scores, tgt, ablation_chunk
+                    )
+            # Outside autocast, so these maps are float32 like the others.
+            for name, weights in channel_weights.items():
+                maps[name].append(torch.einsum("nc,nchw->nhw", weights.float(), acts32))
             all_logits.append(logits)
             all_targets.append(tgt)
             del output, leaf, grads, store

@@ -26,11 +26,13 @@ def normalize_maps(
         raise ValueError(f"maps must be N×h×w or h×w, got shape {tuple(x.shape)}")
     single = x.ndim == 2
     x = x[None] if single else x
+    if x.numel() == 0:
+        raise ValueError(f"maps are empty, shape {tuple(x.shape)}")
     x = x.float().clamp(min=0)
-    if x.numel() and not bool(torch.isfinite(x).all()):
+    if not bool(torch.isfinite(x).all()):
         raise ValueError("maps contain NaN or infinite values")
     flat = x.flatten(1)
-    constant = flat.amax(dim=1) == flat.amin(dim=1) if x.numel() else flat.new_ones(0, dtype=bool)
+    constant = flat.amax(dim=1) == flat.amin(dim=1)
     if size is not None:
         if len(size) != 2 or any(int(s) != s or s < 1 for s in size):
             raise ValueError(f"size must be (height, width) positive integers, got {size}")

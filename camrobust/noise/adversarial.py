@@ -99,28 +99,34 @@ def attack(
     eps = _positive_number("eps", eps, allow_zero=True)
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
         raise ValueError(f"steps: must be an integer >= 1, got {steps!r}")
-    step_size = eps / 4 if step_size is None else _positive_number("step_size", step_size, False)
+    if step_size is None:
+        step_size = eps / 4
+    else:  # a zero step is only meaningful with a zero budget
+        step_size = _positive_number("step_size", step_size, allow_zero=eps == 0)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: must be a positive integer, got {batch_size!r}")
     if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4:
         kind = getattr(images, "dtype", type(images).__name__)
         raise ValueError(f"images: need a uint8 N×H×W×C array, got {kind}")
-    use_start = name == "pgd" and random_start and eps > 0
+    use_start = name == "pgd" and random_start
     if use_start and seed is None:
         raise ValueError("seed: PGD's random start needs seed=(config seed, names...)")
     parts = tuple(seed) if isinstance(seed, (list, tuple)) else (seed,)
     device = resolve_device(device) if isinstance(device, str) else device
     budget = math.floor(eps * 255 + 1e-6)  # whole uint8 levels allowed
 
+    if eps == 0:
+        return images.copy()
+
     modes = [(m, m.training) for m in model.modules()]
     flags = [(p, p.requires_grad) for p in model.parameters()]
     home = next(model.parameters(), torch.empty(0)).device
-    model.eval().to(device)
-    for p, _ in flags:
-        p.requires_grad_(False)
     log.info("%s on %d images, eps %.5f, device %s", name, len(images), eps, device)
     out = np.empty_like(images)
     try:
+        model.eval().to(device)
+        for p, _ in flags:
+            p.requires_grad_(False)
         starts = range(0, len(images), batch_size)
         for first in tqdm(starts, desc=name, unit="batch", disable=None if progress else True):
             batch = images[first : first + batch_size]

@@ -228,7 +228,8 @@ def corrupt(
 
     `seed` (a tuple of parts, e.g. (config seed, dataset, noise, level)) is required by the
     random families; image i draws from derive_seed(*seed, i), so the output is byte-identical
-    for any `batch_size` or thread count. Returns a new uint8 array of the same shape.
+    for any `batch_size` or thread count. Returns a new uint8 array of the same shape. The work is
+    many small memory-bound tensor ops: on a busy CPU, one torch thread per job is fastest.
     """
     param = resolve_parameter(noise, severity, table, value)
     images = _check_images(images, noise)
@@ -246,7 +247,7 @@ def corrupt(
             continue
         x = to_float(batch)
         if noise in RANDOM_CORRUPTIONS:
-            seeds = [derive_seed(*parts, i - start) for i in range(start, stop)]
+            seeds = [derive_seed(*parts, i) for i in range(start, stop)]
             y = FLOAT_CORRUPTIONS[noise](x, param, seeds)
         else:
             y = FLOAT_CORRUPTIONS[noise](x, param)

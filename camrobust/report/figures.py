@@ -149,7 +149,7 @@ def cam_grid(
 
 def build_h_heatmap(robust: pd.DataFrame, measure: str) -> Figure:
     """One panel per (dataset, model): CAM method × noise heatmap of H, levels pooled, annotated."""
-    rows = _robust_rows(robust, measure, pooled=True, columns=("H",))
+    rows = _robust_rows(robust, measure, pooled=True, columns=("robustness",))
     groups = list(rows.groupby(["dataset", "model"], sort=True))
     methods = sorted(rows["method"].astype(str).unique())
     noises = sorted(rows["noise"].astype(str).unique())
@@ -160,7 +160,7 @@ def build_h_heatmap(robust: pd.DataFrame, measure: str) -> Figure:
     for ax, ((dataset, model), sub) in zip(axes.flat, groups, strict=False):
         grid = (
             sub.assign(method=sub["method"].astype(str), noise=sub["noise"].astype(str))
-            .pivot_table(index="method", columns="noise", values="H", aggfunc="first")
+            .pivot_table(index="method", columns="noise", values="robustness", aggfunc="first")
             .reindex(index=methods, columns=noises)
         )
         values = grid.to_numpy(dtype=float)
@@ -188,7 +188,7 @@ def h_heatmap(path: str | os.PathLike, robust: pd.DataFrame, measure: str) -> No
 
 def build_severity_curves(robust: pd.DataFrame, measure: str) -> Figure:
     """Consistency C (mean kept-pair similarity) vs level with its CI band, per model × noise."""
-    rows = _robust_rows(robust, measure, pooled=False, columns=("C", "C_lo", "C_hi"))
+    rows = _robust_rows(robust, measure, pooled=False, columns=("consistency", "consistency_lo", "consistency_hi"))
     rows = rows.assign(x=numeric_levels(rows["level"]))
     models = sorted(rows.groupby(["dataset", "model"]).groups)
     noises = sorted(rows["noise"].astype(str).unique())
@@ -205,9 +205,9 @@ def build_severity_curves(robust: pd.DataFrame, measure: str) -> Figure:
             ]
             for method, line in sub.groupby(sub["method"].astype(str)):
                 line = line.sort_values("x")
-                ax.plot(line["x"], line["C"], marker="o", ms=3, color=colors[method], label=method)
+                ax.plot(line["x"], line["consistency"], marker="o", ms=3, color=colors[method], label=method)
                 ax.fill_between(
-                    line["x"], line["C_lo"], line["C_hi"], color=colors[method], alpha=0.2, lw=0
+                    line["x"], line["consistency_lo"], line["consistency_hi"], color=colors[method], alpha=0.2, lw=0
                 )
             ax.set_title(f"{dataset} / {model} / {noise}", fontsize=9)
             ax.set_xlabel("level")

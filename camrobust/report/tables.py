@@ -38,7 +38,7 @@ def summary_table(robust: pd.DataFrame, measure: str = "ssim", decimals: int = 2
     H is the harmonic mean of consistency C and responsiveness R (METRIC.md); a cell with no
     row for that noise reads 'n/a'.
     """
-    rows = _check_robust(robust, measure, ("C", "R", "H"))
+    rows = _check_robust(robust, measure, ("consistency", "responsiveness", "robustness"))
     keys = ["dataset", "model", "method", "noise"]
     dup = rows.duplicated(keys)
     if dup.any():
@@ -47,7 +47,7 @@ def summary_table(robust: pd.DataFrame, measure: str = "ssim", decimals: int = 2
     cells = rows.assign(
         cell=[
             format_cell(h, c, r, decimals)
-            for h, c, r in zip(rows["H"], rows["C"], rows["R"], strict=True)
+            for h, c, r in zip(rows["robustness"], rows["consistency"], rows["responsiveness"], strict=True)
         ]
     )
     noises = sorted(cells["noise"].astype(str).unique())

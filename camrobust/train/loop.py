@@ -135,6 +135,8 @@ def _validate(
         hasattr(generative, a) for a in ("to_latent", "from_latent")
     ):
         raise ValueError("generative model must have to_latent(x) and from_latent(parts)")
+    if generative is not None and not getattr(generative, "initialized", True):
+        raise ValueError("generative model: Glow is not initialised (train or load it first)")
     if sched["n_labeled"] is not None and sched["n_labeled"] > labeled:
         raise ValueError(f"n_labeled={sched['n_labeled']} exceeds the {labeled} training images")
 
@@ -177,7 +179,9 @@ def train_classifier(
     config = {"regularizer": reg.name, "reg_params": params, "schedule": sched, "augment": aug}
     config["seed"] = seed
     fp = fingerprint(config, train_images, train_labels, test_images, test_labels)
-    rng_devices = [dev.index or 0] if dev.type == "cuda" else []
+    rng_devices = []
+    if dev.type == "cuda":
+        rng_devices = [dev.index if dev.index is not None else torch.cuda.current_device()]
     deterministic = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     with torch.random.fork_rng(devices=rng_devices):
