@@ -53,7 +53,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
         bad = [k for k in value if names and k not in names]
         return f"{key}: unknown name '{bad[0] if bad else '?'}'; allowed: {', '.join(names or [])}"
     if kind == "enum":
-        return f"{key}: {value!r} is not allowed; allowed: {', '.join(map(str, error.validator_value))}"
+        allowed = ", ".join(map(str, error.validator_value))
+        return f"{key}: {value!r} is not allowed; allowed: {allowed}"
     if kind == "type":
         return f"{key}: {value!r} has the wrong type; expected {error.validator_value}"
     if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
@@ -66,7 +67,10 @@ def _describe(error: jsonschema.ValidationError) -> str:
 def _fill_defaults(schema: Mapping, instance: Any, root: Mapping) -> Any:
     """Fill `default`s from `schema` into `instance` (recursively); returns the filled value."""
     while "$ref" in schema:
-        schema = {**_resolve(root, schema["$ref"]), **{k: v for k, v in schema.items() if k != "$ref"}}
+        schema = {
+            **_resolve(root, schema["$ref"]),
+            **{k: v for k, v in schema.items() if k != "$ref"},
+        }
     if schema.get("x-no-defaults") or not isinstance(instance, dict):
         return instance
     for name, sub in schema.get("properties", {}).items():

@@ -6,8 +6,8 @@ import contextlib
 import logging
 import os
 import sys
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 
@@ -48,4 +48,6 @@ def fail_on_first_attempt(enabled: bool, marker: str | os.PathLike) -> None:
         return
     Path(marker).parent.mkdir(parents=True, exist_ok=True)
     Path(marker).touch()
-    raise RuntimeError(f"failing the first attempt on purpose (config fail_first_attempt): {marker}")
+    raise RuntimeError(
+        f"failing the first attempt on purpose (config fail_first_attempt): {marker}"
+    )

@@ -18,7 +18,7 @@ with script_logging(sm.log[0], sm.threads) as log:
     images = to_model_input(load_npz(sm.input.images)["images"], device)
     # Target policy `clean`: the noisy maps explain the clean prediction.
     targets = None
-    if "clean" in sm.input.keys():
+    if "clean" in sm.input.keys():  # noqa: SIM118 (a Namedlist: `in` would test the values)
         targets = torch.from_numpy(load_cams(sm.input.clean)["preds"]).to(device)
     arch = sm.wildcards.model.split("-", 1)[0]
     result = compute_cams(

@@ -8,7 +8,6 @@ still lists finished jobs (MinJobAge=600) and `scontrol show job` their requests
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,17 +51,6 @@ def scontrol_job(job_id: str) -> dict[str, str]:
         check=True,
     ).stdout
     return dict(tok.split("=", 1) for tok in out.split() if "=" in tok)
-
-
-@pytest.fixture(scope="session")
-def slurm_cluster() -> Iterator[None]:
-    """A running test cluster; stopped afterwards only if this fixture started it."""
-    running = subprocess.run(["bash", str(CLUSTER), "status"], capture_output=True).returncode == 0
-    if not running:
-        subprocess.run(["bash", str(CLUSTER), "start"], check=True, timeout=900)
-    yield
-    if not running:
-        subprocess.run(["bash", str(CLUSTER), "stop"], check=True, timeout=300)
 
 
 @pytest.mark.slurm

@@ -64,8 +64,12 @@ def test_summary_table_shape_order_and_cells():
 
 def test_undefined_values_and_missing_noise_read_na():
     robust = robust_table()
-    robust.loc[(robust["model"] == "resnet_vat") & (robust["method"] == "gradcam"), "responsiveness"] = np.nan
-    robust.loc[(robust["model"] == "resnet_vat") & (robust["method"] == "gradcam"), "robustness"] = np.nan
+    robust.loc[
+        (robust["model"] == "resnet_vat") & (robust["method"] == "gradcam"), "responsiveness"
+    ] = np.nan
+    robust.loc[
+        (robust["model"] == "resnet_vat") & (robust["method"] == "gradcam"), "robustness"
+    ] = np.nan
     robust = robust[
         ~(
             (robust["model"] == "resnet_erm")

@@ -63,7 +63,9 @@ def _load_source(spec: dict[str, Any], raw_dir: Path, seed: int) -> tuple[dict[s
         from camrobust.data import cifar10, svhn
 
         if spec["image_size"] != 32:
-            raise ValueError(f"datasets.<name>.image_size: {source} images are 32x32, not {spec['image_size']}")
+            raise ValueError(
+                f"datasets.<name>.image_size: {source} images are 32x32, not {spec['image_size']}"
+            )
         if source == "cifar10":
             raw = cifar10.prepare_cifar10(raw_dir, spec["url"], spec["md5"])
             names = list(cifar10.CLASSES)

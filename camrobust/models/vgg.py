@@ -16,7 +16,9 @@ from camrobust.models.common import (
     scaled,
 )
 
-# Channels of the eight 3×3 convs; "M" is a 2×2 max-pool.
+# Channels of the eight 3×3 convs; "M" is a 2×2 max-pool. Unlike ImageNet VGG-11 the fourth pool
+# is left out, so the last conv block (the CAM layer) sees 4×4 at 32×32 like ResNet-18's layer4,
+# instead of 2×2 maps that say little about where the object is.
 VGG11_LAYOUT: tuple[int | str, ...] = (
     64,
     "M",
@@ -27,7 +29,6 @@ VGG11_LAYOUT: tuple[int | str, ...] = (
     "M",
     512,
     512,
-    "M",
     512,
     512,
     "M",
@@ -36,7 +37,7 @@ TARGET_LAYER = "features.conv8"
 
 
 class VGG11BN(nn.Module):
-    """VGG-11-BN; the five max-pools take 32×32 to 1×1, then a two-hidden-layer MLP classifier."""
+    """VGG-11-BN; four max-pools take 32×32 to 2×2, then average pooling and an MLP classifier."""
 
     def __init__(
         self,
@@ -63,7 +64,7 @@ class VGG11BN(nn.Module):
         hidden = scaled(512, width)
         self.normalize = Standardize()
         self.features = nn.Sequential(blocks)
-        # Averages the remaining map for inputs larger than 32×32 (a no-op at 32×32).
+        # Averages the remaining map (2×2 at 32×32) into one vector for the MLP.
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(
             nn.Linear(c_in, hidden),

@@ -188,7 +188,9 @@ def h_heatmap(path: str | os.PathLike, robust: pd.DataFrame, measure: str) -> No
 
 def build_severity_curves(robust: pd.DataFrame, measure: str) -> Figure:
     """Consistency C (mean kept-pair similarity) vs level with its CI band, per model × noise."""
-    rows = _robust_rows(robust, measure, pooled=False, columns=("consistency", "consistency_lo", "consistency_hi"))
+    rows = _robust_rows(
+        robust, measure, pooled=False, columns=("consistency", "consistency_lo", "consistency_hi")
+    )
     rows = rows.assign(x=numeric_levels(rows["level"]))
     models = sorted(rows.groupby(["dataset", "model"]).groups)
     noises = sorted(rows["noise"].astype(str).unique())
@@ -205,9 +207,21 @@ def build_severity_curves(robust: pd.DataFrame, measure: str) -> Figure:
             ]
             for method, line in sub.groupby(sub["method"].astype(str)):
                 line = line.sort_values("x")
-                ax.plot(line["x"], line["consistency"], marker="o", ms=3, color=colors[method], label=method)
+                ax.plot(
+                    line["x"],
+                    line["consistency"],
+                    marker="o",
+                    ms=3,
+                    color=colors[method],
+                    label=method,
+                )
                 ax.fill_between(
-                    line["x"], line["consistency_lo"], line["consistency_hi"], color=colors[method], alpha=0.2, lw=0
+                    line["x"],
+                    line["consistency_lo"],
+                    line["consistency_hi"],
+                    color=colors[method],
+                    alpha=0.2,
+                    lw=0,
                 )
             ax.set_title(f"{dataset} / {model} / {noise}", fontsize=9)
             ax.set_xlabel("level")
@@ -401,7 +415,9 @@ def build_forest_plot(mixedlm: pd.DataFrame) -> Figure:
         + ("ci_lo", "ci_hi"),
         "mixedlm",
     )
-    terms = mixedlm[mixedlm["group_a"].astype(str) != ""]
+    # Intercepts have no group; read back from CSV their empty group_a is NaN.
+    named = mixedlm["group_a"].notna() & (mixedlm["group_a"].astype(str) != "")
+    terms = mixedlm[named]
     if terms.empty:
         raise ValueError("mixedlm has no regularizer coefficients to plot")
     terms = terms.assign(

@@ -47,7 +47,9 @@ def summary_table(robust: pd.DataFrame, measure: str = "ssim", decimals: int = 2
     cells = rows.assign(
         cell=[
             format_cell(h, c, r, decimals)
-            for h, c, r in zip(rows["robustness"], rows["consistency"], rows["responsiveness"], strict=True)
+            for h, c, r in zip(
+                rows["robustness"], rows["consistency"], rows["responsiveness"], strict=True
+            )
         ]
     )
     noises = sorted(cells["noise"].astype(str).unique())
