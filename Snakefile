@@ -6,7 +6,9 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
-sys.path.insert(0, workflow.basedir)  # the library, also when the package is not installed
+sys.path.insert(
+    0, workflow.basedir
+)  # the library, also when the package is not installed
 
 
 # --configfile replaces the embedded default instead of merging into it, so a paper config never
@@ -14,6 +16,17 @@ sys.path.insert(0, workflow.basedir)  # the library, also when the package is no
 if not workflow.overwrite_configfiles:
 
     configfile: "config/config.yaml"
+
+
+wildcard_constraints:
+    dataset=r"[a-z][a-z0-9_]*",
+    gen=r"vae|glow",
+    arch=r"cnn13|resnet18|vgg11_bn",
+    model=r"(cnn13|resnet18|vgg11_bn)-(erm|vat|lvat_vae|lvat_glow)",
+    noise=r"[a-z_]+",
+    attack=r"fgsm|pgd",
+    level=r"[0-9]+(\.[0-9]+)?",
+    figure=r"[a-z_]+",
 
 
 include: "rules/common.smk"

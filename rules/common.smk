@@ -1,4 +1,4 @@
-# Helpers and input functions shared by every rule file. Imports nothing heavy (no torch): the
+# Helpers and input functions shared by every stage file. Imports nothing heavy (no torch): the
 # Snakefile is parsed on every dry run, so this stays fast even for the paper-scale DAG.
 import sys
 from pathlib import Path
@@ -8,7 +8,9 @@ from camrobust.data.prepare import remote_files
 from camrobust.workflow_plan import CLEAN, GENERATIVE_OF, Plan
 
 try:
-    _validated = validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
+    _validated = validate_config(
+        config, Path(workflow.basedir) / "config" / "schema.yaml"
+    )
     PLAN = Plan(_validated)
 except ConfigError as err:
     sys.exit(str(err))  # one line naming the key, no traceback, before any job
@@ -20,19 +22,8 @@ ENV_TORCH = "../envs/torch.yaml"
 ENV_ANALYSIS = "../envs/analysis.yaml"
 
 
-wildcard_constraints:
-    dataset=r"[a-z][a-z0-9_]*",
-    gen=r"vae|glow",
-    arch=r"cnn13|resnet18|vgg11_bn",
-    model=r"(cnn13|resnet18|vgg11_bn)-(erm|vat|lvat_vae|lvat_glow)",
-    noise=r"[a-z_]+",
-    attack=r"fgsm|pgd",
-    level=r"[0-9]+(\.[0-9]+)?",
-    figure=r"[a-z_]+",
-
-
 def all_targets():
-    """Everything `rule all` asks for: the tables, the stats, the figures and the summary."""
+    """What the default target asks for: the tables, the stats, the figures and the summary."""
     return [
         f"{R}/tables/robustness.csv",
         f"{R}/tables/accuracy.csv",
@@ -41,16 +32,90 @@ def all_targets():
     ]
 
 
+def _wildcard_path(*parts, names, suffix):
+    return Path(*parts, *(f"{{{n}}}" for n in names)).as_posix() + suffix
+
+
 def log(stage, *names):
     """Log path for a rule, with the same wildcards as its output."""
-    return f"{R}/logs/{stage}/" + "/".join(f"{{{n}}}" for n in names) + ".log"
+    return _wildcard_path(R, "logs", stage, names=names, suffix=".log")
 
 
 def bench(stage, *names):
     """Benchmark path for an expensive rule."""
-    return f"{R}/benchmarks/{stage}/" + "/".join(f"{{{n}}}" for n in names) + ".tsv"
+    return _wildcard_path(R, "benchmarks", stage, names=names, suffix=".tsv")
 
 
 def fails_first(rule_name):
     """Testing switch: does this rule fail on its first attempt?"""
     return rule_name in config["fail_first_attempt"]
+
+
+# ---- input functions and target lists of the stage files ----
+
+
+def raw_files(wildcards):
+    """The downloaded files a dataset is converted from (none for shapes and image folders)."""
+    spec = config["datasets"][wildcards.dataset]
+    return [f"resources/raw/{wildcards.dataset}/{name}" for name in remote_files(spec)]
+
+
+def generative_input(wildcards):
+    """The generative model a latent-space regulariser perturbs in (none for erm and vat)."""
+    _, reg = PLAN.split_model(wildcards.model)
+    gen = GENERATIVE_OF.get(reg)
+    return [f"{R}/generative/{wildcards.dataset}/{gen}.pt"] if gen else []
+
+
+def cam_input(wildcards):
+    """The model, the image set, and (target policy `clean`) the clean CAMs for their targets."""
+    files = {
+        "model": f"{R}/models/{wildcards.dataset}/{wildcards.model}/model.pt",
+        "images": PLAN.noisy_file(
+            R, wildcards.dataset, wildcards.model, wildcards.noise, wildcards.level
+        ),
+    }
+    if config["cam"]["target_policy"] == "clean" and wildcards.noise != CLEAN:
+        files["clean"] = f"{R}/cams/{wildcards.dataset}/{wildcards.model}/{CLEAN}/0.npz"
+    return files
+
+
+STATS_TABLES = ["methods", "method_ranks", "regularizers", "mixedlm", "flips", "noise"]
+
+
+def stats_outputs():
+    return [f"{R}/stats/{name}.csv" for name in STATS_TABLES]
+
+
+FIGURES = [
+    "h_heatmap",
+    "severity_curves",
+    "kept_flipped",
+    "average_ranks",
+    "accuracy_vs_severity",
+    "forest_plot",
+]
+
+
+def report_outputs():
+    figures = expand(
+        f"{R}/report/{{dataset}}/{{figure}}.png", dataset=PLAN.datasets, figure=FIGURES
+    )
+    grids = expand(
+        f"{R}/report/{{dataset}}/cam_grid/{{model}}.png",
+        dataset=PLAN.datasets,
+        model=PLAN.models,
+    )
+    return [*figures, *grids, f"{R}/tables/summary.csv", f"{R}/tables/summary.md"]
+
+
+def cam_grid_input(wildcards):
+    noise = PLAN.grid_noise()
+    return {
+        "clean_images": f"{R}/data/{wildcards.dataset}/eval.npz",
+        "noisy_images": [
+            PLAN.noisy_file(R, wildcards.dataset, wildcards.model, noise, lv)
+            for lv in PLAN.levels(noise)
+        ],
+        "cams": PLAN.cam_files(R, wildcards.dataset, wildcards.model, noise),
+    }

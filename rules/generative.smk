@@ -6,19 +6,19 @@ rule train_generative:
         f"{R}/data/{{dataset}}/train.npz",
     output:
         f"{R}/generative/{{dataset}}/{{gen}}.pt",
-    params:
-        p=lambda wc: PLAN.generative_params(wc.dataset, wc.gen),
-        device=config["device"],
     log:
         log("generative", "dataset", "gen"),
     benchmark:
         bench("generative", "dataset", "gen")
+    conda:
+        ENV_TORCH
     threads: 2
     resources:
         mem_mb=8000,
         runtime=600,
         gpu=1,
-    conda:
-        ENV_TORCH
+    params:
+        p=lambda wc: PLAN.generative_params(wc.dataset, wc.gen),
+        device=config["device"],
     script:
         "../scripts/train_generative.py"

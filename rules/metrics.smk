@@ -8,18 +8,18 @@ rule metrics:
     output:
         per_image=f"{R}/metrics/{{dataset}}/{{model}}/{{noise}}.parquet",
         robustness=f"{R}/metrics/{{dataset}}/{{model}}/{{noise}}.robustness.csv",
-    params:
-        p=PLAN.metrics_params(),
-        levels=lambda wc: ["0", *PLAN.levels(wc.noise)],
-        fail_first=fails_first("metrics"),
     log:
         log("metrics", "dataset", "model", "noise"),
+    conda:
+        ENV_ANALYSIS
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        ENV_ANALYSIS
+    params:
+        p=PLAN.metrics_params(),
+        levels=lambda wc: ["0", *PLAN.levels(wc.noise)],
+        fail_first=fails_first("metrics"),
     script:
         "../scripts/metrics.py"
 

@@ -1,11 +1,5 @@
 # Statistical tests (METRIC.md): methods, regularisers (+ mixed model), kept vs flipped, noise types.
 
-STATS_TABLES = ["methods", "method_ranks", "regularizers", "mixedlm", "flips", "noise"]
-
-
-def stats_outputs():
-    return [f"{R}/stats/{name}.csv" for name in STATS_TABLES]
-
 
 rule per_image_table:
     input:
@@ -14,12 +8,12 @@ rule per_image_table:
         f"{R}/tables/per_image.parquet",
     log:
         f"{R}/logs/tables/per_image.log",
+    conda:
+        ENV_ANALYSIS
     threads: 1
     resources:
         mem_mb=8000,
         runtime=30,
-    conda:
-        ENV_ANALYSIS
     script:
         "../scripts/concat_tables.py"
 
@@ -36,15 +30,15 @@ rule stats:
             )
             for name in STATS_TABLES
         },
-    params:
-        p=config["stats"],
     log:
         f"{R}/logs/stats/stats.log",
+    conda:
+        ENV_ANALYSIS
     threads: 1
     resources:
         mem_mb=8000,
         runtime=120,
-    conda:
-        ENV_ANALYSIS
+    params:
+        p=config["stats"],
     script:
         "../scripts/stats.py"

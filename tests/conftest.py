@@ -54,3 +54,17 @@ def slurm_cluster() -> Iterator[None]:
     yield
     if not running:
         subprocess.run(["bash", str(CLUSTER), "stop"], check=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """Torch on one intra-op thread for a test module, restored afterwards: tiny models gain
+    nothing from threads, and on a shared 2-core machine extra threads only add contention.
+
+    Opt in per module with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    import torch  # here, so that the workflow tests do not pay for importing torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -16,13 +16,7 @@ from camrobust.models.glow import ActNorm, InvConv1x1, squeeze2d, unsqueeze2d
 from camrobust.train.generative import load_generative, save_generative, train_glow
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and oversubscribed cores make them crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _random_glow(dtype: torch.dtype = torch.float32, spread: float = 0.02, **kwargs) -> Glow:

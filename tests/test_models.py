@@ -19,13 +19,7 @@ from camrobust.models import (
 TARGET_SHAPES = {"cnn13": (128, 6), "resnet18": (512, 4), "vgg11_bn": (512, 4)}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and oversubscribed cores make them crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _target_output(model: nn.Module, name: str, x: torch.Tensor) -> torch.Tensor:

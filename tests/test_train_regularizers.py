@@ -20,13 +20,7 @@ from camrobust.train import REGULARIZERS, train_classifier
 CLASSES = (CLASS_NAMES.index("circle"), CLASS_NAMES.index("cross"))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine run fastest (and reproducibly) on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _two_classes(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

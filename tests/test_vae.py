@@ -14,13 +14,7 @@ from camrobust.train.generative import load_generative, save_generative, train_v
 TINY = dict(latent_dim=6, channels=(4, 8, 16))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and oversubscribed cores make them crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _tiny_vae() -> VAE:
