@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from camrobust.report import figures
+from camrobust.report.accuracy import accuracy_table
 from camrobust.stats import method_ranks, mixedlm_tests
 from camrobust.stats.synthetic import synthetic_per_image
 
@@ -180,6 +181,19 @@ def test_accuracy_vs_severity_plots_the_accuracy(tmp_path, per_image):
     path = tmp_path / "acc.png"
     figures.accuracy_vs_severity(path, per_image)
     _check_png(path, fig)
+
+
+def test_accuracy_figure_plots_the_accuracy_table(per_image):
+    models = per_image["model"].unique()
+    table = accuracy_table(per_image, {("shapes", m): 0.9 for m in models})
+    assert list(table.columns) == [
+        *("dataset", "model", "arch", "regularizer", "noise", "level"),
+        *("accuracy", "n", "test_accuracy"),
+    ]
+    ax = figures.build_accuracy_vs_severity(per_image).axes[1]  # resnet / jpeg
+    sel = table[(table["model"] == "resnet_erm") & (table["noise"] == "jpeg")]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), sel["accuracy"])
+    assert sel["level"].tolist() == ["0", "1", "3"] and (sel["n"] == 12).all()
 
 
 def test_forest_plot_main_effects_and_slopes(tmp_path, per_image):

@@ -15,7 +15,6 @@ from camrobust.models import Glow, quantise
 from camrobust.models.glow import ActNorm, InvConv1x1, squeeze2d, unsqueeze2d
 from camrobust.train.generative import load_generative, save_generative, train_glow
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

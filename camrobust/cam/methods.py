@@ -91,17 +91,8 @@ MAP_FUNCTIONS: dict[str, MapFn] = {
     "eigengradcam": eigengradcam,
     "fem": fem,
 }
-GRADIENT_METHODS = frozenset(
-    {
-        "gradcam",
-        "gradcampp",
-        "xgradcam",
-        "hirescam",
-        "gradcamelementwise",
-        "layercam",
-        "eigengradcam",
-    }
-)
+#: one-pass methods that read the gradients (EigenCAM and FEM use the activations alone)
+GRADIENT_METHODS = frozenset(MAP_FUNCTIONS) - {"eigencam", "fem"}
 #: methods that re-run (part of) the network per channel
 PERTURBATION_METHODS = ("scorecam", "ablationcam")
 

@@ -11,24 +11,14 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from camrobust.columns import KEY_COLUMNS, PER_IMAGE_COLUMNS
 from camrobust.device import resolve_device
 from camrobust.metrics.masks import mask_energy, pointing_hit
 from camrobust.metrics.measures import MEASURES, similarity, validate_measures
 
 log = logging.getLogger(__name__)
 
-KEY_COLUMNS: tuple[str, ...] = ("dataset", "model", "arch", "regularizer", "noise")
-ROW_COLUMNS: tuple[str, ...] = (
-    *KEY_COLUMNS,
-    "level",
-    "method",
-    "image",
-    "label",
-    "pred_clean",
-    "pred_noisy",
-    "kept",
-    "degenerate",
-)
+ROW_COLUMNS: tuple[str, ...] = (*PER_IMAGE_COLUMNS, "degenerate")
 MASK_COLUMNS: tuple[str, ...] = (
     "mask_energy_clean",
     "mask_energy_noisy",

@@ -16,6 +16,10 @@ from camrobust.models.common import (
     scaled,
 )
 
+# A leaf in torch.fx traces: the CAM engine splits models at the target layer, and the
+# checks' control flow on shapes cannot be traced symbolically.
+torch.fx.wrap("check_images")
+
 TARGET_LAYER = "features.conv9"
 
 

@@ -7,6 +7,10 @@ from torch import nn
 
 from camrobust.models.common import Standardize, check_images, check_width, logit_head, scaled
 
+# A leaf in torch.fx traces: the CAM engine splits models at the target layer, and the
+# checks' control flow on shapes cannot be traced symbolically.
+torch.fx.wrap("check_images")
+
 TARGET_LAYER = "layer4"
 
 

@@ -16,6 +16,10 @@ from camrobust.models.common import (
     scaled,
 )
 
+# A leaf in torch.fx traces: the CAM engine splits models at the target layer, and the
+# checks' control flow on shapes cannot be traced symbolically.
+torch.fx.wrap("check_images")
+
 # Channels of the eight 3×3 convs; "M" is a 2×2 max-pool. Unlike ImageNet VGG-11 the fourth pool
 # is left out, so the last conv block (the CAM layer) sees 4×4 at 32×32 like ResNet-18's layer4,
 # instead of 2×2 maps that say little about where the object is.

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from camrobust.io import atomic_path
+from camrobust.report.accuracy import accuracy_by_level
 from camrobust.stats.validate import numeric_levels
 
 DPI = 100
@@ -37,6 +39,53 @@ def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
 def _drop_unused(fig: Figure, axes: np.ndarray, used: int) -> None:
     for ax in axes.flat[used:]:
         fig.delaxes(ax)
+
+
+def _colors(names: Sequence[str]) -> dict[str, str]:
+    """One matplotlib cycle colour per name, in order."""
+    return {name: f"C{i % 10}" for i, name in enumerate(names)}
+
+
+def _legend(fig: Figure, colors: dict[str, str]) -> None:
+    """A legend below the panels: one colour patch per name (at most six per row)."""
+    handles = [Patch(color=color, label=name) for name, color in colors.items()]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(colors), 6))
+
+
+def _curve_panels(
+    rows: pd.DataFrame,
+    panel: str,
+    group: str,
+    draw: Callable[[Axes, pd.DataFrame, str, str], None],
+    *,
+    xlabel: str,
+    ylabel: str,
+    ymax: float,
+) -> Figure:
+    """A panel per (dataset, `panel`) × noise; `draw(ax, line, name, color)` per `group` value.
+
+    Each line holds one `group` value's rows of the panel, sorted by the column `x`.
+    """
+    panels = sorted(rows.groupby(["dataset", panel]).groups)
+    noises = sorted(rows["noise"].astype(str).unique())
+    colors = _colors(sorted(rows[group].astype(str).unique()))
+    fig, axes = _new_figure(len(panels), len(noises), (3.0, 2.4))
+    for r, (dataset, key) in enumerate(panels):
+        for c, noise in enumerate(noises):
+            ax = axes[r, c]
+            sub = rows[
+                (rows["dataset"] == dataset)
+                & (rows[panel] == key)
+                & (rows["noise"].astype(str) == noise)
+            ]
+            for name, line in sub.groupby(sub[group].astype(str)):
+                draw(ax, line.sort_values("x"), name, colors[name])
+            ax.set_title(f"{dataset} / {key} / {noise}", fontsize=9)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel if c == 0 else "")
+            ax.set_ylim(0.0, ymax)
+    _legend(fig, colors)
+    return fig
 
 
 def save(fig: Figure, path: str | os.PathLike) -> None:
@@ -191,45 +240,22 @@ def build_severity_curves(robust: pd.DataFrame, measure: str) -> Figure:
     rows = _robust_rows(
         robust, measure, pooled=False, columns=("consistency", "consistency_lo", "consistency_hi")
     )
-    rows = rows.assign(x=numeric_levels(rows["level"]))
-    models = sorted(rows.groupby(["dataset", "model"]).groups)
-    noises = sorted(rows["noise"].astype(str).unique())
-    methods = sorted(rows["method"].astype(str).unique())
-    colors = {m: f"C{i % 10}" for i, m in enumerate(methods)}
-    fig, axes = _new_figure(len(models), len(noises), (3.0, 2.4))
-    for r, (dataset, model) in enumerate(models):
-        for c, noise in enumerate(noises):
-            ax = axes[r, c]
-            sub = rows[
-                (rows["dataset"] == dataset)
-                & (rows["model"] == model)
-                & (rows["noise"].astype(str) == noise)
-            ]
-            for method, line in sub.groupby(sub["method"].astype(str)):
-                line = line.sort_values("x")
-                ax.plot(
-                    line["x"],
-                    line["consistency"],
-                    marker="o",
-                    ms=3,
-                    color=colors[method],
-                    label=method,
-                )
-                ax.fill_between(
-                    line["x"],
-                    line["consistency_lo"],
-                    line["consistency_hi"],
-                    color=colors[method],
-                    alpha=0.2,
-                    lw=0,
-                )
-            ax.set_title(f"{dataset} / {model} / {noise}", fontsize=9)
-            ax.set_xlabel("level")
-            ax.set_ylabel(f"C ({measure})" if c == 0 else "")
-            ax.set_ylim(0.0, 1.0)
-    handles = [Patch(color=colors[m], label=m) for m in methods]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(methods), 6))
-    return fig
+
+    def draw(ax: Axes, line: pd.DataFrame, method: str, color: str) -> None:
+        ax.plot(line["x"], line["consistency"], marker="o", ms=3, color=color, label=method)
+        ax.fill_between(
+            line["x"], line["consistency_lo"], line["consistency_hi"], color=color, alpha=0.2, lw=0
+        )
+
+    return _curve_panels(
+        rows.assign(x=numeric_levels(rows["level"])),
+        "model",
+        "method",
+        draw,
+        xlabel="level",
+        ylabel=f"C ({measure})",
+        ymax=1.0,
+    )
 
 
 def severity_curves(path: str | os.PathLike, robust: pd.DataFrame, measure: str) -> None:
@@ -269,8 +295,7 @@ def build_kept_flipped(per_image: pd.DataFrame, measure: str) -> Figure:
         ax.set_title(f"{dataset} / {model}", fontsize=9)
         ax.set_ylabel(f"similarity ({measure})")
     _drop_unused(fig, axes, len(groups))
-    handles = [Patch(color=colors[True], label="kept"), Patch(color=colors[False], label="flipped")]
-    fig.legend(handles=handles, loc="outside lower center", ncols=2)
+    _legend(fig, {"kept": colors[True], "flipped": colors[False]})
     return fig
 
 
@@ -360,43 +385,22 @@ def average_ranks(path: str | os.PathLike, method_ranks: pd.DataFrame) -> None:
 # Accuracy vs severity ---------------------------------------------------------------------
 
 
-def accuracy_table(per_image: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy per (dataset, arch, regularizer, noise, x): x = 0 clean, else the numeric level."""
-    cols = ("dataset", "arch", "regularizer", "model", "noise", "level", "image", "label")
-    _need(per_image, (*cols, "pred_clean", "pred_noisy"), "per-image table")
-    pairs = per_image.drop_duplicates(["dataset", "model", "noise", "level", "image"])
-    noisy = pairs.assign(
-        x=numeric_levels(pairs["level"]), correct=pairs["pred_noisy"] == pairs["label"]
-    )
-    clean = pairs.drop_duplicates(["dataset", "model", "noise", "image"]).assign(
-        x=0.0, correct=lambda d: d["pred_clean"] == d["label"]
-    )
-    both = pd.concat([clean, noisy], ignore_index=True)
-    keys = ["dataset", "arch", "regularizer", "noise", "x"]
-    return both.groupby(keys, sort=True)["correct"].mean().rename("accuracy").reset_index()
-
-
 def build_accuracy_vs_severity(per_image: pd.DataFrame) -> Figure:
     """Accuracy vs level (0 = clean) with one line per regulariser, per (dataset, arch) × noise."""
-    acc = accuracy_table(per_image)
-    archs = sorted(acc.groupby(["dataset", "arch"]).groups)
-    noises = sorted(acc["noise"].astype(str).unique())
-    regs = sorted(acc["regularizer"].astype(str).unique())
-    colors = {r: f"C{i % 10}" for i, r in enumerate(regs)}
-    fig, axes = _new_figure(len(archs), len(noises), (3.0, 2.4))
-    for r, (dataset, arch) in enumerate(archs):
-        for c, noise in enumerate(noises):
-            ax = axes[r, c]
-            sub = acc[(acc["dataset"] == dataset) & (acc["arch"] == arch) & (acc["noise"] == noise)]
-            for reg, line in sub.groupby(sub["regularizer"].astype(str)):
-                ax.plot(line["x"], line["accuracy"], marker="o", ms=3, color=colors[reg])
-            ax.set_title(f"{dataset} / {arch} / {noise}", fontsize=9)
-            ax.set_xlabel("level (0 = clean)")
-            ax.set_ylabel("accuracy" if c == 0 else "")
-            ax.set_ylim(0.0, 1.02)
-    handles = [Patch(color=colors[g], label=g) for g in regs]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(regs), 6))
-    return fig
+    acc = accuracy_by_level(per_image)
+
+    def draw(ax: Axes, line: pd.DataFrame, _: str, color: str) -> None:
+        ax.plot(line["x"], line["accuracy"], marker="o", ms=3, color=color)
+
+    return _curve_panels(
+        acc.assign(x=numeric_levels(acc["level"])),
+        "arch",
+        "regularizer",
+        draw,
+        xlabel="level (0 = clean)",
+        ylabel="accuracy",
+        ymax=1.02,
+    )
 
 
 def accuracy_vs_severity(path: str | os.PathLike, per_image: pd.DataFrame) -> None:
@@ -428,7 +432,7 @@ def build_forest_plot(mixedlm: pd.DataFrame) -> Figure:
     titles = {"main": "effect at mean level", "slope": "effect on slope per level"}
     groups = list(terms.groupby(["dataset", "arch", "measure"], sort=True))
     regs = sorted(terms["group_a"].astype(str).unique())
-    colors = {r: f"C{i % 10}" for i, r in enumerate(regs)}
+    colors = _colors(regs)
     n_rows = max(sub["row"].nunique() for _, sub in groups)
     fig, axes = _new_figure(len(groups), len(kinds), (4.0, 1.0 + 0.3 * n_rows))
     for g, ((dataset, arch, measure), sub) in enumerate(groups):
@@ -452,8 +456,7 @@ def build_forest_plot(mixedlm: pd.DataFrame) -> Figure:
             reference = part["group_b"].iloc[0] if "group_b" in part and len(part) else "reference"
             ax.set_title(f"{dataset} / {arch} ({measure}): {titles[kind]}", fontsize=8)
             ax.set_xlabel(f"coefficient vs {reference}")
-    handles = [Patch(color=colors[r], label=r) for r in regs]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(regs), 6))
+    _legend(fig, colors)
     return fig
 
 

@@ -11,13 +11,16 @@ from scipy.stats import rankdata
 
 from camrobust.stats import effects
 from camrobust.stats.core import independent_family, mann_whitney_row, paired_family
-from camrobust.stats.frames import finish, join_notes, label, nan_note, strata, wide_blocks
-from camrobust.stats.validate import (
-    check_alpha,
-    check_correction,
-    check_min_pairs,
-    check_per_image,
+from camrobust.stats.frames import (
+    finish,
+    join_notes,
+    label,
+    log_rows,
+    nan_note,
+    strata,
+    wide_blocks,
 )
+from camrobust.stats.validate import check_options, check_per_image
 
 log = logging.getLogger(__name__)
 
@@ -32,28 +35,27 @@ def _prepare(per_image, measures, alpha, correction, min_pairs):
     """Validate the shared arguments; levels as strings so '1' and 1 are one stratum."""
     df = check_per_image(per_image, measures)
     df = df.assign(level=df["level"].astype(str))
-    return (
-        df,
-        tuple(measures),
-        check_alpha(alpha),
-        check_correction(correction),
-        check_min_pairs(min_pairs),
-    )
+    return (df, tuple(measures), *check_options(alpha, correction, min_pairs))
 
 
-def _paired_over(
-    df: pd.DataFrame,
-    measures: Sequence[str],
-    keys: Sequence[str],
+def _paired_tests(
     factor: str,
     strata_columns: Sequence[str],
-    *,
+    per_image: pd.DataFrame,
+    measures: Sequence[str],
     alpha: float,
     correction: str,
     min_pairs: int,
     progress: bool | None,
 ) -> pd.DataFrame:
-    """Friedman + Wilcoxon per stratum of `keys`, per level and levels pooled (if several)."""
+    """Friedman + Wilcoxon over `factor` per stratum, per level and levels pooled (if several).
+
+    The strata are `strata_columns` (which end with level and measure); the blocks are images.
+    """
+    df, measures, alpha, correction, min_pairs = _prepare(
+        per_image, measures, alpha, correction, min_pairs
+    )
+    keys = tuple(strata_columns[:-2])  # the strata less level and measure
     records = []
     for measure in measures:
         for pooled in (False, True):
@@ -73,9 +75,10 @@ def _paired_over(
                 for r in rows:
                     r["note"] = join_notes(r["note"], nan_note(n_nan))
                     records.append({**head, **r})
-    return finish(
+    out = finish(
         records, strata_columns, across_strata=("friedman",), correction=correction, alpha=alpha
     )
+    return log_rows(log, f"{factor} tests", out)
 
 
 def method_tests(
@@ -93,22 +96,9 @@ def method_tests(
     stratum; Friedman p-values across the strata of a measure. rank_biserial > 0: group_a more
     similar (more stable) than group_b.
     """
-    df, measures, alpha, correction, min_pairs = _prepare(
-        per_image, measures, alpha, correction, min_pairs
+    return _paired_tests(
+        "method", METHOD_STRATA, per_image, measures, alpha, correction, min_pairs, progress
     )
-    out = _paired_over(
-        df,
-        measures,
-        ("dataset", "model", "noise"),
-        "method",
-        METHOD_STRATA,
-        alpha=alpha,
-        correction=correction,
-        min_pairs=min_pairs,
-        progress=progress,
-    )
-    log.info("method tests: %d rows, %d with a note", len(out), (out["note"] != "").sum())
-    return out
 
 
 def regularizer_tests(
@@ -124,22 +114,16 @@ def regularizer_tests(
     Per (dataset, arch, method, noise, level, measure) and levels pooled: the blocks are images
     kept under every regulariser's model (the same test images), so each block compares models.
     """
-    df, measures, alpha, correction, min_pairs = _prepare(
-        per_image, measures, alpha, correction, min_pairs
-    )
-    out = _paired_over(
-        df,
-        measures,
-        ("dataset", "arch", "method", "noise"),
+    return _paired_tests(
         "regularizer",
         REGULARIZER_STRATA,
-        alpha=alpha,
-        correction=correction,
-        min_pairs=min_pairs,
-        progress=progress,
+        per_image,
+        measures,
+        alpha,
+        correction,
+        min_pairs,
+        progress,
     )
-    log.info("regularizer tests: %d rows, %d with a note", len(out), (out["note"] != "").sum())
-    return out
 
 
 def flip_tests(
@@ -179,14 +163,9 @@ def flip_tests(
             row["note"] = join_notes(row["note"], nan_note(int((~ok).sum())))
             records.append({**stratum, "level": "all", "measure": measure, **row})
     out = finish(
-        records,
-        FLIP_STRATA,
-        across_strata=("mann_whitney",),
-        correction=correction,
-        alpha=alpha,
+        records, FLIP_STRATA, across_strata=("mann_whitney",), correction=correction, alpha=alpha
     )
-    log.info("flip tests: %d rows, %d with a note", len(out), (out["note"] != "").sum())
-    return out
+    return log_rows(log, "flip tests", out)
 
 
 def noise_tests(
@@ -226,8 +205,7 @@ def noise_tests(
     out = finish(
         records, NOISE_STRATA, across_strata=("kruskal",), correction=correction, alpha=alpha
     )
-    log.info("noise tests: %d rows, %d with a note", len(out), (out["note"] != "").sum())
-    return out
+    return log_rows(log, "noise tests", out)
 
 
 def method_ranks(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -94,3 +95,9 @@ def finish(
     for c in strata_columns:
         df[c] = df[c].astype(str)
     return df
+
+
+def log_rows(log: logging.Logger, name: str, out: pd.DataFrame) -> pd.DataFrame:
+    """Log how many rows a test family gave and how many carry a note; return the frame."""
+    log.info("%s: %d rows, %d with a note", name, len(out), (out["note"] != "").sum())
+    return out

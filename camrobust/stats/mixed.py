@@ -13,15 +13,8 @@ import statsmodels.formula.api as smf
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from camrobust.stats.core import result_row
-from camrobust.stats.frames import finish, join_notes, label, strata
-from camrobust.stats.validate import (
-    adjust,
-    check_alpha,
-    check_correction,
-    check_min_pairs,
-    check_per_image,
-    numeric_levels,
-)
+from camrobust.stats.frames import finish, join_notes, label, log_rows, strata
+from camrobust.stats.validate import adjust, check_options, check_per_image, numeric_levels
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +136,7 @@ def mixedlm_tests(
     the reason in `note`.
     """
     df = check_per_image(per_image, measures)
-    alpha = check_alpha(alpha)
-    correction = check_correction(correction)
-    min_pairs = check_min_pairs(min_pairs)
+    alpha, correction, min_pairs = check_options(alpha, correction, min_pairs)
     records = []
     for measure in measures:
         keys = ("dataset", "arch", "method", "noise")
@@ -181,5 +172,4 @@ def mixedlm_tests(
         alpha=alpha,
         extra_columns=MIXED_EXTRA,
     )
-    log.info("mixed models: %d rows, %d with a note", len(out), (out["note"] != "").sum())
-    return out
+    return log_rows(log, "mixed models", out)

@@ -14,7 +14,7 @@ from camrobust.stats.families import (
     regularizer_tests,
 )
 from camrobust.stats.mixed import mixedlm_tests
-from camrobust.stats.validate import check_alpha, check_correction, check_min_pairs
+from camrobust.stats.validate import check_options
 
 
 def run_stats(
@@ -26,9 +26,7 @@ def run_stats(
     progress: bool | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every family of METRIC.md: methods, method_ranks, regularizers, mixedlm, flips, noise."""
-    check_alpha(alpha)
-    check_correction(correction)
-    check_min_pairs(min_pairs)
+    check_options(alpha, correction, min_pairs)
     kw = {"measures": measures, "alpha": alpha, "min_pairs": min_pairs, "progress": progress}
     return {
         "methods": method_tests(per_image, correction=correction, **kw),

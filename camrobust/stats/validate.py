@@ -10,20 +10,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
-PER_IMAGE_COLUMNS = (
-    "dataset",
-    "model",
-    "arch",
-    "regularizer",
-    "noise",
-    "level",
-    "method",
-    "image",
-    "label",
-    "pred_clean",
-    "pred_noisy",
-    "kept",
-)
+from camrobust.columns import PER_IMAGE_COLUMNS
 
 # Method names statsmodels' multipletests accepts: canonical name -> its aliases.
 CORRECTIONS = {
@@ -66,6 +53,11 @@ def check_min_pairs(min_pairs: int) -> int:
     if int(min_pairs) != min_pairs or min_pairs < 2:
         raise ValueError(f"min_pairs must be an integer >= 2, got {min_pairs!r}")
     return int(min_pairs)
+
+
+def check_options(alpha: float, correction: str, min_pairs: int) -> tuple[float, str, int]:
+    """Check a test family's alpha, correction and min_pairs (in that order); return them."""
+    return check_alpha(alpha), check_correction(correction), check_min_pairs(min_pairs)
 
 
 def check_per_image(

@@ -1,0 +1,17 @@
+"""Column names of the per-image table, shared by the metrics stage that writes it and the stats
+stage that reads it (a module of its own so that the stats stage does not import torch)."""
+
+from __future__ import annotations
+
+KEY_COLUMNS: tuple[str, ...] = ("dataset", "model", "arch", "regularizer", "noise")
+# Every per-image table has these; the metrics stage adds `degenerate`, measures and mask columns.
+PER_IMAGE_COLUMNS: tuple[str, ...] = (
+    *KEY_COLUMNS,
+    "level",
+    "method",
+    "image",
+    "label",
+    "pred_clean",
+    "pred_noisy",
+    "kept",
+)
