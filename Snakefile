@@ -1,5 +1,6 @@
 # camrobust: how robust are Class Activation Maps to input noise, and does (latent-space) virtual
 # adversarial training change that? Stages: rules/*.smk; library: camrobust/; adapters: scripts/.
+import os
 import sys
 
 from snakemake.utils import min_version
@@ -15,7 +16,7 @@ sys.path.insert(
 # inherits the default's shapes dataset.
 if not workflow.overwrite_configfiles:
 
-    configfile: "config/config.yaml"
+    configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 wildcard_constraints:
