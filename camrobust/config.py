@@ -102,7 +102,17 @@ def validate_config(config: Mapping, schema_path: str | Path) -> dict:
         # The deepest error under a oneOf/anyOf is usually the informative one.
         best = jsonschema.exceptions.best_match(errors)
         raise ConfigError(f"config error: {_describe(best)}")
-    return filled
+    return canonical(filled)
+
+
+def canonical(value: Any) -> Any:
+    """Dicts with sorted keys, recursively: the params Snakemake compares to decide reruns then
+    do not depend on the order keys were written in a config file."""
+    if isinstance(value, Mapping):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
 
 
 def merged(base: Mapping, override: Mapping | None) -> dict:

@@ -9,7 +9,7 @@ rule figure:
     output:
         report(
             f"{R}/report/{{dataset}}/{{figure}}.png",
-            caption="../report/figure_{figure}.rst",
+            caption="../report/figure.rst",
             category="Figures",
             subcategory="{dataset}",
         ),

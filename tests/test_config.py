@@ -85,3 +85,10 @@ def test_shipped_configs_validate():
         assert validate_config(raw, SCHEMA)["datasets"]
     with pytest.raises(ConfigError, match="seed"):
         validate_config({"seed": 1.5}, SCHEMA)
+
+
+def test_key_order_does_not_matter():
+    a = {"seed": 1, "datasets": {"s": {"source": "shapes", "n_eval": 20}}}
+    b = {"datasets": {"s": {"n_eval": 20, "source": "shapes"}}, "seed": 1}
+    va, vb = validate_config(a, SCHEMA), validate_config(b, SCHEMA)
+    assert repr(va) == repr(vb)

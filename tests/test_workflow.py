@@ -161,6 +161,8 @@ def test_a_killed_run_resumes_to_identical_outputs(tiny_run, tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert list(models.rglob("model.pt"))  # some work was done and is kept
+    # A killed Snakemake cannot release its lock; --unlock is Snakemake's documented next step.
+    snakemake(tmp_path, "--unlock")
     snakemake(tmp_path, "--cores", "2")
     same_tables(tiny_run, tmp_path)
     for name in ("models", "cams", "noisy"):

@@ -42,6 +42,10 @@ def quantise(x: torch.Tensor, bits: int = 5) -> torch.Tensor:
     return quantise_levels(x, bits) * (2 ** (8 - bits) / 255.0)
 
 
+# Smallest coupling scale (see AffineCoupling._shift_logscale).
+SCALE_FLOOR = 0.01
+
+
 class ActNorm(nn.Module):
     """Per-channel affine y = (x + b)·exp(s), initialised from the first batch it sees so that
     its output has zero mean and unit variance per channel."""
@@ -151,8 +155,11 @@ class AffineCoupling(nn.Module):
 
     def _shift_logscale(self, xa: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.net(xa)
-        # sigmoid(· + 2) keeps the scale in (0, 1) and near 0.88 at init, as in the Glow code.
-        return h[:, 0::2], F.logsigmoid(h[:, 1::2] + 2.0)
+        # sigmoid(· + 2) keeps the scale in (0, 1) and near 0.88 at init, as in the Glow code; the
+        # floor of SCALE_FLOOR bounds the inverse's gain, so decoding a latent perturbed off the
+        # data manifold (LVAT) cannot overflow to inf through a briefly trained flow.
+        scale = SCALE_FLOOR + (1.0 - SCALE_FLOOR) * torch.sigmoid(h[:, 1::2] + 2.0)
+        return h[:, 0::2], torch.log(scale)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         xa, xb = x.chunk(2, dim=1)
