@@ -51,8 +51,13 @@ def save_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def save_torch(path: str | os.PathLike, obj: Any) -> None:
-    """torch.save atomically."""
+    """torch.save atomically, byte-identical for equal objects."""
+    import io
+
     import torch
 
+    # Saving to a named file records that (random, temporary) name inside the archive.
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        tmp.write_bytes(buffer.getvalue())

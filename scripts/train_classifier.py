@@ -9,6 +9,7 @@ from camrobust.device import resolve_device
 from camrobust.io import atomic_path, load_npz, save_json
 from camrobust.logs import script_logging
 from camrobust.models import build_classifier, save_classifier
+from camrobust.seeding import derive_seed
 from camrobust.train import train_classifier
 from camrobust.train.generative import load_generative
 
@@ -18,7 +19,10 @@ with script_logging(sm.log[0], sm.threads) as log:
     device = resolve_device(sm.params.device)
     train, test = load_npz(sm.input.train), load_npz(sm.input.test)
     num_classes = len(train["class_names"])
-    model = build_classifier(p["arch"], num_classes=num_classes, **p["arch_options"])
+    init_seed = derive_seed(p["seed"], p["dataset"], sm.wildcards.model, "init")
+    model = build_classifier(
+        p["arch"], num_classes=num_classes, seed=init_seed, **p["arch_options"]
+    )
     generative = load_generative(sm.input.generative[0], device) if sm.input.generative else None
     # The checkpoint name carries a hash of the params: a run killed under another config is
     # never resumed by this one.

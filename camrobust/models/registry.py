@@ -34,13 +34,25 @@ def _check_name(name: str) -> None:
 
 
 def build_classifier(
-    name: str, num_classes: int = 10, width: float = 1.0, top_bn: bool = False, **kwargs: Any
+    name: str,
+    num_classes: int = 10,
+    width: float = 1.0,
+    top_bn: bool = False,
+    seed: int | None = None,
+    **kwargs: Any,
 ) -> nn.Module:
-    """A fresh classifier taking float N×C×H×W in [0, 1]; remembers its build kwargs for saving."""
+    """A fresh classifier taking float N×C×H×W in [0, 1]; remembers its build kwargs for saving.
+
+    With `seed`, the initial weights come from that seed (the global RNG is left untouched), so a
+    training job started twice begins from the same weights.
+    """
     _check_name(name)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be an integer ≥ 2, got {num_classes!r}")
-    model = ARCHITECTURES[name](num_classes=num_classes, width=width, top_bn=top_bn, **kwargs)
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        model = ARCHITECTURES[name](num_classes=num_classes, width=width, top_bn=top_bn, **kwargs)
     model.build_config = dict(
         name=name, num_classes=num_classes, width=float(width), top_bn=bool(top_bn), **kwargs
     )
