@@ -350,7 +350,10 @@ class Glow(nn.Module):
         if len(parts) != 2:
             raise ValueError(f"Glow latent has two parts (y, z), got {len(parts)}")
         x_in = self.decode(*parts)
-        cont = (x_in + 0.5) * self.n_bins - 0.5  # ≈ integer level; exact at bin centres
+        # ≈ integer level, exact at bin centres; clamped to the image's range so that a latent
+        # decoded far outside it (an LVAT perturbation) gives a saturated pixel with zero
+        # gradient instead of inf - inf = NaN in the straight-through sum below.
+        cont = ((x_in + 0.5) * self.n_bins - 0.5).clamp(-0.5, self.n_bins - 0.5)
         levels = torch.floor(cont + 0.5).clamp(0, self.n_bins - 1)
         step = 2 ** (8 - self.bits) / 255.0
         smooth = cont * step
