@@ -15,6 +15,7 @@ from camrobust.config import ConfigError, merged
 # Which generative model each latent-space regulariser needs.
 GENERATIVE_OF = {"lvat_vae": "vae", "lvat_glow": "glow"}
 CLEAN = "clean"  # the noise name of the clean set, level "0"
+ARCHS_WITHOUT_DROPOUT = ("resnet18",)
 
 
 def level_name(value: int | float) -> str:
@@ -48,6 +49,7 @@ class Plan:
         }
         self._check_measures()
         self._check_folders()
+        self._check_dropout()
 
     def _check_folders(self) -> None:
         for name, spec in self.config["datasets"].items():
@@ -58,6 +60,13 @@ class Plan:
             if not Path(spec["path"]).is_dir():
                 raise ConfigError(
                     f"config error: datasets.{name}.path: {spec['path']} is not a folder"
+                )
+
+    def _check_dropout(self) -> None:
+        for arch in ARCHS_WITHOUT_DROPOUT:
+            if self.config["architectures"].get(arch, {}).get("dropout") is not None:
+                raise ConfigError(
+                    f"config error: architectures.{arch}.dropout: {arch} has no dropout layers"
                 )
 
     def _check_measures(self) -> None:
@@ -131,7 +140,11 @@ class Plan:
 
     def arch_options(self, arch: str) -> dict[str, Any]:
         opts = self.config["architectures"][arch]
-        return {"width": opts["width"], "top_bn": opts["top_bn"]}
+        options = {"width": opts["width"], "top_bn": opts["top_bn"]}
+        # Only when set: configs that leave it out keep their params, so nothing reruns.
+        if opts.get("dropout") is not None:
+            options["dropout"] = opts["dropout"]
+        return options
 
     def target_layer(self, arch: str) -> str | None:
         return self.config["architectures"][arch]["target_layer"]

@@ -13,11 +13,11 @@ rule cam:
         bench("cam", "dataset", "model", "noise", "level")
     conda:
         ENV_TORCH
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
-        gpu=1,
+        gpu=GPUS_PER_JOB,
     params:
         p=lambda wc: PLAN.cam_params(wc.model),
         device=config["device"],

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from camrobust.config import ConfigError, validate_config
 from camrobust.data.prepare import remote_files
+from camrobust.local_gpu import gpus_per_job
 from camrobust.workflow_plan import CLEAN, GENERATIVE_OF, Plan
 
 try:
@@ -20,6 +21,9 @@ config.update(_validated)
 R = "results"
 ENV_TORCH = "../envs/torch.yaml"
 ENV_ANALYSIS = "../envs/analysis.yaml"
+# The `gpu` resource of the torch rules: 1 where they run on a GPU, 0 on the CPU (see
+# camrobust/local_gpu.py). The SLURM profile sets it per rule, whatever the login node has.
+GPUS_PER_JOB = gpus_per_job(config["device"])
 
 
 def all_targets():

@@ -12,11 +12,11 @@ rule train_generative:
         bench("generative", "dataset", "gen")
     conda:
         ENV_TORCH
-    threads: 2
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=600,
-        gpu=1,
+        gpu=GPUS_PER_JOB,
     params:
         p=lambda wc: PLAN.generative_params(wc.dataset, wc.gen),
         device=config["device"],

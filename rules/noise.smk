@@ -31,11 +31,11 @@ rule adversarial_set:
         log("adversarial", "dataset", "model", "attack", "level"),
     conda:
         ENV_TORCH
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
-        gpu=1,
+        gpu=GPUS_PER_JOB,
     params:
         p=lambda wc: PLAN.attack_params(wc.dataset, wc.model, wc.attack, wc.level),
         device=config["device"],

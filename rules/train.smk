@@ -16,11 +16,11 @@ rule train_classifier:
         bench("train", "dataset", "model")
     conda:
         ENV_TORCH
-    threads: 2
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=1440,
-        gpu=1,
+        gpu=GPUS_PER_JOB,
     params:
         p=lambda wc: PLAN.train_params(wc.dataset, wc.model),
         device=config["device"],

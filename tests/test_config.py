@@ -54,6 +54,8 @@ BAD = [
     ({**OK, "stats": {"correction": "tukey"}}, "stats.correction: 'tukey' is not allowed"),
     ({**OK, "stats": {"measures": ["cosine"]}, "metrics": {"measures": ["ssim"]}}, "stats.measures: 'cosine' is not in metrics.measures"),
     ({**OK, "device": "tpu"}, "device: 'tpu'"),
+    ({**OK, "architectures": {"resnet18": {"dropout": 0.2}}}, "architectures.resnet18.dropout: resnet18 has no dropout layers"),
+    ({**OK, "architectures": {"vgg11_bn": {"dropout": 1.0}}}, "architectures.vgg11_bn.dropout: 1.0 is out of range"),
     ({"datasets": {"mine": {"source": "imagefolder", "path": "/nonexistent/folder"}}}, "/nonexistent/folder"),
 ]  # fmt: skip
 
@@ -92,3 +94,15 @@ def test_key_order_does_not_matter():
     b = {"datasets": {"s": {"n_eval": 20, "source": "shapes"}}, "seed": 1}
     va, vb = validate_config(a, SCHEMA), validate_config(b, SCHEMA)
     assert repr(va) == repr(vb)
+
+
+def test_dropout_reaches_the_models_params_only_when_set():
+    from camrobust.workflow_plan import Plan
+
+    config = validate_config(
+        {**OK, "architectures": {"vgg11_bn": {"dropout": 0.0}, "cnn13": {}}}, SCHEMA
+    )
+    plan = Plan(config)
+    assert plan.train_params("shapes", "vgg11_bn-erm")["arch_options"]["dropout"] == 0.0
+    # Left out, the key stays out of the params: older configs do not rerun.
+    assert "dropout" not in plan.train_params("shapes", "cnn13-erm")["arch_options"]

@@ -7,6 +7,8 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from PIL import Image
 
 from camrobust.report import figures
@@ -67,17 +69,45 @@ def _check_png(path, fig) -> None:
     assert [p.name for p in path.parent.iterdir()] == [path.name]
 
 
-def test_cam_grid_panels_titles_and_png(tmp_path):
+def _cam_grid_inputs(channels: int = 3):
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (3, 2, 16, 16, 3), dtype=np.uint8)
+    # Pixel values never white (255) nor the frame's grey, so cells can be found in the mosaic.
+    images = rng.integers(figures._FRAME + 1, 255, (3, 2, 16, 16, channels), dtype=np.uint8)
     maps = rng.random((2, 3, 2, 4, 4))
     preds = np.array([[0, 1], [0, 1], [2, 1]])
-    names = ["cat", "dog", "car"]
+    return images, maps, preds, ["cat", "dog", "car"]
+
+
+def _cam_grid_labels(fig):
+    """The single axes, its titles (horizontal texts) and its row labels (rotated texts)."""
+    (ax,) = fig.axes
+    titles = [t for t in ax.texts if t.get_rotation() == 0]
+    rows = [t for t in ax.texts if t.get_rotation() == 90]
+    return ax, titles, rows
+
+
+def _cell_pixel(ax, title, row, y, x, size=16):
+    """The mosaic pixel showing image pixel (y, x) in the cell under `title` and beside `row`."""
+    mosaic = ax.images[0].get_array()
+    # Titles and row labels are centred on their cells; the cell width is read off the input
+    # row, walking from a centre to the frame on either side.
+    (cx, _), (_, cy) = title.get_position(), row.get_position()
+    first_row = [t for t in ax.texts if t.get_rotation() == 90][0].get_position()[1]
+    rgb = mosaic[round(first_row), :, :3]
+    inside = ((rgb != 255) & (rgb != figures._FRAME)).any(axis=-1)
+    mid = round(cx)
+    width = np.argmin(inside[mid:]) + np.argmin(inside[mid::-1]) - 1
+    left, top = round(cx - width / 2 + 0.5), round(cy - width / 2 + 0.5)
+    scale = width // size
+    return mosaic[top + y * scale + scale // 2, left + x * scale + scale // 2, :3]
+
+
+def test_cam_grid_titles_labels_and_png(tmp_path):
+    images, maps, preds, names = _cam_grid_inputs()
     fig = figures.build_cam_grid(images, maps, preds, names, ["gradcam", "eigencam"], ["1", "3"])
-    axes = fig.axes
-    assert len(axes) == (1 + 2) * 2 * 3
-    top = [ax.get_title() for ax in axes[:6]]
-    assert top == [
+    ax, titles, rows = _cam_grid_labels(fig)
+    assert len(ax.images) == 1  # the whole grid is one image: few artists, fast to draw
+    assert [t.get_text() for t in titles] == [
         "clean\ncat",
         "level 1\ncat",
         "level 3\ncar",
@@ -85,18 +115,96 @@ def test_cam_grid_panels_titles_and_png(tmp_path):
         "level 1\ndog",
         "level 3\ndog",
     ]
-    assert axes[2].title.get_color() == "tab:red" and axes[1].title.get_color() == "black"
-    assert axes[6].get_ylabel() == "gradcam" and axes[12].get_ylabel() == "eigencam"
-    assert len(axes[6].images) == 2 and len(axes[0].images) == 1  # overlay on the input
+    assert [t.get_color() for t in titles] == ["black", "black", "tab:red", *["black"] * 3]
+    assert [t.get_text() for t in rows] == ["input", "gradcam", "eigencam"]
+    # Titles run left to right and labels top to bottom, in the margins around the mosaic.
+    xs = [t.get_position()[0] for t in titles]
+    ys = [t.get_position()[1] for t in rows]
+    assert xs == sorted(xs) and ys == sorted(ys)
+    height, width, _ = ax.images[0].get_array().shape
+    assert all(t.get_position()[1] < 0 for t in titles) and all(x < width for x in xs)
+    assert all(t.get_position()[0] < 0 for t in rows) and all(y < height for y in ys)
+    # 16-pixel images are upscaled 8x: 3 rows and 6 columns of 128-pixel cells plus gaps.
+    assert 3 * 128 < height < 3 * 128 + 40 and 6 * 128 < width < 6 * 128 + 80
     path = tmp_path / "grid.png"
     figures.cam_grid(path, images, maps, preds, names, ["gradcam", "eigencam"], ["1", "3"])
     _check_png(path, fig)
-    gray = images[..., :1]
-    assert len(figures.build_cam_grid(gray, maps, preds, names, ["a", "b"], ["1", "3"]).axes) == 18
+    # The PNG shows the mosaic pixel for pixel where the axes sits, and the red title in red.
+    with Image.open(path) as img:
+        png = np.asarray(img.convert("RGBA"))
+    left, top, _, _ = figures._MARGIN_PX
+    np.testing.assert_array_equal(
+        png[top : top + height, left : left + width], ax.images[0].get_array()
+    )
+    renderer = fig.canvas.get_renderer()
+    for title in titles[1:3]:
+        x0, y0, x1, y1 = title.get_window_extent(renderer).extents
+        crop = png[png.shape[0] - int(y1) : png.shape[0] - int(y0), int(x0) : int(x1) + 1]
+        red = (crop[..., 0] > 150) & (crop[..., 1] < 100) & (crop[..., 2] < 100)
+        assert red.any() == (title.get_color() == "tab:red")
     with pytest.raises(ValueError, match="maps must be"):
         figures.build_cam_grid(images, maps[:1], preds, names, ["gradcam", "eigencam"], ["1", "3"])
     with pytest.raises(ValueError, match="class ids"):
         figures.build_cam_grid(images, maps, preds + 5, names, ["a", "b"], ["1", "3"])
+    with pytest.raises(ValueError, match="images must be uint8"):
+        figures.build_cam_grid(images.astype(float), maps, preds, names, ["a", "b"], ["1", "3"])
+
+
+def test_cam_grid_cells_show_the_input_and_the_jet_overlay():
+    images, maps, preds, names = _cam_grid_inputs()
+    maps[0] = 1.0  # "hot": jet's dark red over the image
+    maps[1] = 0.0  # "cold": jet's dark blue
+    maps[1, 2, 1] = np.nan  # no CAM: the plain image
+    fig = figures.build_cam_grid(images, maps, preds, names, ["hot", "cold"], ["1", "3"])
+    ax, titles, (inp, hot, cold) = _cam_grid_labels(fig)
+    for c, title in enumerate(titles):
+        i, v = divmod(c, 3)
+        # The input row repeats each image pixel (nearest), so a cell fraction names the pixel.
+        for y, x in ((0, 0), (5, 12), (15, 15)):
+            np.testing.assert_array_equal(_cell_pixel(ax, title, inp, y, x), images[v, i, y, x])
+        under = images[v, i, 8, 3].astype(float)
+        red = _cell_pixel(ax, title, hot, 8, 3).astype(float)
+        blue = _cell_pixel(ax, title, cold, 8, 3).astype(float)
+        np.testing.assert_allclose(red, 0.5 * under + 0.5 * np.array([128, 0, 0]), atol=1)
+        if (i, v) == (1, 2):
+            np.testing.assert_array_equal(blue, under)
+        else:
+            np.testing.assert_allclose(blue, 0.5 * under + 0.5 * np.array([0, 0, 128]), atol=1)
+            assert red[0] - red[2] > blue[0] - blue[2] + 100
+
+
+def test_cam_grid_gray_images_on_a_fixed_scale():
+    images, maps, preds, names = _cam_grid_inputs(channels=1)
+    images[0, 0] = 100  # a flat image stays mid grey (not stretched to its own min..max)
+    fig = figures.build_cam_grid(images, maps, preds, names, ["a", "b"], ["1", "3"])
+    ax, titles, rows = _cam_grid_labels(fig)
+    assert len(titles) == 6 and len(rows) == 3
+    mosaic = ax.images[0].get_array()
+    assert mosaic.shape[-1] == 4 and mosaic.dtype == np.uint8 and (mosaic[..., 3] == 255).all()
+    np.testing.assert_array_equal(_cell_pixel(ax, titles[0], rows[0], 3, 11), [100] * 3)
+    for y, x in ((0, 0), (8, 2), (15, 9)):
+        pixel = _cell_pixel(ax, titles[4], rows[0], y, x)
+        np.testing.assert_array_equal(pixel, [images[1, 1, y, x, 0]] * 3)
+
+
+def test_cam_grid_stretches_maps_like_imshow_bilinear():
+    small = np.array([[0.0, 1.0], [0.5, 0.25]])
+    big = figures._stretch(small, 4, 4)
+    # Pixel centres aligned: a quarter of the way between neighbours, edges held constant.
+    np.testing.assert_allclose(big[0], [0.0, 0.25, 0.75, 1.0])
+    np.testing.assert_allclose(big[:, 0], [0.0, 0.125, 0.375, 0.5])
+    np.testing.assert_allclose(figures._stretch(np.full((3, 5), 0.3), 7, 11), 0.3)
+    # Against matplotlib itself: a 4x4 map drawn with extent over a 32x32 image, at 64 pixels.
+    rng = np.random.default_rng(1)
+    cam = rng.random((4, 4))
+    fig = Figure(figsize=(0.64, 0.64), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    ax.imshow(cam, cmap="gray", vmin=0, vmax=1, extent=(0, 32, 32, 0), interpolation="bilinear")
+    fig.canvas.draw()
+    drawn = np.asarray(fig.canvas.buffer_rgba())[..., 0] / 255.0
+    np.testing.assert_allclose(figures._stretch(cam, 64, 64), drawn, atol=2 / 255)
 
 
 def test_h_heatmap_one_panel_per_model_with_the_h_values(tmp_path, robust):

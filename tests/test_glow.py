@@ -12,7 +12,7 @@ from scipy.stats import norm
 
 from camrobust.data.shapes import make_shapes
 from camrobust.models import Glow, quantise
-from camrobust.models.glow import ActNorm, InvConv1x1, squeeze2d, unsqueeze2d
+from camrobust.models.glow import PRIOR_LOGS_BOUND, ActNorm, InvConv1x1, squeeze2d, unsqueeze2d
 from camrobust.train.generative import load_generative, save_generative, train_glow
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -83,6 +83,23 @@ def test_decode_inverts_encode_and_from_latent_requantises() -> None:
     torch.testing.assert_close(out, quantise(x, 5), rtol=0, atol=0)
     expected = torch.floor(torch.round(x * 255) / 8) * 8 / 255
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-7)
+
+
+def test_prior_log_scale_is_bounded_so_far_latents_decode_finite() -> None:
+    """A kept half far off the data makes the priors' log-scale huge; it stays within the bound,
+    the flow stays an exact bijection, and decoding gives finite, saturated pixels."""
+    glow = _random_glow()
+    with torch.no_grad():
+        for prior in glow.priors:
+            prior.conv.bias[1::2] = 500.0  # log-scales far past exp()'s float32 range
+    keep = torch.randn(2, glow.priors[0].conv.in_channels, 4, 4)
+    _, logs = glow._prior(glow.priors[0], keep)
+    assert logs.max() <= PRIOR_LOGS_BOUND and logs.max() > 0.99 * PRIOR_LOGS_BOUND
+    x_in = glow.dequantised(torch.rand(2, 3, 8, 8))
+    y, z, _ = glow.encode(x_in)
+    torch.testing.assert_close(glow.decode(y, z), x_in, rtol=1e-4, atol=1e-4)
+    out = glow.from_latent((y + 50.0, z + 50.0))
+    assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
 
 
 def test_from_latent_gradient_is_straight_through() -> None:

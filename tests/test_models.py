@@ -142,6 +142,19 @@ def test_vgg11_bn_features_match_torchvision() -> None:
     assert [(m.in_features, m.out_features) for m in hidden] == [(128, 128), (128, 128), (128, 10)]
 
 
+@pytest.mark.parametrize("name", ["cnn13", "vgg11_bn"])
+def test_dropout_option_sets_every_dropout_layer(name: str) -> None:
+    for p in (0.0, 0.3):
+        model = build_classifier(name, num_classes=4, width=0.0625, dropout=p)
+        drops = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+        assert len(drops) == 2 and all(m.p == p for m in drops)
+        assert model.build_config["dropout"] == p
+    model = build_classifier(name, num_classes=4, width=0.0625, dropout=0.0).train()
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():  # no dropout: train mode is deterministic apart from batch norm
+        torch.testing.assert_close(model(x), model(x))
+
+
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))
 def test_save_load_round_trip(tmp_path, name: str) -> None:
     torch.manual_seed(0)

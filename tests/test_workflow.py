@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -36,6 +37,18 @@ def test_both_shipped_configs_dry_run(tmp_path):
     # 2 datasets x 3 architectures x 4 regularisers, 3 files downloaded (CIFAR-10 + 2 SVHN).
     assert paper["train_classifier"] == 24 and paper["download"] == 3
     assert paper["train_generative"] == 4
+
+
+@pytest.mark.parametrize(("device", "gpu"), [("cpu", "0"), ("cuda", "1")])
+def test_torch_jobs_hold_the_gpu_only_when_they_run_on_one(tmp_path, device, gpu):
+    """On the CPU the torch jobs share the cores; on a GPU the one `gpu` makes them take turns."""
+    out = snakemake(tmp_path, "-n", "--cores", "2", "--config", f"device={device}").stdout
+    torch_rules = ("train_generative", "train_classifier", "adversarial_set", "cam", "cam_clean")
+    found = re.findall(r"^(?:local)?rule (\w+):\n(?: .*\n)*?\s+resources: (.*)", out, re.M)
+    gpus = {rule: dict(kv.split("=", 1) for kv in res.split(", ")).get("gpu") for rule, res in found}
+    assert {rule for rule in gpus if rule in torch_rules} == set(torch_rules)
+    for rule, held in gpus.items():
+        assert held == (gpu if rule in torch_rules else None), rule
 
 
 def test_data_stage_of_the_default_config(tmp_path):

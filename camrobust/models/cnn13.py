@@ -32,7 +32,12 @@ class CNN13(nn.Module):
     conv1×1-256, conv1×1-128, global average pool, linear, optional BN on the logits."""
 
     def __init__(
-        self, num_classes: int = 10, width: float = 1.0, top_bn: bool = False, in_channels: int = 3
+        self,
+        num_classes: int = 10,
+        width: float = 1.0,
+        top_bn: bool = False,
+        in_channels: int = 3,
+        dropout: float = 0.5,
     ) -> None:
         super().__init__()
         check_width(width)
@@ -43,12 +48,12 @@ class CNN13(nn.Module):
             conv2=conv_bn_act(c1, c1, 3, 1, _lrelu()),
             conv3=conv_bn_act(c1, c1, 3, 1, _lrelu()),
             pool1=nn.MaxPool2d(2, 2),
-            drop1=nn.Dropout(0.5),
+            drop1=nn.Dropout(dropout),
             conv4=conv_bn_act(c1, c2, 3, 1, _lrelu()),
             conv5=conv_bn_act(c2, c2, 3, 1, _lrelu()),
             conv6=conv_bn_act(c2, c2, 3, 1, _lrelu()),
             pool2=nn.MaxPool2d(2, 2),
-            drop2=nn.Dropout(0.5),
+            drop2=nn.Dropout(dropout),
             conv7=conv_bn_act(c2, c3, 3, 0, _lrelu()),
             conv8=conv_bn_act(c3, c2, 1, 0, _lrelu()),
             conv9=conv_bn_act(c2, c1, 1, 0, _lrelu()),

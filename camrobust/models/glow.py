@@ -44,6 +44,8 @@ def quantise(x: torch.Tensor, bits: int = 5) -> torch.Tensor:
 
 # Smallest coupling scale (see AffineCoupling._shift_logscale).
 SCALE_FLOOR = 0.01
+# Bound on the factored-out priors' log-scales (see Glow._prior): scales within e^±6.
+PRIOR_LOGS_BOUND = 6.0
 
 
 class ActNorm(nn.Module):
@@ -266,8 +268,15 @@ class Glow(nn.Module):
 
     @staticmethod
     def _prior(prior: nn.Module, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-scale of the factored-out half given the kept half.
+
+        The log-scale is softly bounded to ±PRIOR_LOGS_BOUND: it is linear in the kept half, so
+        a latent decoded off the data manifold (LVAT's adversarial direction through a briefly
+        trained flow) once reached log-scale 128, and exp() overflowed to inf and then NaN.
+        """
         h = prior(keep)
-        return h[:, 0::2], h[:, 1::2]
+        logs = PRIOR_LOGS_BOUND * torch.tanh(h[:, 1::2] / PRIOR_LOGS_BOUND)
+        return h[:, 0::2], logs
 
     def encode(self, x_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Flow of dequantised input in [−0.5, 0.5]: standardised (y, z) and per-sample

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -114,6 +115,77 @@ def _robust_rows(robust: pd.DataFrame, measure: str, pooled: bool, columns: Sequ
 # CAM grid ---------------------------------------------------------------------------------
 
 
+# Pixel layout of the CAM grid. The grid is one RGB mosaic on one axes drawn 1:1 on the canvas:
+# a few hundred axes with two imshows each made the figure ~30x slower to build and save.
+_CELL_PX = 128  # aim for cells about this many pixels wide (integer upscaling of the image)
+_GAP_PX = 6  # between cells of one image and between rows
+_GROUP_GAP_PX = 16  # between the columns of different images
+_PAD_PX = 2  # around the mosaic, so that the cell frames fit
+_MARGIN_PX = (24, 36, 4, 4)  # left (row labels), top (two-line titles), right, bottom
+_FRAME = 64  # grey level of the 1-pixel frame around each cell
+_OVERLAY_ALPHA = 0.5
+
+
+def _bilinear_weights(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights of bilinear resampling with pixel centres aligned and edges clamped.
+
+    The same sampling as imshow(..., extent=(0, W, H, 0), interpolation="bilinear").
+    """
+    src = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0.0, n_in - 1)
+    lo = np.floor(src).astype(int)
+    hi = np.minimum(lo + 1, n_in - 1)
+    frac = src - lo
+    weights = np.zeros((n_out, n_in))
+    np.add.at(weights, (np.arange(n_out), lo), 1.0 - frac)
+    np.add.at(weights, (np.arange(n_out), hi), frac)
+    return weights
+
+
+def _stretch(maps: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Maps (..., h, w) resampled bilinearly to (..., height, width)."""
+    rows = _bilinear_weights(maps.shape[-2], height)
+    cols = _bilinear_weights(maps.shape[-1], width)
+    return rows @ maps @ cols.T
+
+
+def _cam_cells(images: np.ndarray, maps: np.ndarray, scale: int) -> np.ndarray:
+    """uint8 RGB cells (1 + M, 1 + L, N, H·scale, W·scale, 3): the inputs, then the overlays.
+
+    Images are upscaled by pixel repetition (grey ones shown on a fixed 0-255 scale); maps are
+    stretched bilinearly over them and blended as jet at alpha 0.5, as imshow composited them.
+    """
+    if images.shape[-1] == 1:
+        images = np.repeat(images, 3, axis=-1)
+    big = np.repeat(np.repeat(images, scale, axis=-3), scale, axis=-2).astype(np.float32)
+    height, width = big.shape[-3:-1]
+    # imshow(vmin=0, vmax=1) puts values outside [0, 1] at the ends of the colormap.
+    stretched = np.clip(_stretch(maps, height, width), 0.0, 1.0)
+    rgba = colormaps["jet"](stretched, bytes=True)  # NaN -> the transparent "bad" colour
+    alpha = (_OVERLAY_ALPHA / 255.0) * rgba[..., 3:].astype(np.float32)
+    overlays = big * (1.0 - alpha) + rgba[..., :3].astype(np.float32) * alpha
+    cells = np.concatenate([big[None], overlays])
+    return np.rint(cells).astype(np.uint8)
+
+
+def _cam_mosaic(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cells laid out on a white canvas: row r, column i·(1 + L) + v holds cells[r, v, i].
+
+    Returns the mosaic, opaque uint8 RGBA (height, width, 4) as Agg draws it without a copy,
+    and the top and left pixel of each row and column.
+    """
+    n_rows, n_views, n_img, height, width, _ = cells.shape
+    cols = np.arange(n_img * n_views)
+    lefts = _PAD_PX + cols * (width + _GAP_PX) + (cols // n_views) * (_GROUP_GAP_PX - _GAP_PX)
+    tops = _PAD_PX + np.arange(n_rows) * (height + _GAP_PX)
+    mosaic = np.full((tops[-1] + height + _PAD_PX, lefts[-1] + width + _PAD_PX, 4), 255, np.uint8)
+    rgb = mosaic[..., :3]
+    for r, top in enumerate(tops):
+        for c, left in enumerate(lefts):
+            rgb[top - 1 : top + height + 1, left - 1 : left + width + 1] = _FRAME
+            rgb[top : top + height, left : left + width] = cells[r, c % n_views, c // n_views]
+    return mosaic, tops, lefts
+
+
 def build_cam_grid(
     images: np.ndarray,
     maps: np.ndarray,
@@ -124,9 +196,13 @@ def build_cam_grid(
 ) -> Figure:
     """Top row the inputs (clean, then each level) per image, then one row of overlays per method.
 
-    images: uint8 (1 + L, N, H, W, C), index 0 clean; maps: (M, 1 + L, N, h, w) in [0, 1], any
-    resolution (stretched bilinearly over the image); preds: (1 + L, N) predicted classes.
+    images: uint8 (1 + L, N, H, W, C), index 0 clean, C = 1 (grey, 0-255) or 3; maps:
+    (M, 1 + L, N, h, w) in [0, 1], any resolution (stretched bilinearly over the image, jet at
+    alpha 0.5; NaN shows no overlay); preds: (1 + L, N) predicted classes.
     Titles give the predicted class, red where it differs from the clean prediction.
+    The grid is one image on a single axes, drawn 1:1 (images upscaled by a whole factor to about
+    128 pixels, larger ones kept as they are); its texts are the titles and the row labels
+    ("input", then the methods).
     """
     images = np.asarray(images)
     maps = np.asarray(maps, dtype=float)
@@ -135,7 +211,7 @@ def build_cam_grid(
         raise ValueError(
             f"images must be uint8 (1+L, N, H, W, C), got {images.dtype} {images.shape}"
         )
-    n_views, n_img, height, width, channels = images.shape
+    n_views, n_img, height, width, _ = images.shape
     if n_views != len(levels) + 1:
         raise ValueError(f"images has {n_views} views but 1 + {len(levels)} levels expected")
     if maps.shape[:3] != (len(methods), n_views, n_img) or maps.ndim != 5:
@@ -146,37 +222,42 @@ def build_cam_grid(
         raise ValueError(f"preds must be (1+L={n_views}, N={n_img}), got {preds.shape}")
     if preds.min() < 0 or preds.max() >= len(class_names):
         raise ValueError(f"preds hold class ids outside 0..{len(class_names) - 1}")
+    scale = max(1, round(_CELL_PX / max(height, width)))
+    mosaic, tops, lefts = _cam_mosaic(_cam_cells(images, maps, scale))
+    cell_h, cell_w = height * scale, width * scale
+    left, top, right, bottom = _MARGIN_PX
+    fig_w, fig_h = left + mosaic.shape[1] + right, top + mosaic.shape[0] + bottom
+    fig = Figure(figsize=(fig_w / DPI, fig_h / DPI), dpi=DPI)
+    FigureCanvasAgg(fig)
+    # The axes spans exactly the mosaic's pixels, so the image is drawn 1:1 (no interpolation).
+    ax = fig.add_axes(
+        (left / fig_w, bottom / fig_h, mosaic.shape[1] / fig_w, mosaic.shape[0] / fig_h)
+    )
+    ax.imshow(mosaic, interpolation="none", aspect="auto")
+    ax.set_axis_off()
+    # Data coordinates are mosaic pixels (centres at integers, y down), texts sit in the margins.
     titles = ["clean", *(f"level {lv}" for lv in levels)]
-    fig, axes = _new_figure(1 + len(methods), n_img * n_views, (1.4, 1.5))
-    extent = (0, width, height, 0)
-    for i in range(n_img):
-        for v in range(n_views):
-            col = i * n_views + v
-            img = images[v, i, ..., 0] if channels == 1 else images[v, i]
-            flipped = preds[v, i] != preds[0, i]
-            for row in range(1 + len(methods)):
-                ax = axes[row, col]
-                ax.imshow(img, cmap="gray" if channels == 1 else None, extent=extent)
-                if row:
-                    ax.imshow(
-                        maps[row - 1, v, i],
-                        cmap="jet",
-                        alpha=0.5,
-                        vmin=0.0,
-                        vmax=1.0,
-                        extent=extent,
-                        interpolation="bilinear",
-                    )
-                ax.set_xticks([])
-                ax.set_yticks([])
-            axes[0, col].set_title(
-                f"{titles[v]}\n{class_names[int(preds[v, i])]}",
-                fontsize=8,
-                color="tab:red" if flipped else "black",
-            )
-    axes[0, 0].set_ylabel("input", fontsize=9)
-    for m, method in enumerate(methods):
-        axes[m + 1, 0].set_ylabel(method, fontsize=9)
+    for c, x in enumerate(lefts):
+        v, i = c % n_views, c // n_views
+        ax.text(
+            x + cell_w / 2 - 0.5,
+            -_PAD_PX,
+            f"{titles[v]}\n{class_names[int(preds[v, i])]}",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            color="tab:red" if preds[v, i] != preds[0, i] else "black",
+        )
+    for label, y in zip(["input", *methods], tops, strict=True):
+        ax.text(
+            -_PAD_PX - 2,
+            y + cell_h / 2 - 0.5,
+            label,
+            rotation=90,
+            ha="right",
+            va="center",
+            fontsize=9,
+        )
     return fig
 
 
