@@ -10,6 +10,8 @@ rule train_generative:
         log("generative", "dataset", "gen"),
     benchmark:
         bench("generative", "dataset", "gen")
+    # Training first: the LVAT models wait for these, and every later stage waits for them.
+    priority: 20
     conda:
         ENV_TORCH
     threads: 1

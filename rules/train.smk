@@ -14,6 +14,8 @@ rule train_classifier:
         log("train", "dataset", "model"),
     benchmark:
         bench("train", "dataset", "model")
+    # Before the CAM jobs of models already trained: a model trained last delays the end.
+    priority: 10
     conda:
         ENV_TORCH
     threads: 1

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import mannwhitneyu
+from scipy.stats import mannwhitneyu, rankdata
 
 from camrobust.metrics import (
     KEY_COLUMNS,
@@ -19,6 +19,7 @@ from camrobust.metrics import (
     auroc,
     per_image_table,
 )
+from camrobust.metrics.auroc import average_ranks
 from camrobust.metrics.bootstrap import percentile_interval, resample_counts
 from camrobust.metrics.robustness import group_rng
 
@@ -97,6 +98,12 @@ def test_pooled_level_pools_pairs_over_levels():
     assert (pooled.n_kept, pooled.n_flipped, pooled.n_images) == (3, 3, 3)
     assert pooled.consistency == pytest.approx((0.9 + 0.5 + 0.6) / 3)
     assert pooled.responsiveness == pytest.approx((0.6 + 0.8 + 0.9) / 3)
+
+
+def test_average_ranks_equal_scipy_rankdata_with_ties():
+    rng = np.random.default_rng(3)
+    for values in (np.round(rng.random(200), 1), rng.random(50), np.zeros(7), np.array([2.0])):
+        np.testing.assert_array_equal(average_ranks(values), rankdata(values))
 
 
 def test_auroc_equals_mann_whitney_u():
