@@ -234,6 +234,9 @@ def _train(
     shared_batch = supervised and b_lab == b_ul
 
     model.to(dev)
+    if dev.type == "cpu":
+        # oneDNN trains these narrow convs 1.2-1.4x faster channels-last; undone on return.
+        model.to(memory_format=torch.channels_last)
     if generative is not None:
         # Frozen: inference mode (no BN updates, no dropout), no parameter gradients.
         generative.to(dev).eval().requires_grad_(False)
@@ -367,4 +370,6 @@ def _train(
         "n_labeled": len(labeled),
         "seed": seed,
     }
-    return TrainResult(model=model, metrics=metrics, curve=curve)
+    return TrainResult(
+        model=model.to(memory_format=torch.contiguous_format), metrics=metrics, curve=curve
+    )
