@@ -204,3 +204,78 @@ def test_mask_energy_and_pointing_on_hand_made_masks():
     energy = mask_energy(maps, masks)
     np.testing.assert_allclose(energy.numpy(), [1.0, 0.25, 0.0])  # zero map: documented 0
     assert pointing_hit(maps, masks).tolist() == [True, False, False]
+
+
+def test_ssim_float32_stays_exact_on_flat_bright_maps():
+    # Nearly constant maps near 1 are where E[x²] - E[x]² cancels worst in float32.
+    rng = np.random.default_rng(6)
+    a = 0.95 + 0.01 * rng.random((6, 32, 32))
+    b = np.concatenate([a[:3] + 1e-3 * rng.standard_normal((3, 32, 32)), 0.9 + a[3:] / 20])
+    b = np.clip(b, 0, 1)
+    expected = [skimage_ssim(a[i], b[i]) for i in range(len(a))]
+    got = ssim(torch.tensor(a, dtype=torch.float32), torch.tensor(b, dtype=torch.float32))
+    np.testing.assert_allclose(got.double().numpy(), expected, atol=2e-6, rtol=0)
+
+
+def test_ssim_and_measures_do_not_depend_on_chunking(monkeypatch):
+    rng = np.random.default_rng(7)
+    a = torch.tensor(np.round(rng.random((11, 12, 13)) * 5) / 5, dtype=torch.float32)
+    b = torch.tensor(rng.random((11, 12, 13)), dtype=torch.float32)
+    whole = similarity(a, b, ALL)
+    # Chunks of 4 and 3 pairs: full chunks and a partial one.
+    monkeypatch.setattr("camrobust.metrics.ssim.CPU_CHUNK_PIXELS", 4 * 12 * 13)
+    monkeypatch.setattr("camrobust.metrics.measures.CPU_CHUNK_PIXELS", 3 * 12 * 13)
+    chunked = similarity(a, b, ALL)
+    for name in ALL:
+        # float32 SSIM may round differently with how many pairs share a convolution call.
+        atol = 1e-7 if name == "ssim" else 0.0
+        torch.testing.assert_close(chunked[name], whole[name], rtol=0, atol=atol, msg=name)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_ranks_and_top_k_for_other_dtypes(dtype):
+    # float32 takes numpy's sorts, float16 torch's; both must tie-break as documented.
+    rng = np.random.default_rng(8)
+    maps = np.round(rng.random((4, 6, 9)) * 4) / 4
+    x = torch.tensor(maps, dtype=dtype)
+    flat = x.float().numpy().reshape(4, -1)
+    np.testing.assert_array_equal(average_ranks(x.reshape(4, -1)).numpy(), rankdata(flat, axis=1))
+    k = round(20 * 54 / 100)
+    expected = np.zeros((4, 54), dtype=bool)
+    np.put_along_axis(expected, np.argsort(-flat, axis=1, kind="stable")[:, :k], True, axis=1)
+    np.testing.assert_array_equal(top_k_mask(x, 20).numpy(), expected)
+
+
+def test_empty_batch_gives_empty_results():
+    empty = torch.zeros(0, 8, 8)
+    for name, s in similarity(empty, empty, ALL).items():
+        assert s.shape == (0,) and s.dtype == torch.float64, name
+
+
+@pytest.mark.parametrize(
+    ("shape", "win_size"), [((1, 1), None), ((2, 7), None), ((32, 32), 9), ((32, 32), 13)]
+)
+def test_ssim_float32_on_tiny_maps_and_other_windows(shape, win_size):
+    # Windows narrower than the filter reach into the reflected border, wider ones crop more.
+    rng = np.random.default_rng(9)
+    a = rng.random((20, *shape))
+    b = np.clip(a + 0.3 * rng.random((20, *shape)), 0, 1)
+    win = win_size or default_win_size(*shape)
+    expected = [
+        structural_similarity(
+            a[i],
+            b[i],
+            data_range=1,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            win_size=win,
+        )
+        for i in range(len(a))
+    ]
+    got = ssim(
+        torch.tensor(a, dtype=torch.float32),
+        torch.tensor(b, dtype=torch.float32),
+        win_size=win_size,
+    )
+    np.testing.assert_allclose(got.double().numpy(), expected, atol=1e-5, rtol=0)
