@@ -38,9 +38,7 @@ def test_coefficients_match_a_direct_statsmodels_fit(planted):
             "image": kept["image"].astype(str).to_numpy(),
         }
     )
-    model = smf.mixedlm(
-        "s ~ C(regularizer, Treatment('erm')) * level", data, groups=data["image"]
-    )
+    model = smf.mixedlm("s ~ C(regularizer, Treatment('erm')) * level", data, groups=data["image"])
     ref = model.fit(reml=True, method=list(mixed.FIT_METHODS))
     # The optimiser is chosen for reaching the REML optimum: never below statsmodels' default.
     assert ref.converged and ref.llf >= model.fit(reml=True).llf - 1e-9

@@ -45,7 +45,9 @@ def test_torch_jobs_hold_the_gpu_only_when_they_run_on_one(tmp_path, device, gpu
     out = snakemake(tmp_path, "-n", "--cores", "2", "--config", f"device={device}").stdout
     torch_rules = ("train_generative", "train_classifier", "adversarial_set", "cam", "cam_clean")
     found = re.findall(r"^(?:local)?rule (\w+):\n(?: .*\n)*?\s+resources: (.*)", out, re.M)
-    gpus = {rule: dict(kv.split("=", 1) for kv in res.split(", ")).get("gpu") for rule, res in found}
+    gpus = {
+        rule: dict(kv.split("=", 1) for kv in res.split(", ")).get("gpu") for rule, res in found
+    }
     assert {rule for rule in gpus if rule in torch_rules} == set(torch_rules)
     for rule, held in gpus.items():
         assert held == (gpu if rule in torch_rules else None), rule
