@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from scipy.stats import mannwhitneyu, rankdata
 
 from camrobust.metrics import (
@@ -19,8 +20,8 @@ from camrobust.metrics import (
     auroc,
     per_image_table,
 )
-from camrobust.metrics.auroc import average_ranks
 from camrobust.metrics.bootstrap import percentile_interval, resample_counts
+from camrobust.metrics.measures import average_ranks
 from camrobust.metrics.robustness import group_rng
 
 KEYS = {
@@ -103,7 +104,8 @@ def test_pooled_level_pools_pairs_over_levels():
 def test_average_ranks_equal_scipy_rankdata_with_ties():
     rng = np.random.default_rng(3)
     for values in (np.round(rng.random(200), 1), rng.random(50), np.zeros(7), np.array([2.0])):
-        np.testing.assert_array_equal(average_ranks(values), rankdata(values))
+        ranks = average_ranks(torch.from_numpy(values)[None])[0].numpy()
+        np.testing.assert_array_equal(ranks, rankdata(values))
 
 
 def test_auroc_equals_mann_whitney_u():

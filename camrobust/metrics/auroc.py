@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-
-def average_ranks(values: np.ndarray) -> np.ndarray:
-    """1-based ranks with ties sharing their mean rank (scipy's rankdata 'average').
-
-    In numpy rather than scipy: importing scipy.stats would add ~1 s to every metrics job.
-    """
-    order = np.argsort(values, kind="stable")
-    _, first, counts = np.unique(values[order], return_index=True, return_counts=True)
-    ranks = np.empty(values.size, dtype=np.float64)
-    ranks[order] = np.repeat(first + (counts + 1) / 2, counts)
-    return ranks
+# The ranks Spearman's measure uses, not scipy's rankdata: scipy.stats adds ~1 s to every job.
+from camrobust.metrics.measures import average_ranks
 
 
 def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
@@ -28,6 +20,7 @@ def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
         return float("nan")
     if not (np.isfinite(pos).all() and np.isfinite(neg).all()):
         raise ValueError("auroc: similarities must be finite")
-    ranks = average_ranks(np.concatenate([pos, neg]))  # ties count ½
+    pooled = torch.from_numpy(np.concatenate([pos, neg]))[None]
+    ranks = average_ranks(pooled)[0].numpy()  # ties count ½
     u = ranks[: pos.size].sum() - pos.size * (pos.size + 1) / 2
     return float(u / (pos.size * neg.size))
