@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from camrobust.data.tensors import nchw_unit_float
 from camrobust.device import resolve_device
 from camrobust.seeding import derive_seed, torch_generator
 from camrobust.train.augment import augment_batch, augment_params
@@ -67,11 +68,6 @@ def _check_split(name: str, images: np.ndarray, labels: np.ndarray) -> None:
         raise ValueError(f"{name}_labels must be >= 0, found {labels.min()}")
 
 
-def to_model_input(images: torch.Tensor) -> torch.Tensor:
-    """uint8 N×H×W×C to float N×C×H×W in [0, 1], the input every classifier takes."""
-    return images.permute(0, 3, 1, 2).float().div_(255.0)
-
-
 @torch.no_grad()
 def evaluate_accuracy(
     model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500
@@ -81,7 +77,7 @@ def evaluate_accuracy(
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=labels.device)
     for start in range(0, len(images), batch_size):
-        logits = model(to_model_input(images[start : start + batch_size]))
+        logits = model(nchw_unit_float(images[start : start + batch_size]))
         correct += (logits.argmax(1) == labels[start : start + batch_size]).sum()
     model.train(was_training)
     return correct.item() / len(images)
@@ -174,7 +170,7 @@ def train_classifier(
         )
     aug = augment_params(augment, image_size=min(train_images.shape[1:3]))
     _validate(reg, generative, len(train_images), sched)
-    dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
+    dev = resolve_device(device)
 
     config = {"regularizer": reg.name, "reg_params": params, "schedule": sched, "augment": aug}
     config["seed"] = seed
@@ -188,26 +184,56 @@ def train_classifier(
         if dev.type == "cpu":
             torch.use_deterministic_algorithms(True)
         try:
-            return _train(
-                model,
-                reg,
-                params,
-                sched,
-                aug,
-                generative,
-                seed,
-                dev,
-                config,
-                fp,
-                (train_images, train_labels, test_images, test_labels),
-                checkpoint_path,
-                progress,
+            data = (train_images, train_labels, test_images, test_labels)
+            state = _setup(
+                model=model,
+                reg=reg,
+                params=params,
+                sched=sched,
+                aug=aug,
+                generative=generative,
+                seed=seed,
+                dev=dev,
+                data=data,
+                progress=progress,
             )
+            return _fit(state, checkpoint_path, fp, config, seed)
         finally:
             torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
-def _train(
+@dataclass
+class _TrainState:
+    """What the epochs share: the model and optimiser, the data on the device, the generators."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    reg: Regularizer
+    params: dict[str, Any]
+    sched: dict[str, Any]
+    aug: dict[str, Any]
+    generative: nn.Module | None
+    dev: torch.device
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    #: positions of the labeled images in the training set
+    labeled: torch.Tensor
+    #: "data" (batch order, augmentation; CPU) and "noise" (VAT's random d; on the device)
+    gens: dict[str, torch.Generator]
+    quiet: bool | None
+    curve: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def shared_batch(self) -> bool:
+        """Supervised with equal batch sizes: the labeled batch is also the unlabeled one."""
+        s = self.sched
+        return s["n_labeled"] is None and s["batch_labeled"] == s["batch_unlabeled"]
+
+
+def _setup(
+    *,
     model: nn.Module,
     reg: Regularizer,
     params: dict[str, Any],
@@ -216,128 +242,169 @@ def _train(
     generative: nn.Module | None,
     seed: int,
     dev: torch.device,
-    config: dict[str, Any],
-    fp: str,
     data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    checkpoint_path: str | os.PathLike | None,
     progress: bool,
-) -> TrainResult:
+) -> _TrainState:
+    """Move model and data to `dev`, check the labels fit the model, seed every generator."""
     train_images, train_labels, test_images, test_labels = data
-    epochs, iters = sched["epochs"], sched["iters_per_epoch"]
-    b_lab, b_ul = sched["batch_labeled"], sched["batch_unlabeled"]
-    supervised = sched["n_labeled"] is None
     labeled = (
         np.arange(len(train_labels))
-        if supervised
+        if sched["n_labeled"] is None
         else balanced_labeled_indices(train_labels, sched["n_labeled"], seed)
     )
-    shared_batch = supervised and b_lab == b_ul
-
     model.to(dev)
     if dev.type == "cpu":
-        # oneDNN trains these narrow convs 1.2-1.4x faster channels-last; undone on return.
+        # oneDNN trains the narrow convs faster channels-last; undone on return.
         model.to(memory_format=torch.channels_last)
     if generative is not None:
         # Frozen: inference mode (no BN updates, no dropout), no parameter gradients.
         generative.to(dev).eval().requires_grad_(False)
-    train_x = torch.from_numpy(train_images).to(dev)
-    train_y = torch.from_numpy(train_labels.astype(np.int64)).to(dev)
     test_x = torch.from_numpy(test_images).to(dev)
-    test_y = torch.from_numpy(test_labels.astype(np.int64)).to(dev)
-    labeled_pos = torch.from_numpy(labeled).to(dev)
     with torch.no_grad():
         was_training = model.training
-        n_out = model.eval()(to_model_input(test_x[:2])).shape[1]
+        n_out = model.eval()(nchw_unit_float(test_x[:2])).shape[1]
         model.train(was_training)
     if int(train_labels.max()) >= n_out or int(test_labels.max()) >= n_out:
         raise ValueError(
             f"labels go up to {max(train_labels.max(), test_labels.max())}, "
             f"but the model has {n_out} outputs"
         )
-
     optimizer = torch.optim.Adam(model.parameters(), lr=sched["lr"], betas=(BETA1, BETA2))
     # Dropout draws from the global generators (forked by the caller, so seeding them is local).
     torch.default_generator.manual_seed(derive_seed(seed, "torch"))
     if dev.type == "cuda":
         torch.cuda.manual_seed(derive_seed(seed, "torch"))
-    # data: batch order and augmentation (CPU, device-independent); noise: VAT's random d.
-    gens = {
-        "data": torch_generator(seed, "data"),
-        "noise": torch_generator(seed, "noise", device=dev),
-    }
-    start_epoch, curve = 0, []
-    state = load_checkpoint(checkpoint_path, fp)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        restore_rng(state["rng"], gens, dev)
-        start_epoch, curve = int(state["epoch"]), list(state["curve"])
-        log.info("resuming %s from %s after epoch %d", reg.name, checkpoint_path, start_epoch)
+    return _TrainState(
+        model=model,
+        optimizer=optimizer,
+        reg=reg,
+        params=params,
+        sched=sched,
+        aug=aug,
+        generative=generative,
+        dev=dev,
+        train_x=torch.from_numpy(train_images).to(dev),
+        train_y=torch.from_numpy(train_labels.astype(np.int64)).to(dev),
+        test_x=test_x,
+        test_y=torch.from_numpy(test_labels.astype(np.int64)).to(dev),
+        labeled=torch.from_numpy(labeled).to(dev),
+        gens={
+            "data": torch_generator(seed, "data"),
+            "noise": torch_generator(seed, "noise", device=dev),
+        },
+        quiet=None if progress else True,
+    )
 
-    quiet = None if progress else True
+
+def _resume(state: _TrainState, checkpoint_path: str | os.PathLike | None, fp: str) -> int:
+    """Load this run's checkpoint if there is one; the number of epochs already done."""
+    saved = load_checkpoint(checkpoint_path, fp)
+    if saved is None:
+        return 0
+    state.model.load_state_dict(saved["model"])
+    state.optimizer.load_state_dict(saved["optimizer"])
+    restore_rng(saved["rng"], state.gens, state.dev)
+    state.curve = list(saved["curve"])
+    done = int(saved["epoch"])
+    log.info("resuming %s from %s after epoch %d", state.reg.name, checkpoint_path, done)
+    return done
+
+
+def _run_epoch(state: _TrainState, epoch: int) -> dict[str, Any]:
+    """Train epoch `epoch` (0-based) and return its curve row (losses, accuracies, lr, beta1)."""
+    s, gens, dev = state.sched, state.gens, state.dev
+    epochs, iters, b_lab = s["epochs"], s["iters_per_epoch"], s["batch_labeled"]
+    lr, beta1 = lr_and_beta1(epoch, epochs, s["lr"], s["epoch_decay_start"])
+    for group in state.optimizer.param_groups:
+        group["lr"], group["betas"] = lr, (beta1, BETA2)
+    lab_batches = state.labeled[
+        epoch_batches(len(state.labeled), b_lab, iters, gens["data"]).to(dev)
+    ]
+    ul_batches = None
+    if state.reg.adversarial and not state.shared_batch:
+        ul_batches = epoch_batches(
+            len(state.train_y), s["batch_unlabeled"], iters, gens["data"]
+        ).to(dev)
+
+    state.model.train()
+    sums = torch.zeros(3, dtype=torch.float64, device=dev)
+    for it in tqdm(range(iters), desc=f"epoch {epoch + 1}", leave=False, disable=state.quiet):
+        idx = lab_batches[it]
+        x_lab = augment_batch(nchw_unit_float(state.train_x[idx]), state.aug, gens["data"])
+        y_lab = state.train_y[idx]
+        x_ul = None
+        if ul_batches is not None:
+            x_ul = augment_batch(
+                nchw_unit_float(state.train_x[ul_batches[it]]), state.aug, gens["data"]
+            )
+        loss_ce, loss_reg, logits = training_step(
+            state.model,
+            state.optimizer,
+            state.reg,
+            state.params,
+            x_lab,
+            y_lab,
+            x_ul,
+            state.generative,
+            gens["noise"],
+        )
+        with torch.no_grad():
+            sums[0] += loss_ce.detach()
+            if loss_reg is not None:
+                sums[1] += loss_reg.detach()
+            sums[2] += (logits.argmax(1) == y_lab).sum()
+
+    mean_ce, mean_reg, correct = sums.tolist()
+    mean_ce, mean_reg = mean_ce / iters, mean_reg / iters
+    if not (math.isfinite(mean_ce) and math.isfinite(mean_reg)):
+        raise FloatingPointError(
+            f"{state.reg.name}: non-finite loss in epoch {epoch + 1} "
+            f"(cross-entropy {mean_ce}, regulariser {mean_reg}); try a smaller lr or eps"
+        )
+    row = {
+        "epoch": epoch + 1,
+        "lr": lr,
+        "beta1": beta1,
+        "loss": mean_ce + mean_reg,
+        "loss_ce": mean_ce,
+        "loss_reg": mean_reg,
+        "train_acc": correct / (iters * b_lab),
+        "test_acc": evaluate_accuracy(state.model, state.test_x, state.test_y),
+    }
+    log.info(
+        "%s epoch %d/%d: lr %.3g loss_ce %.4f loss_reg %.4f train_acc %.3f test_acc %.3f",
+        state.reg.name,
+        epoch + 1,
+        epochs,
+        lr,
+        mean_ce,
+        mean_reg,
+        row["train_acc"],
+        row["test_acc"],
+    )
+    return row
+
+
+def _fit(
+    state: _TrainState,
+    checkpoint_path: str | os.PathLike | None,
+    fp: str,
+    config: dict[str, Any],
+    seed: int,
+) -> TrainResult:
+    """Run the epochs not yet done, checkpointing after each; the trained model in eval mode."""
+    epochs = state.sched["epochs"]
+    start_epoch = _resume(state, checkpoint_path, fp)
     bar = tqdm(
         range(start_epoch, epochs),
-        desc=f"train {reg.name}",
+        desc=f"train {state.reg.name}",
         initial=start_epoch,
         total=epochs,
-        disable=quiet,
+        disable=state.quiet,
     )
     for epoch in bar:
-        lr, beta1 = lr_and_beta1(epoch, epochs, sched["lr"], sched["epoch_decay_start"])
-        for group in optimizer.param_groups:
-            group["lr"], group["betas"] = lr, (beta1, BETA2)
-        lab_batches = labeled_pos[epoch_batches(len(labeled), b_lab, iters, gens["data"]).to(dev)]
-        ul_batches = None
-        if reg.adversarial and not shared_batch:
-            ul_batches = epoch_batches(len(train_labels), b_ul, iters, gens["data"]).to(dev)
-
-        model.train()
-        sums = torch.zeros(3, dtype=torch.float64, device=dev)
-        for it in tqdm(range(iters), desc=f"epoch {epoch + 1}", leave=False, disable=quiet):
-            idx = lab_batches[it]
-            x_lab = augment_batch(to_model_input(train_x[idx]), aug, gens["data"])
-            y_lab = train_y[idx]
-            x_ul = None
-            if ul_batches is not None:
-                x_ul = augment_batch(to_model_input(train_x[ul_batches[it]]), aug, gens["data"])
-            loss_ce, loss_reg, logits = training_step(
-                model, optimizer, reg, params, x_lab, y_lab, x_ul, generative, gens["noise"]
-            )
-            with torch.no_grad():
-                sums[0] += loss_ce.detach()
-                if loss_reg is not None:
-                    sums[1] += loss_reg.detach()
-                sums[2] += (logits.argmax(1) == y_lab).sum()
-
-        mean_ce, mean_reg, correct = sums.tolist()
-        mean_ce, mean_reg = mean_ce / iters, mean_reg / iters
-        if not (math.isfinite(mean_ce) and math.isfinite(mean_reg)):
-            raise FloatingPointError(
-                f"{reg.name}: non-finite loss in epoch {epoch + 1} "
-                f"(cross-entropy {mean_ce}, regulariser {mean_reg}); try a smaller lr or eps"
-            )
-        row = {
-            "epoch": epoch + 1,
-            "lr": lr,
-            "beta1": beta1,
-            "loss": mean_ce + mean_reg,
-            "loss_ce": mean_ce,
-            "loss_reg": mean_reg,
-            "train_acc": correct / (iters * b_lab),
-            "test_acc": evaluate_accuracy(model, test_x, test_y),
-        }
-        curve.append(row)
-        log.info(
-            "%s epoch %d/%d: lr %.3g loss_ce %.4f loss_reg %.4f train_acc %.3f test_acc %.3f",
-            reg.name,
-            epoch + 1,
-            epochs,
-            lr,
-            mean_ce,
-            mean_reg,
-            row["train_acc"],
-            row["test_acc"],
-        )
+        row = _run_epoch(state, epoch)
+        state.curve.append(row)
         bar.set_postfix(loss=f"{row['loss']:.3f}", test_acc=f"{row['test_acc']:.3f}")
         if checkpoint_path is not None:
             save_checkpoint(
@@ -346,16 +413,16 @@ def _train(
                     "fingerprint": fp,
                     "config": config,
                     "epoch": epoch + 1,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "rng": capture_rng(gens, dev),
-                    "curve": curve,
+                    "model": state.model.state_dict(),
+                    "optimizer": state.optimizer.state_dict(),
+                    "rng": capture_rng(state.gens, state.dev),
+                    "curve": state.curve,
                 },
             )
     bar.close()
 
-    model.eval()
-    last = curve[-1]
+    state.model.eval()
+    last = state.curve[-1]
     metrics = {
         "test_accuracy": last["test_acc"],
         "train_accuracy": last["train_acc"],
@@ -363,13 +430,12 @@ def _train(
         "final_loss_ce": last["loss_ce"],
         "final_loss_reg": last["loss_reg"],
         "epochs": epochs,
-        "iterations": epochs * iters,
-        "regularizer": reg.name,
-        "reg_params": params,
-        "supervised": supervised,
-        "n_labeled": len(labeled),
+        "iterations": epochs * state.sched["iters_per_epoch"],
+        "regularizer": state.reg.name,
+        "reg_params": state.params,
+        "supervised": state.sched["n_labeled"] is None,
+        "n_labeled": len(state.labeled),
         "seed": seed,
     }
-    return TrainResult(
-        model=model.to(memory_format=torch.contiguous_format), metrics=metrics, curve=curve
-    )
+    model = state.model.to(memory_format=torch.contiguous_format)
+    return TrainResult(model=model, metrics=metrics, curve=state.curve)
