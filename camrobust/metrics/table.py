@@ -121,7 +121,7 @@ def per_image_table(
             f"masks: shape {np.shape(masks)} does not match ({n}, {height}, {width}) "
             "(images × image_size)"
         )
-    dev = resolve_device(device) if isinstance(device, str) else device
+    dev = resolve_device(device)
     mask_t = None if masks is None else torch.as_tensor(np.asarray(masks) != 0, device=dev)
 
     clean_maps = {m: _normalise(clean["maps"][m], (height, width), dev) for m in methods}

@@ -73,7 +73,7 @@ def plain_data(obj: Any, what: str) -> Any:
         raise ValueError(f"{what} must hold only plain JSON-like values: {err}") from None
 
 
-def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
@@ -89,7 +89,7 @@ def save_classifier(path: str | os.PathLike, model: nn.Module, hparams: dict[str
         "format": CLASSIFIER_FORMAT,
         "arch": plain_data(arch, "the build kwargs"),
         "hparams": plain_data(hparams, "hparams"),
-        "state_dict": _cpu_state(model),
+        "state_dict": cpu_state(model),
     }
     save_torch(path, payload)
 

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from camrobust.data.tensors import to_model_input
 from camrobust.device import resolve_device
 from camrobust.seeding import derive_seed
 
@@ -112,7 +113,7 @@ def attack(
     if use_start and seed is None:
         raise ValueError("seed: PGD's random start needs seed=(config seed, names...)")
     parts = tuple(seed) if isinstance(seed, (list, tuple)) else (seed,)
-    device = resolve_device(device) if isinstance(device, str) else device
+    device = resolve_device(device)
     budget = math.floor(eps * 255 + 1e-6)  # whole uint8 levels allowed
 
     if eps == 0:
@@ -130,7 +131,7 @@ def attack(
         starts = range(0, len(images), batch_size)
         for first in tqdm(starts, desc=name, unit="batch", disable=None if progress else True):
             batch = images[first : first + batch_size]
-            x = torch.from_numpy(batch).to(device).permute(0, 3, 1, 2).contiguous() / 255.0
+            x = to_model_input(batch, device).contiguous()
             start = _random_start(tuple(x.shape), eps, parts, first) if use_start else None
             x_adv = _perturb(
                 model,

@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from camrobust.data.tensors import unit_float
 from camrobust.noise import taps
 from camrobust.noise.color import hsv_to_rgb, rgb_to_hsv
 from camrobust.noise.severities import Parameter, check_noise, check_value, corruption_parameter
@@ -173,7 +174,9 @@ FLOAT_CORRUPTIONS: dict[str, Callable[..., torch.Tensor]] = {
 
 def to_float(images: np.ndarray) -> torch.Tensor:
     """uint8 N×H×W×C array -> float32 H×W×N×C tensor in [0,1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(1, 2, 0, 3).contiguous() / 255.0
+    return unit_float(
+        torch.from_numpy(np.ascontiguousarray(images)).permute(1, 2, 0, 3).contiguous()
+    )
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:

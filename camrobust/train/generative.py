@@ -11,10 +11,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from camrobust.data.tensors import unit_float
 from camrobust.device import resolve_device
 from camrobust.io import save_torch
 from camrobust.models.glow import Glow
-from camrobust.models.registry import plain_data
+from camrobust.models.registry import cpu_state, plain_data
 from camrobust.models.vae import VAE
 from camrobust.seeding import derive_seed, torch_generator
 
@@ -22,10 +23,6 @@ log = logging.getLogger(__name__)
 
 GENERATIVE_FORMAT = "camrobust-generative-v1"
 GENERATIVE_KINDS: dict[str, type[VAE] | type[Glow]] = {"vae": VAE, "glow": Glow}
-
-
-def _device(device: str | torch.device) -> torch.device:
-    return resolve_device(device) if isinstance(device, str) else torch.device(device)
 
 
 def _image_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -83,7 +80,7 @@ def train_vae(
     `lr_decay_every` epochs); returns the model in eval mode and one history row per epoch."""
     _check_positive(epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay)
     _check_positive(lr_decay_every=lr_decay_every)
-    dev = _device(device)
+    dev = resolve_device(device)
     data = _image_tensor(images, dev)
     if data.shape[2] != data.shape[3]:
         raise ValueError(f"VAE needs square images, got {tuple(data.shape[2:])}")
@@ -107,7 +104,7 @@ def train_vae(
     for epoch in range(1, epochs + 1):
         total, count = torch.zeros((), device=dev), 0
         for idx in _batches(data.shape[0], batch_size, shuffle):
-            x = data[idx.to(dev)].float() / 255.0
+            x = unit_float(data[idx.to(dev)])
             loss = model.loss(x, generator=noise)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -150,7 +147,7 @@ def train_glow(
     lr warm-up (default min(500, steps/10)) and a loose gradient clip as a safety net; actnorms
     are initialised on `init_batch` images first. History: one row per `log_every` steps."""
     _check_positive(steps=steps, batch_size=batch_size, lr=lr, init_batch=init_batch)
-    dev = _device(device)
+    dev = resolve_device(device)
     data = _image_tensor(images, dev)
     model = _seeded_build(
         seed,
@@ -171,7 +168,7 @@ def train_glow(
     model.train()
     init_idx = torch.randperm(data.shape[0], generator=shuffle)[:init_batch].to(dev)
     with torch.no_grad():
-        model.nll_bpd(data[init_idx].float() / 255.0, generator=noise)
+        model.nll_bpd(unit_float(data[init_idx]), generator=noise)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / (warmup + 1)))
     history: list[dict] = []
@@ -181,7 +178,7 @@ def train_glow(
     for step in range(1, steps + 1):
         if not batches:
             batches = _batches(data.shape[0], batch_size, shuffle)
-        x = data[batches.pop(0).to(dev)].float() / 255.0
+        x = unit_float(data[batches.pop(0).to(dev)])
         loss = model.nll_bpd(x, generator=noise).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -205,10 +202,6 @@ def train_glow(
     return model.eval(), history
 
 
-def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-
-
 def save_generative(
     path: str | os.PathLike, model: VAE | Glow, hparams: dict[str, Any], history: list[dict]
 ) -> None:
@@ -221,7 +214,7 @@ def save_generative(
         "arch": plain_data(model.config(), "the architecture"),
         "hparams": plain_data(hparams, "hparams"),
         "history": plain_data(history, "history"),
-        "state_dict": _cpu_state(model),
+        "state_dict": cpu_state(model),
     }
     save_torch(path, payload)
 
@@ -237,4 +230,4 @@ def load_generative(path: str | os.PathLike, device: str | torch.device = "cpu")
     model.hparams = payload["hparams"]
     model.history = payload["history"]
     model.requires_grad_(False)
-    return model.to(_device(device)).eval()
+    return model.to(resolve_device(device)).eval()
