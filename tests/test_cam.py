@@ -13,6 +13,7 @@ from torch import nn
 import camrobust.cam.engine as engine
 from camrobust.cam import METHODS, compute_cams, normalize_maps
 from camrobust.cam.eigen import principal_projection
+from camrobust.cam.methods import CHANNEL_WEIGHTS, MAP_FUNCTIONS
 from camrobust.seeding import derive_seed, torch_generator
 
 ORACLE = {
@@ -28,7 +29,7 @@ ORACLE = {
     "scorecam": pgc.ScoreCAM,
     "ablationcam": pgc.AblationCAM,
 }
-ONE_PASS = tuple(m for m in METHODS if m not in ("scorecam", "ablationcam"))
+ONE_PASS = tuple(m for m in METHODS if m in MAP_FUNCTIONS)
 EIGEN = ("eigencam", "eigengradcam")
 TOL = 1e-4
 
@@ -160,6 +161,14 @@ def test_score_and_ablation_match_pytorch_grad_cam(models, arch, layer, n):
     assert res.ablation_split is True
     for method in ("scorecam", "ablationcam"):
         _assert_matches(method, res.maps[method], _oracle(method, model, layer, x))
+
+
+def test_registries_cover_every_method_once():
+    """METHODS is the report order of the two registries: map functions and channel weights."""
+    assert sorted(METHODS) == sorted([*MAP_FUNCTIONS, *CHANNEL_WEIGHTS])
+    assert not set(MAP_FUNCTIONS) & set(CHANNEL_WEIGHTS)
+    assert set(ORACLE) == set(METHODS)
+    assert [m for m, w in CHANNEL_WEIGHTS.items() if w.uses_suffix] == ["ablationcam"]
 
 
 def test_explicit_targets_and_uneven_batches(models):

@@ -6,15 +6,22 @@ import contextlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from camrobust.cam.ablation import Rerun, ablation_weights
+from camrobust.cam.ablation import Rerun
 from camrobust.cam.layers import resolve_layer
-from camrobust.cam.methods import GRADIENT_METHODS, MAP_FUNCTIONS, METHODS, check_methods
-from camrobust.cam.score import score_weights
+from camrobust.cam.methods import (
+    CHANNEL_WEIGHTS,
+    GRADIENT_METHODS,
+    MAP_FUNCTIONS,
+    METHODS,
+    PerturbationBatch,
+    check_methods,
+)
 from camrobust.cam.split import ModelSplit, split_at
 from camrobust.cam.state import frozen_eval
 
@@ -131,6 +138,67 @@ def _split_agrees(split: ModelSplit, images: Tensor, acts: Tensor, logits: Tenso
     return bool(((again - logits).abs().amax() <= tol * scale).item())
 
 
+class _Suffix:
+    """The network after the target layer: a torch.fx split, checked against the model on the
+    first batch that uses it, else full forwards with the target layer's output replaced."""
+
+    def __init__(self, model: nn.Module, layer: nn.Module, target_layer: str) -> None:
+        self.model, self.layer, self.target_layer = model, layer, target_layer
+        self.split = split_at(model, target_layer)
+        self.checked = False
+
+    def rerun(self, images: Tensor, acts: Tensor, logits: Tensor) -> Rerun:
+        """The suffix for this batch (`acts` and `logits` are its unperturbed forward)."""
+        if self.split is not None and not self.checked:
+            if not _split_agrees(self.split, images, acts, logits):
+                logger.warning(
+                    "traced split at %s disagrees with the model; AblationCAM falls back to "
+                    "full forwards",
+                    self.target_layer,
+                )
+                self.split = None
+            self.checked = True
+        return _rerun_for(self.model, self.layer, self.split, images)
+
+
+def _no_suffix() -> Rerun:
+    raise RuntimeError("no perturbation method asked for the network after the target layer")
+
+
+def _forward(
+    model: nn.Module,
+    layer: nn.Module,
+    target_layer: str,
+    images: Tensor,
+    need_grad: bool,
+    autocast: str | None,
+) -> tuple[Tensor, Tensor]:
+    """One forward of `images`: (logits with their graph, the target layer's output as a leaf)."""
+    with (
+        _capture(layer, need_grad) as store,
+        torch.set_grad_enabled(need_grad),
+        _autocast(images.device, autocast),
+    ):
+        output = model(images)
+    if len(store.acts) != 1:
+        raise ValueError(
+            f"target_layer '{target_layer}' ran {len(store.acts)} times in one forward; "
+            "choose a layer the model calls exactly once"
+        )
+    if not isinstance(output, Tensor) or output.ndim != 2:
+        raise ValueError("model must return a N×classes tensor of logits")
+    return output, store.acts[0]
+
+
+def _target_gradients(output: Tensor, leaf: Tensor, targets: Tensor, target_layer: str) -> Tensor:
+    """d(sum of the target logits)/d(target-layer output), float32."""
+    score = output.gather(1, targets[:, None]).sum()
+    (grads,) = torch.autograd.grad(score, leaf, allow_unused=True)
+    if grads is None:
+        raise ValueError(f"the logits do not depend on target_layer '{target_layer}'")
+    return grads.float()
+
+
 def compute_cams(
     model: nn.Module,
     target_layer: str,
@@ -164,32 +232,20 @@ def compute_cams(
     device = _model_device(model, images.device)
     _autocast(device, autocast)
     need_grad = any(name in GRADIENT_METHODS for name in names)
+    perturbations = {name: CHANNEL_WEIGHTS[name] for name in names if name in CHANNEL_WEIGHTS}
+    uses_suffix = any(method.uses_suffix for method in perturbations.values())
 
     maps: dict[str, list[Tensor]] = {name: [] for name in names}
     all_logits: list[Tensor] = []
     all_targets: list[Tensor] = []
-    split: ModelSplit | None = None
-    split_checked = False
+    suffix: _Suffix | None = None
     with frozen_eval(model):
-        if "ablationcam" in names:
-            split = split_at(model, target_layer)
+        if uses_suffix:
+            suffix = _Suffix(model, layer, target_layer)
         batches = range(0, n, batch_size)
         for start in tqdm(batches, desc="CAM batches", unit="batch", disable=_quiet(progress)):
             x = images[start : start + batch_size].to(device)
-            with (
-                _capture(layer, need_grad) as store,
-                torch.set_grad_enabled(need_grad),
-                _autocast(device, autocast),
-            ):
-                output = model(x)
-            if len(store.acts) != 1:
-                raise ValueError(
-                    f"target_layer '{target_layer}' ran {len(store.acts)} times in one forward; "
-                    "choose a layer the model calls exactly once"
-                )
-            if not isinstance(output, Tensor) or output.ndim != 2:
-                raise ValueError("model must return a N×classes tensor of logits")
-            leaf = store.acts[0]
+            output, leaf = _forward(model, layer, target_layer, x, need_grad, autocast)
             if explicit is None:
                 tgt = output.detach().argmax(dim=1)
             else:
@@ -198,44 +254,31 @@ def compute_cams(
                     int(explicit.min()) >= 0 and int(explicit.max()) < output.shape[1]
                 ):
                     raise ValueError(f"targets must lie in [0, {output.shape[1]})")
-            grads = None
-            if need_grad:
-                score = output.gather(1, tgt[:, None]).sum()
-                (grads,) = torch.autograd.grad(score, leaf, allow_unused=True)
-                if grads is None:
-                    raise ValueError(f"the logits do not depend on target_layer '{target_layer}'")
-                grads = grads.float()
+            grads = _target_gradients(output, leaf, tgt, target_layer) if need_grad else None
             acts = leaf.detach()
             acts32 = acts.float()
             logits = output.detach().float()
             for name in names:
                 if name in MAP_FUNCTIONS:
                     maps[name].append(MAP_FUNCTIONS[name](acts32, grads))
-            channel_weights: dict[str, Tensor] = {}
+            batch = PerturbationBatch(
+                model=model,
+                images=x,
+                acts=acts,
+                logits=logits,
+                targets=tgt,
+                suffix=partial(suffix.rerun, x, acts, logits) if suffix else _no_suffix,
+                score_chunk=score_chunk,
+                ablation_chunk=ablation_chunk,
+            )
             with torch.no_grad(), _autocast(device, autocast):
-                if "scorecam" in names:
-                    channel_weights["scorecam"] = score_weights(model, x, acts, tgt, score_chunk)
-                if "ablationcam" in names:
-                    if split is not None and not split_checked:
-                        if not _split_agrees(split, x, acts, logits):
-                            logger.warning(
-                                "traced split at %s disagrees with the model; AblationCAM falls "
-                                "back to full forwards",
-                                target_layer,
-                            )
-                            split = None
-                        split_checked = True
-                    rerun = _rerun_for(model, layer, split, x)
-                    scores = logits.gather(1, tgt[:, None])[:, 0]
-                    channel_weights["ablationcam"] = ablation_weights(
-                        rerun, acts, scores, tgt, ablation_chunk
-                    )
+                weights = {name: method.weights(batch) for name, method in perturbations.items()}
             # Outside autocast, so these maps are float32 like the others.
-            for name, weights in channel_weights.items():
-                maps[name].append(torch.einsum("nc,nchw->nhw", weights.float(), acts32))
+            for name, channel_weights in weights.items():
+                maps[name].append(torch.einsum("nc,nchw->nhw", channel_weights.float(), acts32))
             all_logits.append(logits)
             all_targets.append(tgt)
-            del output, leaf, grads, store
+            del output, leaf, grads, batch
     home = images.device
     logits = torch.cat(all_logits).to(home)
     return CamResult(
@@ -244,7 +287,7 @@ def compute_cams(
         preds=logits.argmax(dim=1),
         targets=torch.cat(all_targets).to(home),
         layer=target_layer,
-        ablation_split=None if "ablationcam" not in names else split is not None,
+        ablation_split=None if suffix is None else suffix.split is not None,
     )
 
 

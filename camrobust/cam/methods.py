@@ -1,17 +1,22 @@
-"""The registry of CAM methods: each gradient/activation method is a short map function.
+"""The registry of CAM methods: a map function per one-pass method, channel weights per
+perturbation method.
 
 Formulas follow pytorch-grad-cam 1.5.7 (same epsilons), computed batched on the device.
-ScoreCAM and AblationCAM need extra forward passes and live in `score.py` and `ablation.py`.
+ScoreCAM and AblationCAM need extra forward passes (`score.py`, `ablation.py`); their entries
+turn one batch's `PerturbationBatch` into N×C channel weights.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from camrobust.cam.ablation import Rerun, ablation_weights
 from camrobust.cam.eigen import principal_projection
+from camrobust.cam.score import score_weights
 
 MapFn = Callable[[Tensor, Tensor | None], Tensor]
 
@@ -93,8 +98,48 @@ MAP_FUNCTIONS: dict[str, MapFn] = {
 }
 #: one-pass methods that read the gradients (EigenCAM and FEM use the activations alone)
 GRADIENT_METHODS = frozenset(MAP_FUNCTIONS) - {"eigencam", "fem"}
-#: methods that re-run (part of) the network per channel
-PERTURBATION_METHODS = ("scorecam", "ablationcam")
+
+
+@dataclass(frozen=True)
+class PerturbationBatch:
+    """One batch as the perturbation methods see it (tensors on the model's device)."""
+
+    model: nn.Module
+    images: Tensor
+    #: the target layer's activations, in the forward's (autocast) dtype
+    acts: Tensor
+    #: float32 logits and the explained class per image
+    logits: Tensor
+    targets: Tensor
+    #: the network after the target layer (see `ablation.Rerun`), built on first call
+    suffix: Callable[[], Rerun]
+    score_chunk: int
+    ablation_chunk: int
+
+
+@dataclass(frozen=True)
+class ChannelWeights:
+    """A perturbation method: N×C channel weights from extra forwards of one batch."""
+
+    weights: Callable[[PerturbationBatch], Tensor]
+    #: whether it re-runs the network after the target layer (then a torch.fx split is traced)
+    uses_suffix: bool
+
+
+def _scorecam_weights(batch: PerturbationBatch) -> Tensor:
+    return score_weights(batch.model, batch.images, batch.acts, batch.targets, batch.score_chunk)
+
+
+def _ablationcam_weights(batch: PerturbationBatch) -> Tensor:
+    scores = batch.logits.gather(1, batch.targets[:, None])[:, 0]
+    return ablation_weights(batch.suffix(), batch.acts, scores, batch.targets, batch.ablation_chunk)
+
+
+#: the methods that re-run (part of) the network per channel
+CHANNEL_WEIGHTS: dict[str, ChannelWeights] = {
+    "scorecam": ChannelWeights(_scorecam_weights, uses_suffix=False),
+    "ablationcam": ChannelWeights(_ablationcam_weights, uses_suffix=True),
+}
 
 #: every method, in the order results are reported
 METHODS: tuple[str, ...] = (
