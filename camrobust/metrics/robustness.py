@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from camrobust.frames import require_columns
 from camrobust.metrics.auroc import auroc
 from camrobust.metrics.bootstrap import harmonic, percentile_interval, ratio, resample_counts
 from camrobust.metrics.measures import MEASURES, validate_measures
@@ -46,9 +47,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, "method", "level", "measure", *
 
 def _check_table(table: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
     needed = [*KEY_COLUMNS, "level", "method", "image", "kept", "degenerate", *names]
-    missing = [c for c in needed if c not in table.columns]
-    if missing:
-        raise ValueError(f"per-image table lacks columns {missing}")
+    require_columns(table, needed, "per-image table")
     if table.empty:
         raise ValueError("per-image table has no rows")
     table = table[needed].copy()

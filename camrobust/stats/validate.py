@@ -11,6 +11,7 @@ import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
 from camrobust.columns import PER_IMAGE_COLUMNS
+from camrobust.frames import require_columns
 
 # Method names statsmodels' multipletests accepts: canonical name -> its aliases.
 CORRECTIONS = {
@@ -70,10 +71,7 @@ def check_per_image(
         raise TypeError("measures must be a sequence of column names, not a single string")
     if len(measures) == 0:
         raise ValueError("measures is empty: name at least one similarity column")
-    need = [c for c in (*PER_IMAGE_COLUMNS, *extra) if c not in per_image.columns]
-    missing_measures = [m for m in measures if m not in per_image.columns]
-    if need or missing_measures:
-        raise ValueError(f"per-image table lacks columns: {', '.join(need + missing_measures)}")
+    require_columns(per_image, [*PER_IMAGE_COLUMNS, *extra, *measures], "per-image table")
     if per_image.empty:
         raise ValueError("per-image table is empty")
     for m in measures:
