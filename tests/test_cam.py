@@ -14,6 +14,7 @@ import camrobust.cam.engine as engine
 from camrobust.cam import METHODS, compute_cams, normalize_maps
 from camrobust.cam.eigen import principal_projection
 from camrobust.cam.methods import CHANNEL_WEIGHTS, MAP_FUNCTIONS
+from camrobust.metrics import per_image_table
 from camrobust.seeding import derive_seed, torch_generator
 
 ORACLE = {
@@ -352,3 +353,94 @@ def test_eigen_projection_against_numpy_svd_with_sign_rule(shape):
         assert (pixels @ v).sum() >= 0
     # The rule makes the map independent of the features' overall sign.
     np.testing.assert_allclose(principal_projection(-feats).numpy(), ours, atol=1e-5)
+
+
+def _mobilenet_v2_bottleneck() -> nn.Module:
+    """Random-init MobileNetV2 with batch norm calibrated on random images (so activations keep
+    unit scale instead of vanishing to ~1e-10 logits) and logits scaled to a trained net's spread
+    (std ≈ 7): its linear-bottleneck outputs are about half negative."""
+    model = torchvision.models.mobilenet_v2(num_classes=10)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.momentum = None  # a plain average over the calibration batch
+    with torch.no_grad():
+        model.train()(_images(32, "mobilenet calibration", size=64))
+        model.classifier[1].weight.mul_(30.0)
+    return model.eval()
+
+
+def _reference_map(method: str, acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
+    """The published formula of `method` in numpy, in the dtype of `acts` and `grads`."""
+    spatial = (2, 3)
+    pos = np.maximum(grads, 0)
+    if method == "gradcam":
+        return np.einsum("nc,nchw->nhw", grads.mean(axis=spatial), acts)
+    if method == "gradcampp":
+        g2 = grads**2
+        denom = 2 * g2 + acts.sum(axis=spatial, keepdims=True) * g2 * grads + 1e-6
+        alpha = np.where(grads != 0, g2 / denom, 0)
+        return np.einsum("nc,nchw->nhw", (pos * alpha).sum(axis=spatial), acts)
+    if method == "xgradcam":
+        share = acts / (acts.sum(axis=spatial, keepdims=True) + 1e-7)
+        return np.einsum("nc,nchw->nhw", (grads * share).sum(axis=spatial), acts)
+    if method == "hirescam":
+        return (grads * acts).sum(axis=1)
+    if method == "gradcamelementwise":
+        return np.maximum(grads * acts, 0).sum(axis=1)
+    assert method == "layercam"
+    return (pos * acts).sum(axis=1)
+
+
+def test_map_formulas_in_float64_on_negative_activations():
+    """On a linear bottleneck (activations of both signs) GradCAM++'s 2g² + ΣA·g³ and XGrad-CAM's
+    ΣA nearly cancel. Measured on this layer and batch: the same formulas in float32 move single
+    normalised maps by up to 1.2e-3 (GradCAM++) and 7.7e-6 (XGrad-CAM) against float64, the
+    engine computing in float32 (before) by 5.0e-4 and 3.8e-6; in float64 it differs by 0."""
+    model = _seeded("mobilenet_v2", _mobilenet_v2_bottleneck)
+    layer, x = "features.3.conv.3", _images(16, "mobilenet", size=64)
+    store: list[torch.Tensor] = []
+    handle = model.get_submodule(layer).register_forward_hook(lambda m, a, out: store.append(out))
+    logits = model(x)
+    handle.remove()
+    (grads,) = torch.autograd.grad(logits.gather(1, logits.argmax(1)[:, None]).sum(), store[0])
+    acts, grads = store[0].detach().double().numpy(), grads.double().numpy()
+    assert 0.3 < (acts < 0).mean() < 0.7
+
+    methods = ("gradcam", "gradcampp", "xgradcam", "hirescam", "gradcamelementwise", "layercam")
+    res = compute_cams(model, layer, x, methods=methods)
+    float32_error = {}
+    for method in methods:
+        reference = normalize_maps(_reference_map(method, acts, grads))
+        ours = normalize_maps(res.maps[method].numpy())
+        assert np.abs(ours - reference).max() < 1e-5, method
+        single = _reference_map(method, acts.astype(np.float32), grads.astype(np.float32))
+        float32_error[method] = np.abs(normalize_maps(single) - reference).max()
+    # The layer is ill-conditioned enough that float32 fails the same bound.
+    assert float32_error["gradcampp"] > 1e-4
+
+
+def test_maps_flat_up_to_rounding_are_degenerate():
+    """A spread after the ReLU within 1e-6 of the map's magnitude is float rounding, not a
+    saliency pattern: the map comes out all zero, and the metrics flag the pair degenerate."""
+    base = torch.rand(4, 4, generator=torch_generator("test_cam", "flat"))
+    ulps = torch.arange(16.0).reshape(4, 4) % 3
+    maps = torch.stack(
+        [
+            1.0 + ulps * 1.2e-7,  # constant up to two float32 ulps: spread 2.4e-7
+            torch.where(base > 0.5, 2e-7 * base, -1.0 - base),  # positive part 2e-7 of 2
+            1e-13 * base,  # tiny but a real pattern (the rule is scale-free)
+            base - 0.5,
+        ]
+    )
+    assert maps.dtype == torch.float32 and len(set(maps[0].flatten().tolist())) == 3
+    out = normalize_maps(maps, size=(8, 8))
+    assert torch.equal(out[:2], torch.zeros(2, 8, 8))
+    for k in (2, 3):
+        assert out[k].min() == 0 and out[k].max() == 1
+
+    preds = np.zeros(4, dtype=np.int64)
+    clean = {"maps": {"gradcam": (base - 0.5).expand(4, 4, 4).numpy().copy()}, "preds": preds}
+    noisy = {"1": {"maps": {"gradcam": maps.numpy()}, "preds": preds}}
+    keys = {"dataset": "d", "model": "m", "arch": "a", "regularizer": "r", "noise": "n"}
+    table = per_image_table(clean, noisy, preds, None, (8, 8), keys=keys)
+    assert table["degenerate"].tolist() == [True, True, False, False]

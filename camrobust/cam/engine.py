@@ -191,12 +191,12 @@ def _forward(
 
 
 def _target_gradients(output: Tensor, leaf: Tensor, targets: Tensor, target_layer: str) -> Tensor:
-    """d(sum of the target logits)/d(target-layer output), float32."""
+    """d(sum of the target logits)/d(target-layer output), in float64 for the map formulas."""
     score = output.gather(1, targets[:, None]).sum()
     (grads,) = torch.autograd.grad(score, leaf, allow_unused=True)
     if grads is None:
         raise ValueError(f"the logits do not depend on target_layer '{target_layer}'")
-    return grads.float()
+    return grads.double()
 
 
 def compute_cams(
@@ -256,11 +256,14 @@ def compute_cams(
                     raise ValueError(f"targets must lie in [0, {output.shape[1]})")
             grads = _target_gradients(output, leaf, tgt, target_layer) if need_grad else None
             acts = leaf.detach()
-            acts32 = acts.float()
+            # The map formulas run in float64 (cheap at feature-map resolution): on layers with
+            # negative activations GradCAM++'s 2g² + ΣA·g³ and the signed channel sums cancel,
+            # and float32 moves single normalised maps visibly. Maps are returned as float32.
+            acts64 = acts.double()
             logits = output.detach().float()
             for name in names:
                 if name in MAP_FUNCTIONS:
-                    maps[name].append(MAP_FUNCTIONS[name](acts32, grads))
+                    maps[name].append(MAP_FUNCTIONS[name](acts64, grads).float())
             batch = PerturbationBatch(
                 model=model,
                 images=x,
@@ -273,9 +276,9 @@ def compute_cams(
             )
             with torch.no_grad(), _autocast(device, autocast):
                 weights = {name: method.weights(batch) for name, method in perturbations.items()}
-            # Outside autocast, so these maps are float32 like the others.
             for name, channel_weights in weights.items():
-                maps[name].append(torch.einsum("nc,nchw->nhw", channel_weights.float(), acts32))
+                summed = torch.einsum("nc,nchw->nhw", channel_weights.double(), acts64)
+                maps[name].append(summed.float())
             all_logits.append(logits)
             all_targets.append(tgt)
             del output, leaf, grads, batch

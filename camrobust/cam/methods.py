@@ -1,7 +1,8 @@
 """The registry of CAM methods: a map function per one-pass method, channel weights per
 perturbation method.
 
-Formulas follow pytorch-grad-cam 1.5.7 (same epsilons), computed batched on the device.
+Formulas follow pytorch-grad-cam 1.5.7 (same epsilons), computed batched on the device (the
+engine calls them in float64).
 ScoreCAM and AblationCAM need extra forward passes (`score.py`, `ablation.py`); their entries
 turn one batch's `PerturbationBatch` into N×C channel weights.
 """

@@ -7,6 +7,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+#: A map whose spread after the ReLU is at most this fraction of its largest magnitude is flat up
+#: to the float32 rounding of the network that produced it (spreads of 1e-11 to 1e-15 occur on
+#: untrained layers): it is degenerate and comes back all zero, not stretched to [0, 1].
+ROUNDING_SPREAD = 1e-6
+
 
 def normalize_maps(
     maps: Tensor | np.ndarray, size: tuple[int, int] | None = None
@@ -14,7 +19,8 @@ def normalize_maps(
     """ReLU, bilinear resize to `size` = (height, width), then min–max scale each map to [0, 1].
 
     Accepts N×h×w (or one h×w map) as a tensor or numpy array and returns the same kind, float32.
-    A map that is constant after the ReLU (e.g. all zero) comes back all zero, never NaN. Equals
+    A map that is constant after the ReLU (e.g. all zero), or whose spread after the ReLU is at
+    most `ROUNDING_SPREAD` of its largest magnitude, comes back all zero, never NaN. Equals
     pytorch-grad-cam's post-processing (which scales before and after cv2's resize, adding 1e-7 to
     the range) up to that epsilon; the resize matches cv2.INTER_LINEAR (half-pixel centres).
     """
@@ -28,11 +34,13 @@ def normalize_maps(
     x = x[None] if single else x
     if x.numel() == 0:
         raise ValueError(f"maps are empty, shape {tuple(x.shape)}")
-    x = x.float().clamp(min=0)
-    if not bool(torch.isfinite(x).all()):
+    raw = x.float()
+    if not bool(torch.isfinite(raw).all()):
         raise ValueError("maps contain NaN or infinite values")
+    x = raw.clamp(min=0)
     flat = x.flatten(1)
-    constant = flat.amax(dim=1) == flat.amin(dim=1)
+    spread = flat.amax(dim=1) - flat.amin(dim=1)
+    constant = spread <= ROUNDING_SPREAD * raw.flatten(1).abs().amax(dim=1)
     if size is not None:
         if len(size) != 2 or any(int(s) != s or s < 1 for s in size):
             raise ValueError(f"size must be (height, width) positive integers, got {size}")
