@@ -184,46 +184,26 @@ def train_classifier(
         if dev.type == "cpu":
             torch.use_deterministic_algorithms(True)
         try:
+            run = _Run(reg, params, sched, aug, generative, seed, dev, None if progress else True)
             data = (train_images, train_labels, test_images, test_labels)
-            state = _setup(
-                model=model,
-                reg=reg,
-                params=params,
-                sched=sched,
-                aug=aug,
-                generative=generative,
-                seed=seed,
-                dev=dev,
-                data=data,
-                progress=progress,
-            )
-            return _fit(state, checkpoint_path, fp, config, seed)
+            return _fit(_setup(model, run, data), checkpoint_path, fp, config)
         finally:
             torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
-@dataclass
-class _TrainState:
-    """What the epochs share: the model and optimiser, the data on the device, the generators."""
+@dataclass(frozen=True)
+class _Run:
+    """The validated settings of one training run."""
 
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
     reg: Regularizer
     params: dict[str, Any]
     sched: dict[str, Any]
     aug: dict[str, Any]
     generative: nn.Module | None
+    seed: int
     dev: torch.device
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-    #: positions of the labeled images in the training set
-    labeled: torch.Tensor
-    #: "data" (batch order, augmentation; CPU) and "noise" (VAT's random d; on the device)
-    gens: dict[str, torch.Generator]
+    #: tqdm's `disable`: True silences the bars, None shows them on a terminal
     quiet: bool | None
-    curve: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def shared_batch(self) -> bool:
@@ -232,21 +212,30 @@ class _TrainState:
         return s["n_labeled"] is None and s["batch_labeled"] == s["batch_unlabeled"]
 
 
+@dataclass
+class _TrainState:
+    """What the epochs share and advance: model, optimiser, data on the device, generators."""
+
+    run: _Run
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    #: positions of the labeled images in the training set
+    labeled: torch.Tensor
+    #: "data" (batch order, augmentation; CPU) and "noise" (VAT's random d; on the device)
+    gens: dict[str, torch.Generator]
+    curve: list[dict[str, Any]] = field(default_factory=list)
+
+
 def _setup(
-    *,
-    model: nn.Module,
-    reg: Regularizer,
-    params: dict[str, Any],
-    sched: dict[str, Any],
-    aug: dict[str, Any],
-    generative: nn.Module | None,
-    seed: int,
-    dev: torch.device,
-    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    progress: bool,
+    model: nn.Module, run: _Run, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 ) -> _TrainState:
-    """Move model and data to `dev`, check the labels fit the model, seed every generator."""
+    """Move model and data to the device, check the labels fit the model, seed every generator."""
     train_images, train_labels, test_images, test_labels = data
+    sched, seed, dev = run.sched, run.seed, run.dev
     labeled = (
         np.arange(len(train_labels))
         if sched["n_labeled"] is None
@@ -256,9 +245,9 @@ def _setup(
     if dev.type == "cpu":
         # oneDNN trains the narrow convs faster channels-last; undone on return.
         model.to(memory_format=torch.channels_last)
-    if generative is not None:
+    if run.generative is not None:
         # Frozen: inference mode (no BN updates, no dropout), no parameter gradients.
-        generative.to(dev).eval().requires_grad_(False)
+        run.generative.to(dev).eval().requires_grad_(False)
     test_x = torch.from_numpy(test_images).to(dev)
     with torch.no_grad():
         was_training = model.training
@@ -275,14 +264,9 @@ def _setup(
     if dev.type == "cuda":
         torch.cuda.manual_seed(derive_seed(seed, "torch"))
     return _TrainState(
+        run=run,
         model=model,
         optimizer=optimizer,
-        reg=reg,
-        params=params,
-        sched=sched,
-        aug=aug,
-        generative=generative,
-        dev=dev,
         train_x=torch.from_numpy(train_images).to(dev),
         train_y=torch.from_numpy(train_labels.astype(np.int64)).to(dev),
         test_x=test_x,
@@ -292,7 +276,6 @@ def _setup(
             "data": torch_generator(seed, "data"),
             "noise": torch_generator(seed, "noise", device=dev),
         },
-        quiet=None if progress else True,
     )
 
 
@@ -303,16 +286,17 @@ def _resume(state: _TrainState, checkpoint_path: str | os.PathLike | None, fp: s
         return 0
     state.model.load_state_dict(saved["model"])
     state.optimizer.load_state_dict(saved["optimizer"])
-    restore_rng(saved["rng"], state.gens, state.dev)
+    restore_rng(saved["rng"], state.gens, state.run.dev)
     state.curve = list(saved["curve"])
     done = int(saved["epoch"])
-    log.info("resuming %s from %s after epoch %d", state.reg.name, checkpoint_path, done)
+    log.info("resuming %s from %s after epoch %d", state.run.reg.name, checkpoint_path, done)
     return done
 
 
 def _run_epoch(state: _TrainState, epoch: int) -> dict[str, Any]:
     """Train epoch `epoch` (0-based) and return its curve row (losses, accuracies, lr, beta1)."""
-    s, gens, dev = state.sched, state.gens, state.dev
+    run, gens = state.run, state.gens
+    s, dev = run.sched, run.dev
     epochs, iters, b_lab = s["epochs"], s["iters_per_epoch"], s["batch_labeled"]
     lr, beta1 = lr_and_beta1(epoch, epochs, s["lr"], s["epoch_decay_start"])
     for group in state.optimizer.param_groups:
@@ -321,31 +305,31 @@ def _run_epoch(state: _TrainState, epoch: int) -> dict[str, Any]:
         epoch_batches(len(state.labeled), b_lab, iters, gens["data"]).to(dev)
     ]
     ul_batches = None
-    if state.reg.adversarial and not state.shared_batch:
+    if run.reg.adversarial and not run.shared_batch:
         ul_batches = epoch_batches(
             len(state.train_y), s["batch_unlabeled"], iters, gens["data"]
         ).to(dev)
 
     state.model.train()
     sums = torch.zeros(3, dtype=torch.float64, device=dev)
-    for it in tqdm(range(iters), desc=f"epoch {epoch + 1}", leave=False, disable=state.quiet):
+    for it in tqdm(range(iters), desc=f"epoch {epoch + 1}", leave=False, disable=run.quiet):
         idx = lab_batches[it]
-        x_lab = augment_batch(nchw_unit_float(state.train_x[idx]), state.aug, gens["data"])
+        x_lab = augment_batch(nchw_unit_float(state.train_x[idx]), run.aug, gens["data"])
         y_lab = state.train_y[idx]
         x_ul = None
         if ul_batches is not None:
             x_ul = augment_batch(
-                nchw_unit_float(state.train_x[ul_batches[it]]), state.aug, gens["data"]
+                nchw_unit_float(state.train_x[ul_batches[it]]), run.aug, gens["data"]
             )
         loss_ce, loss_reg, logits = training_step(
             state.model,
             state.optimizer,
-            state.reg,
-            state.params,
+            run.reg,
+            run.params,
             x_lab,
             y_lab,
             x_ul,
-            state.generative,
+            run.generative,
             gens["noise"],
         )
         with torch.no_grad():
@@ -358,7 +342,7 @@ def _run_epoch(state: _TrainState, epoch: int) -> dict[str, Any]:
     mean_ce, mean_reg = mean_ce / iters, mean_reg / iters
     if not (math.isfinite(mean_ce) and math.isfinite(mean_reg)):
         raise FloatingPointError(
-            f"{state.reg.name}: non-finite loss in epoch {epoch + 1} "
+            f"{run.reg.name}: non-finite loss in epoch {epoch + 1} "
             f"(cross-entropy {mean_ce}, regulariser {mean_reg}); try a smaller lr or eps"
         )
     row = {
@@ -373,7 +357,7 @@ def _run_epoch(state: _TrainState, epoch: int) -> dict[str, Any]:
     }
     log.info(
         "%s epoch %d/%d: lr %.3g loss_ce %.4f loss_reg %.4f train_acc %.3f test_acc %.3f",
-        state.reg.name,
+        run.reg.name,
         epoch + 1,
         epochs,
         lr,
@@ -390,17 +374,16 @@ def _fit(
     checkpoint_path: str | os.PathLike | None,
     fp: str,
     config: dict[str, Any],
-    seed: int,
 ) -> TrainResult:
     """Run the epochs not yet done, checkpointing after each; the trained model in eval mode."""
-    epochs = state.sched["epochs"]
+    epochs = state.run.sched["epochs"]
     start_epoch = _resume(state, checkpoint_path, fp)
     bar = tqdm(
         range(start_epoch, epochs),
-        desc=f"train {state.reg.name}",
+        desc=f"train {state.run.reg.name}",
         initial=start_epoch,
         total=epochs,
-        disable=state.quiet,
+        disable=state.run.quiet,
     )
     for epoch in bar:
         row = _run_epoch(state, epoch)
@@ -415,7 +398,7 @@ def _fit(
                     "epoch": epoch + 1,
                     "model": state.model.state_dict(),
                     "optimizer": state.optimizer.state_dict(),
-                    "rng": capture_rng(state.gens, state.dev),
+                    "rng": capture_rng(state.gens, state.run.dev),
                     "curve": state.curve,
                 },
             )
@@ -430,12 +413,12 @@ def _fit(
         "final_loss_ce": last["loss_ce"],
         "final_loss_reg": last["loss_reg"],
         "epochs": epochs,
-        "iterations": epochs * state.sched["iters_per_epoch"],
-        "regularizer": state.reg.name,
-        "reg_params": state.params,
-        "supervised": state.sched["n_labeled"] is None,
+        "iterations": epochs * state.run.sched["iters_per_epoch"],
+        "regularizer": state.run.reg.name,
+        "reg_params": state.run.params,
+        "supervised": state.run.sched["n_labeled"] is None,
         "n_labeled": len(state.labeled),
-        "seed": seed,
+        "seed": state.run.seed,
     }
     model = state.model.to(memory_format=torch.contiguous_format)
     return TrainResult(model=model, metrics=metrics, curve=state.curve)
