@@ -21,6 +21,7 @@ from camrobust.cam.methods import (
     METHODS,
     PerturbationBatch,
     check_methods,
+    weighted_sum,
 )
 from camrobust.cam.split import ModelSplit, split_at
 from camrobust.cam.state import frozen_eval
@@ -277,8 +278,7 @@ def compute_cams(
             with torch.no_grad(), _autocast(device, autocast):
                 weights = {name: method.weights(batch) for name, method in perturbations.items()}
             for name, channel_weights in weights.items():
-                summed = torch.einsum("nc,nchw->nhw", channel_weights.double(), acts64)
-                maps[name].append(summed.float())
+                maps[name].append(weighted_sum(channel_weights.double(), acts64).float())
             all_logits.append(logits)
             all_targets.append(tgt)
             del output, leaf, grads, batch

@@ -24,14 +24,14 @@ MapFn = Callable[[Tensor, Tensor | None], Tensor]
 _SPATIAL = (2, 3)
 
 
-def _weighted_sum(weights: Tensor, acts: Tensor) -> Tensor:
+def weighted_sum(weights: Tensor, acts: Tensor) -> Tensor:
     """Σ_c w_c A_c for per-channel weights N×C."""
     return torch.einsum("nc,nchw->nhw", weights, acts)
 
 
 def gradcam(acts: Tensor, grads: Tensor | None) -> Tensor:
     """Grad-CAM: channel weights are the spatially averaged gradients."""
-    return _weighted_sum(grads.mean(dim=_SPATIAL), acts)
+    return weighted_sum(grads.mean(dim=_SPATIAL), acts)
 
 
 def gradcampp(acts: Tensor, grads: Tensor | None) -> Tensor:
@@ -42,14 +42,14 @@ def gradcampp(acts: Tensor, grads: Tensor | None) -> Tensor:
     alpha = g2 / (2 * g2 + sum_acts * g3 + 1e-6)
     alpha = torch.where(grads != 0, alpha, torch.zeros_like(alpha))
     weights = (grads.clamp(min=0) * alpha).sum(dim=_SPATIAL)
-    return _weighted_sum(weights, acts)
+    return weighted_sum(weights, acts)
 
 
 def xgradcam(acts: Tensor, grads: Tensor | None) -> Tensor:
     """XGrad-CAM: gradients weighted by the normalised activations (eps 1e-7)."""
     sum_acts = acts.sum(dim=_SPATIAL, keepdim=True)
     weights = (grads * acts / (sum_acts + 1e-7)).sum(dim=_SPATIAL)
-    return _weighted_sum(weights, acts)
+    return weighted_sum(weights, acts)
 
 
 def hirescam(acts: Tensor, grads: Tensor | None) -> Tensor:
@@ -82,7 +82,7 @@ def fem(acts: Tensor, grads: Tensor | None, k: float = 2.0) -> Tensor:
     mean = acts.mean(dim=_SPATIAL, keepdim=True)
     std = acts.std(dim=_SPATIAL, keepdim=True, correction=0)
     weights = (acts > mean + k * std).to(acts.dtype).mean(dim=_SPATIAL)
-    return _weighted_sum(weights, acts)
+    return weighted_sum(weights, acts)
 
 
 #: map functions of the one-pass methods, and whether each needs the gradients
