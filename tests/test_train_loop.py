@@ -14,6 +14,8 @@ import pytest
 import torch
 
 from camrobust.data.shapes import make_shapes
+from camrobust.data.tensors import nchw_unit_float, to_model_input, unit_float
+from camrobust.device import resolve_device
 from camrobust.models import Glow, build_classifier
 from camrobust.train import REGULARIZERS, train_classifier
 from camrobust.train.augment import augment_batch, augment_params
@@ -216,6 +218,8 @@ import logging, sys, torch
 torch.set_num_threads(1)
 logging.basicConfig(level=logging.INFO)
 from camrobust.data.shapes import make_shapes
+from camrobust.data.tensors import nchw_unit_float, to_model_input, unit_float
+from camrobust.device import resolve_device
 from camrobust.models import build_classifier
 from camrobust.train import train_classifier
 train, test = make_shapes(80, seed=0), make_shapes(20, seed=1)
@@ -270,3 +274,21 @@ def test_killed_job_resumes_to_bit_identical_weights(tmp_path: Path):
 
 def test_registry_names():
     assert REGULARIZERS == ("erm", "vat", "lvat_vae", "lvat_glow")
+
+
+def test_one_pixel_scaling_and_device_coercion():
+    levels = np.arange(2 * 4 * 5 * 3, dtype=np.uint8).reshape(2, 4, 5, 3)
+    x = to_model_input(levels)
+    assert x.dtype == torch.float32 and x.shape == (2, 3, 4, 5)
+    np.testing.assert_array_equal(x.numpy(), levels.transpose(0, 3, 1, 2) / np.float32(255))
+    assert torch.equal(nchw_unit_float(torch.from_numpy(levels)), x)
+    assert torch.equal(
+        unit_float(torch.tensor([0, 255], dtype=torch.uint8)), torch.tensor([0, 1.0])
+    )
+    with pytest.raises(ValueError, match="uint8"):
+        to_model_input(levels.astype(np.float32))
+    cpu = torch.device("cpu")
+    assert resolve_device(cpu) is cpu and resolve_device("cpu") == cpu
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA GPU"):
+            resolve_device("cuda")
