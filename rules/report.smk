@@ -1,11 +1,34 @@
-# Figures and the paper-style summary table, each wrapped in report() for `snakemake --report`.
+# Figures, CAM grids, the paper-style summary table and the headline, each wrapped in report()
+# for `snakemake --report`. Each rule's params are exactly the config keys it reads.
+from camrobust.report.headline import REGULARIZER_TABLE
+from camrobust.report.registry import figure_params, figure_spec
+
+
+def figure_input(wildcards):
+    """The one table figure `wildcards.figure` draws (see camrobust/report/registry.py)."""
+    table = figure_spec(wildcards.figure).table
+    produced_by = {
+        "robustness": rules.robustness_table.output[0],
+        "per_image": rules.per_image_table.output[0],
+    }
+    return {"table": produced_by.get(table) or getattr(rules.stats.output, table)}
+
+
+def cam_grid_params():
+    """The keys the CAM grids read: how many images, their seed, the noise, its levels, dpi."""
+    noise = PLAN.grid_noise()
+    return {
+        "images": config["report"]["grid_images"],
+        "seed": config["seed"],
+        "noise": noise,
+        "levels": PLAN.levels(noise),
+        "dpi": config["report"]["dpi"],
+    }
 
 
 rule figure:
     input:
-        robustness=f"{R}/tables/robustness.csv",
-        per_image=f"{R}/tables/per_image.parquet",
-        stats=stats_outputs(),
+        unpack(figure_input),
     output:
         report(
             f"{R}/report/{{dataset}}/{{figure}}.png",
@@ -22,7 +45,7 @@ rule figure:
         mem_mb=4000,
         runtime=30,
     params:
-        p=config["report"],
+        p=lambda wc: figure_params(wc.figure, config["report"]),
     script:
         "../scripts/figure.py"
 
@@ -46,16 +69,14 @@ rule cam_grid:
         mem_mb=2000,
         runtime=10,
     params:
-        p=config["report"],
-        noise=PLAN.grid_noise(),
-        levels=lambda wc: ["0", *PLAN.levels(PLAN.grid_noise())],
+        p=cam_grid_params(),
     script:
         "../scripts/cam_grid.py"
 
 
 rule summary_table:
     input:
-        f"{R}/tables/robustness.csv",
+        rules.robustness_table.output[0],
     output:
         csv=report(
             f"{R}/tables/summary.csv",
@@ -72,3 +93,31 @@ rule summary_table:
         measure=config["report"]["measure"],
     script:
         "../scripts/summary_table.py"
+
+
+rule headline:
+    input:
+        robustness=rules.robustness_table.output[0],
+        regularizers=getattr(rules.stats.output, REGULARIZER_TABLE),
+        accuracy=rules.accuracy_table.output[0],
+    output:
+        report(
+            f"{R}/tables/headline.md",
+            caption="../report/headline.rst",
+            category="Answer",
+        ),
+    log:
+        f"{R}/logs/tables/headline.log",
+    localrule: True
+    conda:
+        ENV_ANALYSIS
+    params:
+        measure=config["report"]["measure"],
+        where={
+            "summary": rules.summary_table.output.md,
+            "stats": f"{R}/stats/",
+            "per_image": rules.per_image_table.output[0],
+            "report": f"{R}/report.html",
+        },
+    script:
+        "../scripts/headline.py"
