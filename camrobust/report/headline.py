@@ -170,7 +170,7 @@ def _dataset_lines(
     reference: str,
 ) -> list[str]:
     """The lines of one dataset: its methods, each regulariser, its accuracy range."""
-    lines = [f"{dataset}:", "", _methods_line(methods)]
+    lines = [f"{dataset}:", _methods_line(methods)]
     others = [r for r in regularizers if r != reference]
     if reference not in regularizers:
         lines.append(f"- regularisers: no comparison ({reference} was not trained)")
