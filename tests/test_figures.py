@@ -262,6 +262,17 @@ def test_kept_flipped_one_panel_per_model(tmp_path, per_image):
     ax = fig.axes[0]
     assert ax.get_title() == "shapes / resnet_erm"
     assert len(ax.patches) == 3 * 2  # a kept and a flipped box per method
+    # Each box's median line (the fifth line of a box) sits at the median similarity of its
+    # pairs: kept left of the method's tick, flipped right of it.
+    sub = per_image[per_image["model"] == "resnet_erm"]
+    methods = [t.get_text() for t in ax.get_xticklabels()]
+    medians = ax.lines[4::5]
+    assert len(medians) == 6
+    for line in medians:
+        centre = float(np.mean(line.get_xdata()))
+        method, kept = methods[round(centre)], centre < round(centre)
+        pairs = sub[(sub["method"] == method) & (sub["kept"] == kept)]
+        assert line.get_ydata()[0] == pytest.approx(float(np.median(pairs["ssim"])))
     path = tmp_path / "kf.png"
     figures.write_figure("kept_flipped", per_image, path, {"dpi": DPI, "measure": "ssim"})
     _check_png(path, fig)
@@ -402,3 +413,21 @@ def test_grid_images_are_spread_over_the_classes():
     assert len(set(labels[eight[5:]])) == 3
     with pytest.raises(ValueError, match="cannot pick 41 grid images from 40"):
         cam_grid.pick_images(labels, 41, 0, "digits")
+
+
+def test_accuracy_vs_severity_averages_the_seeds_of_a_regulariser(per_image):
+    """Two seeds per model name: one line per regulariser at the mean of the seeds."""
+    seeds = pd.concat(
+        [
+            per_image.assign(model=per_image["model"] + "-s0"),
+            per_image.assign(model=per_image["model"] + "-s1", pred_noisy=per_image["label"]),
+        ]
+    )
+    ax = figures.build_accuracy_vs_severity(seeds).axes[0]
+    assert len(ax.lines) == 2
+    single = figures.build_accuracy_vs_severity(per_image).axes[0]
+    for line, one in zip(ax.lines, single.lines, strict=True):
+        clean, *noisy = one.get_ydata()
+        # Seed 1 is right at every level; the clean accuracy is the same for both seeds.
+        expected = [clean, *((np.array(noisy) + 1.0) / 2)]
+        np.testing.assert_allclose(line.get_ydata(), expected)

@@ -279,8 +279,12 @@ def build_average_ranks(
 
 
 def build_accuracy_vs_severity(per_image: pd.DataFrame) -> Figure:
-    """Accuracy vs level (0 = clean) with one line per regulariser, per (dataset, arch) × noise."""
-    acc = accuracy_by_level(per_image)
+    """Accuracy vs level (0 = clean) with one line per regulariser, per (dataset, arch) × noise.
+
+    With several training seeds a line is the mean over the regulariser's models.
+    """
+    keys = ["dataset", "arch", "regularizer", "noise", "level"]
+    acc = accuracy_by_level(per_image).groupby(keys, sort=True)["accuracy"].mean().reset_index()
 
     def draw(ax: Axes, line: pd.DataFrame, _: str, color: str) -> None:
         ax.plot(line["x"], line["accuracy"], marker="o", ms=3, color=color)

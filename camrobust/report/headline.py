@@ -30,10 +30,12 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from camrobust.report.accuracy import POOLED_SEEDS
+
 MAX_LINES = 20
 REFERENCE = "erm"
 REGULARIZER_TABLE = "mixedlm"  # the stats table `regularizer_effects` reads
-POOLED = "all"  # the level name of levels-pooled rows and the seed name of seeds-pooled rows
+POOLED = "all"  # the level name of levels-pooled rows
 EFFECT_COLUMNS = ("dataset", "regularizer", "effect", "ci_lo", "ci_hi", "p", "n_strata")
 EFFECT_COLUMNS += ("n_higher", "n_lower", "measure")
 
@@ -117,7 +119,7 @@ def clean_accuracy(accuracy: pd.DataFrame) -> pd.DataFrame:
     """Per dataset: lowest and highest clean test accuracy over the models, and their number."""
     _need(accuracy, ("dataset", "model", "test_accuracy"), "accuracy table")
     if "seed" in accuracy:  # the seeds-pooled rows are not models
-        accuracy = accuracy[accuracy["seed"].astype(str) != POOLED]
+        accuracy = accuracy[accuracy["seed"].astype(str) != POOLED_SEEDS]
     models = accuracy.drop_duplicates(["dataset", "model"])
     return (
         models.groupby("dataset", sort=True)["test_accuracy"]
