@@ -133,7 +133,9 @@ def test_method_robustness_pools_models_and_noises_of_the_pooled_levels():
     np.testing.assert_allclose(out["h"], [0.8, 0.6, 0.4])
     np.testing.assert_allclose(out["hi"] - out["lo"], 0.1)
     assert out["n_defined"].tolist() == [6, 5, 6] and (out["n_cells"] == 6).all()
-    with pytest.raises(ValueError, match="no levels-pooled rows for measure 'dice'"):
+    with pytest.raises(
+        ValueError, match="no pooled .level 'all'. rows for measure 'dice'; measures: pearson, ssim"
+    ):
         hl.method_robustness(robust_table(), "dice")
     with pytest.raises(ValueError, match="robustness table lacks columns: robustness_lo"):
         hl.method_robustness(robust_table().drop(columns="robustness_lo"), "ssim")

@@ -7,6 +7,8 @@ import re
 
 import pandas as pd
 
+from camrobust.report.tables import require_columns
+
 KEYS = ("dataset", "model", "arch", "regularizer", "noise")
 _NEED = (*KEYS, "level", "image", "label", "pred_clean", "pred_noisy")
 POOLED_SEEDS = "all"  # the `seed` of the rows pooled over seeds
@@ -34,9 +36,7 @@ def accuracy_by_level(per_image: pd.DataFrame) -> pd.DataFrame:
 
     Predictions do not depend on the CAM method: each (model, noise, level, image) counts once.
     """
-    missing = [c for c in _NEED if c not in per_image.columns]
-    if missing:
-        raise ValueError(f"per-image table lacks columns: {', '.join(missing)}")
+    require_columns(per_image, _NEED, "per-image table")
     pairs = per_image.drop_duplicates([*KEYS, "level", "image"])
     pairs = pairs.assign(level=pairs["level"].astype(str))
     noisy = pairs.assign(correct=pairs["pred_noisy"] == pairs["label"])

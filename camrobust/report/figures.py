@@ -22,6 +22,7 @@ from matplotlib.patches import Patch
 from camrobust.report.accuracy import accuracy_by_level
 from camrobust.report.png import save_png
 from camrobust.report.registry import builder, figure_spec
+from camrobust.report.tables import measure_rows, require_columns
 from camrobust.stats.validate import numeric_levels
 
 
@@ -89,29 +90,12 @@ def _curve_panels(
     return fig
 
 
-def _need(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"{what} lacks columns: {', '.join(missing)}")
-
-
-def _robust_rows(robust: pd.DataFrame, measure: str, pooled: bool, columns: Sequence[str]):
-    """Robustness rows of one measure, levels pooled ('all') or per level; error when none."""
-    _need(robust, ("dataset", "model", "method", "noise", "level", "measure", *columns), "robust")
-    pooled_rows = robust["level"].astype(str) == "all"
-    rows = robust[(robust["measure"] == measure) & (pooled_rows if pooled else ~pooled_rows)]
-    if rows.empty:
-        kind = "pooled (level 'all')" if pooled else "per-level"
-        raise ValueError(f"no {kind} robustness rows for measure {measure!r}")
-    return rows
-
-
 # H heatmap --------------------------------------------------------------------------------
 
 
 def build_h_heatmap(robust: pd.DataFrame, measure: str) -> Figure:
     """One panel per (dataset, model): CAM method × noise heatmap of H, levels pooled, annotated."""
-    rows = _robust_rows(robust, measure, pooled=True, columns=("robustness",))
+    rows = measure_rows(robust, measure, ("robustness",))
     groups = list(rows.groupby(["dataset", "model"], sort=True))
     methods = sorted(rows["method"].astype(str).unique())
     noises = sorted(rows["noise"].astype(str).unique())
@@ -145,7 +129,7 @@ def build_h_heatmap(robust: pd.DataFrame, measure: str) -> Figure:
 
 def build_severity_curves(robust: pd.DataFrame, measure: str) -> Figure:
     """Consistency C (mean kept-pair similarity) vs level with its CI band, per model × noise."""
-    rows = _robust_rows(
+    rows = measure_rows(
         robust, measure, pooled=False, columns=("consistency", "consistency_lo", "consistency_hi")
     )
 
@@ -171,7 +155,7 @@ def build_severity_curves(robust: pd.DataFrame, measure: str) -> Figure:
 
 def build_kept_flipped(per_image: pd.DataFrame, measure: str) -> Figure:
     """Per (dataset, model): boxes of kept and flipped pair similarity for each CAM method."""
-    _need(per_image, ("dataset", "model", "method", "kept", measure), "per-image table")
+    require_columns(per_image, ("dataset", "model", "method", "kept", measure), "per-image table")
     groups = list(per_image.groupby(["dataset", "model"], sort=True))
     methods = sorted(per_image["method"].astype(str).unique())
     nrows, ncols = _grid(len(groups))
@@ -221,7 +205,7 @@ def build_average_ranks(
     method_ranks: pd.DataFrame, noise: str = "all", level: str = "all"
 ) -> Figure:
     """Critical-difference style plots of average method ranks (1 = most stable), per model."""
-    _need(
+    require_columns(
         method_ranks,
         ("dataset", "model", "noise", "level", "measure", "method", "avg_rank", "cd", "n"),
         "method_ranks",
@@ -305,7 +289,7 @@ def build_accuracy_vs_severity(per_image: pd.DataFrame) -> Figure:
 
 def build_forest_plot(mixedlm: pd.DataFrame) -> Figure:
     """Regulariser coefficients vs the reference with CIs: main effect and slope, per arch."""
-    _need(
+    require_columns(
         mixedlm,
         ("dataset", "arch", "method", "noise", "measure", "factor", "group_a", "effect_size")
         + ("ci_lo", "ci_hi"),

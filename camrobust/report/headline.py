@@ -31,19 +31,13 @@ import numpy as np
 import pandas as pd
 
 from camrobust.report.accuracy import POOLED_SEEDS
+from camrobust.report.tables import measure_rows, require_columns
 
 MAX_LINES = 20
 REFERENCE = "erm"
 REGULARIZER_TABLE = "mixedlm"  # the stats table `regularizer_effects` reads
-POOLED = "all"  # the level name of levels-pooled rows
 EFFECT_COLUMNS = ("dataset", "regularizer", "effect", "ci_lo", "ci_hi", "p", "n_strata")
 EFFECT_COLUMNS += ("n_higher", "n_lower", "measure")
-
-
-def _need(table: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(f"{what} lacks columns: {', '.join(missing)}")
 
 
 def method_robustness(robust: pd.DataFrame, measure: str) -> pd.DataFrame:
@@ -51,11 +45,7 @@ def method_robustness(robust: pd.DataFrame, measure: str) -> pd.DataFrame:
 
     Sorted by dataset, then H from most to least robust (methods with no defined cell last).
     """
-    keys = ("dataset", "model", "method", "noise", "level", "measure")
-    _need(robust, (*keys, "robustness", "robustness_lo", "robustness_hi"), "robustness table")
-    rows = robust[(robust["level"].astype(str) == POOLED) & (robust["measure"] == measure)]
-    if rows.empty:
-        raise ValueError(f"robustness table has no levels-pooled rows for measure {measure!r}")
+    rows = measure_rows(robust, measure, ("robustness", "robustness_lo", "robustness_hi"))
     out = (
         rows.groupby(["dataset", "method"], sort=True)
         .agg(
@@ -81,7 +71,9 @@ def regularizer_effects(
     Columns: EFFECT_COLUMNS.
     """
     need = ("dataset", "measure", "test", "factor", "group_a", "group_b", "effect_size")
-    _need(stats, (*need, "ci_lo", "ci_hi", "p_adjusted", "significant"), "regulariser table")
+    require_columns(
+        stats, (*need, "ci_lo", "ci_hi", "p_adjusted", "significant"), "regulariser table"
+    )
     have = sorted(stats["measure"].astype(str).unique())
     if not have:
         return pd.DataFrame(columns=list(EFFECT_COLUMNS))
@@ -117,7 +109,7 @@ def regularizer_effects(
 
 def clean_accuracy(accuracy: pd.DataFrame) -> pd.DataFrame:
     """Per dataset: lowest and highest clean test accuracy over the models, and their number."""
-    _need(accuracy, ("dataset", "model", "test_accuracy"), "accuracy table")
+    require_columns(accuracy, ("dataset", "model", "test_accuracy"), "accuracy table")
     if "seed" in accuracy:  # the seeds-pooled rows are not models
         accuracy = accuracy[accuracy["seed"].astype(str) != POOLED_SEEDS]
     models = accuracy.drop_duplicates(["dataset", "model"])
@@ -209,7 +201,7 @@ def headline(
     methods = method_robustness(robust, measure)
     effects = regularizer_effects(regularizer_table, measure, reference)
     acc = clean_accuracy(accuracy)
-    _need(robust, ("regularizer",), "robustness table")
+    require_columns(robust, ("regularizer",), "robustness table")
     head = [f"CAM robustness: the answer (similarity {measure}, H = 2CR/(C+R))", ""]
     tail = [
         f"Full tables: {where['summary']} (H (C/R) per model, method and noise), "
