@@ -113,10 +113,11 @@ rule headline:
         ENV_ANALYSIS
     params:
         measure=config["report"]["measure"],
+        # Plain strings: a rule's output object would carry the rule into the script's pickle.
         where={
-            "summary": rules.summary_table.output.md,
+            "summary": str(rules.summary_table.output.md),
             "stats": f"{R}/stats/",
-            "per_image": rules.per_image_table.output[0],
+            "per_image": str(rules.per_image_table.output[0]),
             "report": f"{R}/report.html",
         },
     script:

@@ -8,7 +8,7 @@ Pooling rules (each line of the headline says which one it uses):
   the mean of the cells' bootstrap bounds (`robustness_lo`, `robustness_hi`). Each cell's
   bootstrap is independent of the others', so this interval is wider than the bootstrap interval
   of the mean would be (conservative). Undefined cells (no kept or no flipped pairs) are left
-  out of the mean, and the line says how many there were.
+  out of a method's mean, and the line says how many of its cells were defined.
 - Regularisers: read from the stats table named by `REGULARIZER_TABLE` through
   `regularizer_effects` (the one place to change to read another table). From the mixed model
   (one fit per dataset, architecture, CAM method and noise), the effect of a regulariser is its
@@ -134,14 +134,16 @@ def _methods_line(methods: pd.DataFrame) -> str:
     cells = int(methods["n_cells"].max())
     if defined.empty:
         return f"- H undefined for every CAM method (no kept or no flipped pairs in {cells} cells)"
-    best, worst = defined.iloc[0], defined.iloc[-1]
-    missing = int((methods["n_cells"] - methods["n_defined"]).sum())
-    note = f"; {missing} undefined cells left out" if missing else ""
+
+    def method(row: pd.Series) -> str:
+        part = f"{row['method']}, H {_num(row['h'])} {_interval(row['lo'], row['hi'])}"
+        if row["n_defined"] < row["n_cells"]:
+            part += f" ({row['n_defined']} of {row['n_cells']} cells defined)"
+        return part
+
     return (
-        f"- most robust CAM method: {best['method']}, H {_num(best['h'])} "
-        f"{_interval(best['lo'], best['hi'])}; least robust: {worst['method']}, "
-        f"H {_num(worst['h'])} {_interval(worst['lo'], worst['hi'])} "
-        f"(mean over {cells} model x noise cells, levels pooled{note})"
+        f"- most robust CAM method: {method(defined.iloc[0])}; least robust: "
+        f"{method(defined.iloc[-1])} (means over {cells} model x noise cells, levels pooled)"
     )
 
 
