@@ -3,32 +3,25 @@
 from camrobust.report.headline import REGULARIZER_TABLE
 from camrobust.report.registry import figure_params, figure_spec
 
-
-def figure_input(wildcards):
-    """The one table figure `wildcards.figure` draws (see camrobust/report/registry.py)."""
-    table = figure_spec(wildcards.figure).table
-    produced_by = {
-        "robustness": rules.robustness_table.output[0],
-        "per_image": rules.per_image_table.output[0],
-    }
-    return {"table": produced_by.get(table) or getattr(rules.stats.output, table)}
-
-
-def cam_grid_params():
-    """The keys the CAM grids read: how many images, their seed, the noise, its levels, dpi."""
-    noise = PLAN.grid_noise()
-    return {
-        "images": config["report"]["grid_images"],
-        "seed": config["seed"],
-        "noise": noise,
-        "levels": PLAN.levels(noise),
-        "dpi": config["report"]["dpi"],
-    }
+# The file of each table a figure can draw (see camrobust/report/registry.py).
+FIGURE_TABLES = {
+    "robustness": rules.robustness_table.output[0],
+    "per_image": rules.per_image_table.output[0],
+    **{name: getattr(rules.stats.output, name) for name in STATS_TABLES},
+}
+# The keys the CAM grids read: how many images, their seed, the noise and its levels, dpi.
+CAM_GRID_PARAMS = {
+    "images": config["report"]["grid_images"],
+    "seed": config["seed"],
+    "noise": PLAN.grid_noise(),
+    "levels": PLAN.levels(PLAN.grid_noise()),
+    "dpi": config["report"]["dpi"],
+}
 
 
 rule figure:
     input:
-        unpack(figure_input),
+        table=lambda wc: FIGURE_TABLES[figure_spec(wc.figure).table],
     output:
         report(
             f"{R}/report/{{dataset}}/{{figure}}.png",
@@ -69,7 +62,7 @@ rule cam_grid:
         mem_mb=2000,
         runtime=10,
     params:
-        p=cam_grid_params(),
+        p=CAM_GRID_PARAMS,
     script:
         "../scripts/cam_grid.py"
 
