@@ -22,8 +22,7 @@ run: install
 	$(SNAKEMAKE) --cores $(CORES)
 	$(SNAKEMAKE) --cores 1 --report results/report.html
 	@echo
-	@echo "Summary (results/tables/summary.md):"
-	@cat results/tables/summary.md
+	@cat results/tables/headline.md
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -6,6 +6,7 @@ from pathlib import Path
 from camrobust.config import ConfigError, validate_config
 from camrobust.data.prepare import remote_files
 from camrobust.local_gpu import gpus_per_job
+from camrobust.report.registry import FIGURES
 from camrobust.workflow_plan import CLEAN, GENERATIVE_OF, Plan
 
 try:
@@ -91,16 +92,6 @@ def stats_outputs():
     return [f"{R}/stats/{name}.csv" for name in STATS_TABLES]
 
 
-FIGURES = [
-    "h_heatmap",
-    "severity_curves",
-    "kept_flipped",
-    "average_ranks",
-    "accuracy_vs_severity",
-    "forest_plot",
-]
-
-
 def report_outputs():
     figures = expand(
         f"{R}/report/{{dataset}}/{{figure}}.png", dataset=PLAN.datasets, figure=FIGURES
@@ -110,7 +101,8 @@ def report_outputs():
         dataset=PLAN.datasets,
         model=PLAN.models,
     )
-    return [*figures, *grids, f"{R}/tables/summary.csv", f"{R}/tables/summary.md"]
+    tables = ["summary.csv", "summary.md", "headline.md"]
+    return [*figures, *grids, *(f"{R}/tables/{name}" for name in tables)]
 
 
 def cam_grid_input(wildcards):

@@ -7,34 +7,32 @@ from camrobust.cam import normalize_maps
 from camrobust.cam.store import load_cams
 from camrobust.io import load_npz
 from camrobust.logs import script_logging
-from camrobust.report import figures
+from camrobust.report.cam_grid import build_cam_grid, pick_images
+from camrobust.report.png import save_png
 
 sm = snakemake  # noqa: F821
-with script_logging(sm.log[0]):
-    n = sm.params.p["grid_images"]
+with script_logging(sm.log[0]) as log:
+    p = sm.params.p
     clean = load_npz(sm.input.clean_images)
-    views = [clean["images"][:n], *(load_npz(p)["images"][:n] for p in sm.input.noisy_images)]
-    cams = [load_cams(p) for p in sm.input.cams]
+    # The same images for every model of the dataset: seeded by the dataset, not the model.
+    pick = pick_images(clean["labels"], p["images"], p["seed"], sm.wildcards.dataset)
+    log.info("grid images %s of classes %s", pick.tolist(), clean["labels"][pick].tolist())
+    views = [clean["images"][pick], *(load_npz(f)["images"][pick] for f in sm.input.noisy_images)]
+    cams = [load_cams(f) for f in sm.input.cams]
     methods = cams[0]["methods"]
     size = tuple(clean["images"].shape[1:3])
-    maps = np.stack(
-        [
-            np.stack(
-                [
-                    normalize_maps(torch.from_numpy(c["maps"][m][:n]).float(), size=size).numpy()
-                    for c in cams
-                ]
-            )
-            for m in methods
-        ]
-    )
-    preds = np.stack([c["preds"][:n] for c in cams])
-    figures.cam_grid(
-        sm.output[0],
+
+    def normalized(maps: np.ndarray) -> np.ndarray:
+        return normalize_maps(torch.from_numpy(maps[pick]).float(), size=size).numpy()
+
+    maps = np.stack([np.stack([normalized(c["maps"][m]) for c in cams]) for m in methods])
+    fig = build_cam_grid(
         np.stack(views),
         maps,
-        preds,
+        np.stack([c["preds"][pick] for c in cams]),
         [str(c) for c in clean["class_names"]],
         methods,
-        [f"{sm.params.noise} {lv}" for lv in sm.params.levels[1:]],
+        [f"{p['noise']} {lv}" for lv in p["levels"]],
+        dpi=p["dpi"],
     )
+    save_png(fig, sm.output[0], p["dpi"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,8 +13,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from camrobust.report import figures
+from camrobust.report import cam_grid, figures, registry
 from camrobust.report.accuracy import accuracy_table
+from camrobust.report.png import save_png
 from camrobust.stats import method_ranks, mixedlm_tests
 from camrobust.stats.synthetic import synthetic_per_image
 
@@ -58,12 +61,16 @@ def robust() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _check_png(path, fig) -> None:
-    """The PNG exists, has the figure's pixel size, is not blank, and no temp file is left."""
+DPI = 100
+
+
+def _check_png(path, fig, dpi=DPI) -> None:
+    """The PNG exists, has the figure's pixel size at `dpi`, is not blank, and no temp file is
+    left."""
     assert path.stat().st_size > 5_000
     with Image.open(path) as img:
         assert img.format == "PNG"
-        w, h = fig.get_size_inches() * figures.DPI
+        w, h = fig.get_size_inches() * dpi
         assert img.size == (round(w), round(h))
         assert np.asarray(img.convert("L")).std() > 10
     assert [p.name for p in path.parent.iterdir()] == [path.name]
@@ -72,7 +79,7 @@ def _check_png(path, fig) -> None:
 def _cam_grid_inputs(channels: int = 3):
     rng = np.random.default_rng(0)
     # Pixel values never white (255) nor the frame's grey, so cells can be found in the mosaic.
-    images = rng.integers(figures._FRAME + 1, 255, (3, 2, 16, 16, channels), dtype=np.uint8)
+    images = rng.integers(cam_grid._FRAME + 1, 255, (3, 2, 16, 16, channels), dtype=np.uint8)
     maps = rng.random((2, 3, 2, 4, 4))
     preds = np.array([[0, 1], [0, 1], [2, 1]])
     return images, maps, preds, ["cat", "dog", "car"]
@@ -94,7 +101,7 @@ def _cell_pixel(ax, title, row, y, x, size=16):
     (cx, _), (_, cy) = title.get_position(), row.get_position()
     first_row = [t for t in ax.texts if t.get_rotation() == 90][0].get_position()[1]
     rgb = mosaic[round(first_row), :, :3]
-    inside = ((rgb != 255) & (rgb != figures._FRAME)).any(axis=-1)
+    inside = ((rgb != 255) & (rgb != cam_grid._FRAME)).any(axis=-1)
     mid = round(cx)
     width = np.argmin(inside[mid:]) + np.argmin(inside[mid::-1]) - 1
     left, top = round(cx - width / 2 + 0.5), round(cy - width / 2 + 0.5)
@@ -104,7 +111,9 @@ def _cell_pixel(ax, title, row, y, x, size=16):
 
 def test_cam_grid_titles_labels_and_png(tmp_path):
     images, maps, preds, names = _cam_grid_inputs()
-    fig = figures.build_cam_grid(images, maps, preds, names, ["gradcam", "eigencam"], ["1", "3"])
+    fig = cam_grid.build_cam_grid(
+        images, maps, preds, names, ["gradcam", "eigencam"], ["1", "3"], dpi=DPI
+    )
     ax, titles, rows = _cam_grid_labels(fig)
     assert len(ax.images) == 1  # the whole grid is one image: few artists, fast to draw
     assert [t.get_text() for t in titles] == [
@@ -127,12 +136,12 @@ def test_cam_grid_titles_labels_and_png(tmp_path):
     # 16-pixel images are upscaled 8x: 3 rows and 6 columns of 128-pixel cells plus gaps.
     assert 3 * 128 < height < 3 * 128 + 40 and 6 * 128 < width < 6 * 128 + 80
     path = tmp_path / "grid.png"
-    figures.cam_grid(path, images, maps, preds, names, ["gradcam", "eigencam"], ["1", "3"])
+    save_png(fig, path, DPI)
     _check_png(path, fig)
     # The PNG shows the mosaic pixel for pixel where the axes sits, and the red title in red.
     with Image.open(path) as img:
         png = np.asarray(img.convert("RGBA"))
-    left, top, _, _ = figures._MARGIN_PX
+    left, top, _, _ = cam_grid.layout(DPI).margins
     np.testing.assert_array_equal(
         png[top : top + height, left : left + width], ax.images[0].get_array()
     )
@@ -143,11 +152,15 @@ def test_cam_grid_titles_labels_and_png(tmp_path):
         red = (crop[..., 0] > 150) & (crop[..., 1] < 100) & (crop[..., 2] < 100)
         assert red.any() == (title.get_color() == "tab:red")
     with pytest.raises(ValueError, match="maps must be"):
-        figures.build_cam_grid(images, maps[:1], preds, names, ["gradcam", "eigencam"], ["1", "3"])
+        cam_grid.build_cam_grid(
+            images, maps[:1], preds, names, ["gradcam", "eigencam"], ["1", "3"], dpi=DPI
+        )
     with pytest.raises(ValueError, match="class ids"):
-        figures.build_cam_grid(images, maps, preds + 5, names, ["a", "b"], ["1", "3"])
+        cam_grid.build_cam_grid(images, maps, preds + 5, names, ["a", "b"], ["1", "3"], dpi=DPI)
     with pytest.raises(ValueError, match="images must be uint8"):
-        figures.build_cam_grid(images.astype(float), maps, preds, names, ["a", "b"], ["1", "3"])
+        cam_grid.build_cam_grid(
+            images.astype(float), maps, preds, names, ["a", "b"], ["1", "3"], dpi=DPI
+        )
 
 
 def test_cam_grid_cells_show_the_input_and_the_jet_overlay():
@@ -155,7 +168,7 @@ def test_cam_grid_cells_show_the_input_and_the_jet_overlay():
     maps[0] = 1.0  # "hot": jet's dark red over the image
     maps[1] = 0.0  # "cold": jet's dark blue
     maps[1, 2, 1] = np.nan  # no CAM: the plain image
-    fig = figures.build_cam_grid(images, maps, preds, names, ["hot", "cold"], ["1", "3"])
+    fig = cam_grid.build_cam_grid(images, maps, preds, names, ["hot", "cold"], ["1", "3"], dpi=DPI)
     ax, titles, (inp, hot, cold) = _cam_grid_labels(fig)
     for c, title in enumerate(titles):
         i, v = divmod(c, 3)
@@ -176,7 +189,7 @@ def test_cam_grid_cells_show_the_input_and_the_jet_overlay():
 def test_cam_grid_gray_images_on_a_fixed_scale():
     images, maps, preds, names = _cam_grid_inputs(channels=1)
     images[0, 0] = 100  # a flat image stays mid grey (not stretched to its own min..max)
-    fig = figures.build_cam_grid(images, maps, preds, names, ["a", "b"], ["1", "3"])
+    fig = cam_grid.build_cam_grid(images, maps, preds, names, ["a", "b"], ["1", "3"], dpi=DPI)
     ax, titles, rows = _cam_grid_labels(fig)
     assert len(titles) == 6 and len(rows) == 3
     mosaic = ax.images[0].get_array()
@@ -189,11 +202,11 @@ def test_cam_grid_gray_images_on_a_fixed_scale():
 
 def test_cam_grid_stretches_maps_like_imshow_bilinear():
     small = np.array([[0.0, 1.0], [0.5, 0.25]])
-    big = figures._stretch(small, 4, 4)
+    big = cam_grid.stretch(small, 4, 4)
     # Pixel centres aligned: a quarter of the way between neighbours, edges held constant.
     np.testing.assert_allclose(big[0], [0.0, 0.25, 0.75, 1.0])
     np.testing.assert_allclose(big[:, 0], [0.0, 0.125, 0.375, 0.5])
-    np.testing.assert_allclose(figures._stretch(np.full((3, 5), 0.3), 7, 11), 0.3)
+    np.testing.assert_allclose(cam_grid.stretch(np.full((3, 5), 0.3), 7, 11), 0.3)
     # Against matplotlib itself: a 4x4 map drawn with extent over a 32x32 image, at 64 pixels.
     rng = np.random.default_rng(1)
     cam = rng.random((4, 4))
@@ -204,7 +217,7 @@ def test_cam_grid_stretches_maps_like_imshow_bilinear():
     ax.imshow(cam, cmap="gray", vmin=0, vmax=1, extent=(0, 32, 32, 0), interpolation="bilinear")
     fig.canvas.draw()
     drawn = np.asarray(fig.canvas.buffer_rgba())[..., 0] / 255.0
-    np.testing.assert_allclose(figures._stretch(cam, 64, 64), drawn, atol=2 / 255)
+    np.testing.assert_allclose(cam_grid.stretch(cam, 64, 64), drawn, atol=2 / 255)
 
 
 def test_h_heatmap_one_panel_per_model_with_the_h_values(tmp_path, robust):
@@ -221,7 +234,7 @@ def test_h_heatmap_one_panel_per_model_with_the_h_values(tmp_path, robust):
     np.testing.assert_allclose(ax.images[0].get_array(), expect.to_numpy())
     assert [t.get_text() for t in ax.get_yticklabels()] == list(expect.index)
     path = tmp_path / "h.png"
-    figures.h_heatmap(path, robust, "ssim")
+    figures.write_figure("h_heatmap", robust, path, {"dpi": DPI, "measure": "ssim"})
     _check_png(path, fig)
     with pytest.raises(ValueError, match="measure 'cosine'"):
         figures.build_h_heatmap(robust, "cosine")
@@ -239,7 +252,7 @@ def test_severity_curves_panel_per_model_and_noise(tmp_path, robust):
     np.testing.assert_allclose(ax.lines[0].get_xdata(), [1, 3, 5])
     np.testing.assert_allclose(ax.lines[0].get_ydata(), sel["consistency"])
     path = tmp_path / "sev.png"
-    figures.severity_curves(path, robust, "ssim")
+    figures.write_figure("severity_curves", robust, path, {"dpi": DPI, "measure": "ssim"})
     _check_png(path, fig)
 
 
@@ -249,8 +262,19 @@ def test_kept_flipped_one_panel_per_model(tmp_path, per_image):
     ax = fig.axes[0]
     assert ax.get_title() == "shapes / resnet_erm"
     assert len(ax.patches) == 3 * 2  # a kept and a flipped box per method
+    # Each box's median line (the fifth line of a box) sits at the median similarity of its
+    # pairs: kept left of the method's tick, flipped right of it.
+    sub = per_image[per_image["model"] == "resnet_erm"]
+    methods = [t.get_text() for t in ax.get_xticklabels()]
+    medians = ax.lines[4::5]
+    assert len(medians) == 6
+    for line in medians:
+        centre = float(np.mean(line.get_xdata()))
+        method, kept = methods[round(centre)], centre < round(centre)
+        pairs = sub[(sub["method"] == method) & (sub["kept"] == kept)]
+        assert line.get_ydata()[0] == pytest.approx(float(np.median(pairs["ssim"])))
     path = tmp_path / "kf.png"
-    figures.kept_flipped(path, per_image, "ssim")
+    figures.write_figure("kept_flipped", per_image, path, {"dpi": DPI, "measure": "ssim"})
     _check_png(path, fig)
 
 
@@ -264,7 +288,7 @@ def test_average_ranks_cd_plot(tmp_path, per_image):
         assert f"{method} ({r:.2f})" in texts
     assert f"CD = {pooled['cd'].iloc[0]:.2f}" in texts
     path = tmp_path / "ranks.png"
-    figures.average_ranks(path, ranks)
+    figures.write_figure("average_ranks", ranks, path, {"dpi": DPI})
     _check_png(path, fig)
 
 
@@ -287,7 +311,7 @@ def test_accuracy_vs_severity_plots_the_accuracy(tmp_path, per_image):
     np.testing.assert_allclose(ax.lines[1].get_ydata(), expect)
     np.testing.assert_allclose(ax.lines[1].get_xdata(), [0, 1, 3])
     path = tmp_path / "acc.png"
-    figures.accuracy_vs_severity(path, per_image)
+    figures.write_figure("accuracy_vs_severity", per_image, path, {"dpi": DPI})
     _check_png(path, fig)
 
 
@@ -317,7 +341,93 @@ def test_forest_plot_main_effects_and_slopes(tmp_path, per_image):
     xs = bars.lines[0].get_xdata()
     np.testing.assert_allclose(np.sort(xs), np.sort(main["effect_size"]))
     path = tmp_path / "forest.png"
-    figures.forest_plot(path, mixed)
+    figures.write_figure("forest_plot", mixed, path, {"dpi": DPI})
     _check_png(path, fig)
     with pytest.raises(ValueError, match="no regularizer coefficients"):
         figures.build_forest_plot(mixed[mixed["group_a"] == ""])
+
+
+def test_the_png_pixel_size_follows_dpi(tmp_path, robust):
+    """Every figure is written at the configured dpi: twice the dpi, twice the pixels."""
+    sizes = {}
+    for dpi in (60, 120):
+        path = tmp_path / f"h{dpi}.png"
+        figures.write_figure("h_heatmap", robust, path, {"dpi": dpi, "measure": "ssim"})
+        with Image.open(path) as img:
+            sizes[dpi] = img.size
+    fig = figures.build_h_heatmap(robust, "ssim")
+    w, h = fig.get_size_inches()
+    assert sizes[60] == (round(w * 60), round(h * 60))
+    assert sizes[120] == (round(w * 120), round(h * 120))
+
+
+def test_the_cam_grid_scales_with_dpi(tmp_path):
+    """The grid's pixel layout is given at 100 dpi: at 200 dpi every part is twice as large."""
+    images, maps, preds, names = _cam_grid_inputs()
+    sizes, cells = {}, {}
+    for dpi in (100, 200):
+        fig = cam_grid.build_cam_grid(images, maps, preds, names, ["a", "b"], ["1", "3"], dpi=dpi)
+        path = tmp_path / str(dpi) / "grid.png"
+        save_png(fig, path, dpi)
+        _check_png(path, fig, dpi)
+        with Image.open(path) as img:
+            sizes[dpi] = img.size
+        ax, titles, rows = _cam_grid_labels(fig)
+        cells[dpi] = np.array([t.get_position()[0] for t in titles[:2]])
+    lay = cam_grid.layout(100)
+    assert cam_grid.layout(200) == cam_grid.Layout(
+        2 * lay.cell, 2 * lay.gap, 2 * lay.group_gap, 2 * lay.pad, tuple(2 * m for m in lay.margins)
+    )
+    # 16-pixel images: upscaled 8x at 100 dpi and 16x at 200 dpi, so cell centres move apart 2x.
+    assert np.diff(cells[200])[0] == 2 * np.diff(cells[100])[0] == 2 * (8 * 16 + lay.gap)
+    assert sizes[200] == (2 * sizes[100][0], 2 * sizes[100][1])
+
+
+def test_one_registry_names_every_figure_its_builder_table_and_keys():
+    built = sorted(n.removeprefix("build_") for n in dir(figures) if n.startswith("build_"))
+    assert sorted(registry.FIGURES) == built
+    for name, spec in registry.FIGURES.items():
+        assert registry.builder(name) is getattr(figures, f"build_{name}")
+        assert spec.table in ("robustness", "per_image", "method_ranks", "mixedlm")
+    report = {"dpi": 90, "measure": "pearson", "grid_images": 4, "grid_noise": None}
+    assert registry.figure_params("h_heatmap", report) == {"dpi": 90, "measure": "pearson"}
+    assert registry.figure_params("forest_plot", report) == {"dpi": 90}
+    with pytest.raises(ValueError, match="unknown figure 'pie'.*h_heatmap"):
+        registry.figure_params("pie", report)
+    # Each figure has a caption in the report.
+    captions = (Path(__file__).parents[1] / "report" / "figure.rst").read_text()
+    assert sorted(re.findall(r'^\s+"(\w+)":', captions, re.M)) == sorted(registry.FIGURES)
+
+
+def test_grid_images_are_spread_over_the_classes():
+    """An eval set whose first images are all of one class still gives a grid of four classes."""
+    labels = np.array([3] * 20 + [0] * 5 + [7] * 5 + [1] * 5 + [5] * 5)
+    pick = cam_grid.pick_images(labels, 4, 0, "digits")
+    assert len(set(labels[pick])) == 4 and len(set(pick)) == 4
+    np.testing.assert_array_equal(pick, cam_grid.pick_images(labels, 4, 0, "digits"))
+    assert not np.array_equal(pick, cam_grid.pick_images(labels, 4, 1, "digits"))
+    # More images than classes: every class once, then a second round over the classes.
+    eight = cam_grid.pick_images(labels, 8, 0, "digits")
+    np.testing.assert_array_equal(eight[:5], cam_grid.pick_images(labels, 5, 0, "digits"))
+    assert sorted(labels[eight[:5]]) == [0, 1, 3, 5, 7] and len(set(eight)) == 8
+    assert len(set(labels[eight[5:]])) == 3
+    with pytest.raises(ValueError, match="cannot pick 41 grid images from 40"):
+        cam_grid.pick_images(labels, 41, 0, "digits")
+
+
+def test_accuracy_vs_severity_averages_the_seeds_of_a_regulariser(per_image):
+    """Two seeds per model name: one line per regulariser at the mean of the seeds."""
+    seeds = pd.concat(
+        [
+            per_image.assign(model=per_image["model"] + "-s0"),
+            per_image.assign(model=per_image["model"] + "-s1", pred_noisy=per_image["label"]),
+        ]
+    )
+    ax = figures.build_accuracy_vs_severity(seeds).axes[0]
+    assert len(ax.lines) == 2
+    single = figures.build_accuracy_vs_severity(per_image).axes[0]
+    for line, one in zip(ax.lines, single.lines, strict=True):
+        clean, *noisy = one.get_ydata()
+        # Seed 1 is right at every level; the clean accuracy is the same for both seeds.
+        expected = [clean, *((np.array(noisy) + 1.0) / 2)]
+        np.testing.assert_allclose(line.get_ydata(), expected)

@@ -1,4 +1,4 @@
-"""Summary table shape and cell format, and the Markdown writer."""
+"""Summary table shape and cell format, the Markdown writer, and the accuracy table."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from camrobust.report import tables
+from camrobust.report import accuracy, tables
 
 CELL = re.compile(r"^(\d\.\d\d|n/a) \((\d\.\d\d|n/a)/(\d\.\d\d|n/a)\)$")
 
@@ -125,3 +125,57 @@ def test_markdown_of_the_summary_table_and_of_an_index():
     assert _parse_markdown(indexed) == rows
     with pytest.raises(TypeError, match="DataFrame"):
         tables.to_markdown([1, 2])
+
+
+def _per_image_with_seeds() -> pd.DataFrame:
+    """Two regularisers × three seeds, four images, one noise level; known correct counts."""
+    rows = []
+    correct = {("erm", "0"): 4, ("erm", "1"): 3, ("erm", "2"): 2, ("vat", "0"): 1}
+    correct |= {("vat", "1"): 1, ("vat", "2"): 1}
+    for (reg, seed), k in correct.items():
+        for image in range(4):
+            for method in ("gradcam", "eigencam"):  # predictions repeat per method
+                rows.append(
+                    {"dataset": "shapes", "model": f"cnn13-{reg}-s{seed}", "arch": "cnn13",
+                     "regularizer": reg, "noise": "gaussian", "level": "3", "method": method,
+                     "image": image, "label": 1, "pred_clean": 1,
+                     "pred_noisy": 1 if image < k else 0}
+                )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_accuracy_mean_and_sd_over_training_seeds():
+    per_image = _per_image_with_seeds()
+    clean = {("shapes", m): 0.9 + 0.01 * i for i, m in enumerate(per_image["model"].unique())}
+    table = accuracy.accuracy_table(per_image, clean)
+    assert list(table.columns) == list(accuracy.SEED_COLUMNS)
+    models = table[table["seed"] != "all"]
+    assert len(models) == 6 * 2 and (models["n_seeds"] == 1).all()
+    assert models["accuracy_sd"].isna().all()  # one model: no spread
+    noisy = models[models["level"] == "3"].set_index("model")["accuracy"]
+    assert noisy["cnn13-erm-s1"] == 0.75 and noisy["cnn13-vat-s2"] == 0.25
+    pooled = table[table["seed"] == "all"].set_index(["model", "level"])
+    assert pooled.index.tolist() == [(m, lv) for m in ("cnn13-erm", "cnn13-vat") for lv in "03"]
+    erm = pooled.loc[("cnn13-erm", "3")]
+    assert erm["accuracy"] == pytest.approx(0.75)  # (1 + 0.75 + 0.5) / 3
+    assert erm["accuracy_sd"] == pytest.approx(np.std([1, 0.75, 0.5], ddof=1))
+    assert erm["n"] == 12 and erm["n_seeds"] == 3
+    assert pooled.loc[("cnn13-vat", "3"), "accuracy_sd"] == 0.0
+    assert pooled.loc[("cnn13-vat", "0"), "accuracy"] == 1.0
+    assert erm["test_accuracy"] == pytest.approx(0.91)
+    assert erm["test_accuracy_sd"] == pytest.approx(0.01)
+
+
+def test_accuracy_without_seeds_keeps_its_columns_and_a_mixed_naming_fails():
+    per_image = _per_image_with_seeds()
+    one = per_image[per_image["model"].str.endswith("-s0")]
+    one = one.assign(model=one["model"].str.removesuffix("-s0"))
+    table = accuracy.accuracy_table(one, {("shapes", m): 0.9 for m in one["model"].unique()})
+    assert list(table.columns) == [*accuracy.KEYS, "level", "accuracy", "n", "test_accuracy"]
+    assert len(table) == 2 * 2
+    mixed = pd.concat([one, per_image[per_image["model"] == "cnn13-erm-s1"]])
+    clean = {("shapes", m): 0.9 for m in mixed["model"].unique()}
+    with pytest.raises(ValueError, match="model 'cnn13-erm' has no '-s<seed>' suffix"):
+        accuracy.accuracy_table(mixed, clean)
+    assert accuracy.model_seed("vgg11_bn-lvat_glow-s12") == "12"
+    assert accuracy.model_seed("vgg11_bn-lvat_glow") is None

@@ -16,8 +16,10 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import ROOT, TINY, planned_jobs, snakemake
+from PIL import Image
 
 from camrobust.metrics import MEASURES
+from camrobust.report.registry import FIGURES
 
 pytestmark = pytest.mark.slow
 TABLES = ["tables/robustness.csv", "tables/accuracy.csv", "tables/per_image.parquet",
@@ -102,8 +104,13 @@ def test_tables_have_the_expected_columns_ranges_and_rows(tiny_run):
         assert len(stats) > 0 and {"test", "p_value", "note"} <= set(stats.columns)
         # every row has a p-value or says why not
         assert (stats["p_value"].notna() | stats["note"].notna()).all()
-    for png in (tiny_run / "results/report/shapes").rglob("*.png"):
-        assert png.stat().st_size > 5000, png
+    pngs = sorted((tiny_run / "results/report/shapes").rglob("*.png"))
+    assert len(pngs) == len(FIGURES) + n_models  # the figures and a CAM grid per model
+    for png in pngs:
+        with Image.open(png) as img:  # a PNG with something drawn on it
+            assert img.format == "PNG" and np.asarray(img.convert("L")).std() > 10, png
+    headline = (tiny_run / "results/tables/headline.md").read_text().splitlines()
+    assert len(headline) <= 20 and headline[2] == "shapes:"
 
 
 def test_a_second_dry_run_has_nothing_to_do(tiny_run):
@@ -119,7 +126,7 @@ def variant(tmp_path: Path, change) -> Path:
 
 
 AGGREGATES = {"robustness_table": 1, "per_image_table": 1, "accuracy_table": 1, "stats": 1,
-              "figure": 6, "summary_table": 1, "all": 1}  # fmt: skip
+              "figure": 6, "summary_table": 1, "headline": 1, "all": 1}  # fmt: skip
 
 
 def test_adding_a_noise_level_schedules_only_that_level(tiny_run, tmp_path):
@@ -154,6 +161,17 @@ def test_a_regulariser_hyper_parameter_reruns_only_its_models_chain(tiny_run, tm
 def test_a_figure_option_reruns_only_report_jobs(tiny_run, tmp_path):
     path = variant(tmp_path, lambda c: c.setdefault("report", {}).update(dpi=90))
     assert planned_jobs(tiny_run, path) == {"figure": 6, "cam_grid": 4, "all": 1}
+
+
+def test_report_keys_rerun_only_the_jobs_that_read_them(tiny_run, tmp_path):
+    path = variant(tmp_path, lambda c: c.setdefault("report", {}).update(grid_images=2))
+    assert planned_jobs(tiny_run, path) == {"cam_grid": 4, "all": 1}
+    other = next(m for m in MEASURES if m != "ssim")
+    path = variant(tmp_path, lambda c: c.setdefault("report", {}).update(measure=other))
+    # Three of the six figures show a similarity measure; the CAM grids show none.
+    assert planned_jobs(tiny_run, path) == {
+        "figure": 3, "summary_table": 1, "headline": 1, "all": 1,
+    }  # fmt: skip
 
 
 def same_tables(a: Path, b: Path) -> None:

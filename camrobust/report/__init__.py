@@ -1,5 +1,6 @@
-"""Report stage: paper-style tables and PNG figures of CAM robustness and its statistics."""
+"""Report stage: paper-style tables, the headline, and PNG figures of CAM robustness.
 
-from camrobust.report import figures, tables
-
-__all__ = ["figures", "tables"]
+Modules: `registry` (the figures by name; light, read by the Snakefile), `figures`, `cam_grid`,
+`tables`, `accuracy`, `headline`. Nothing is imported here, so that reading the registry does
+not load matplotlib or scipy.
+"""

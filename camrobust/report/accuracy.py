@@ -1,11 +1,28 @@
-"""Accuracy of every model: clean test accuracy and evaluation accuracy under each noise level."""
+"""Accuracy of every model: clean test accuracy and evaluation accuracy under each noise level;
+with several training seeds, also their mean and standard deviation over the seeds."""
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
+
+from camrobust.report.tables import require_columns
 
 KEYS = ("dataset", "model", "arch", "regularizer", "noise")
 _NEED = (*KEYS, "level", "image", "label", "pred_clean", "pred_noisy")
+POOLED_SEEDS = "all"  # the `seed` of the rows pooled over seeds
+SEED_COLUMNS = ("dataset", "model", "seed", "arch", "regularizer", "noise", "level", "accuracy")
+SEED_COLUMNS += ("accuracy_sd", "n", "n_seeds", "test_accuracy", "test_accuracy_sd")
+# Models of several training seeds are named '{arch}-{regularizer}-s{seed}'. Local until the
+# workflow has one torch-free model-name splitter; then use that.
+_SEED_SUFFIX = re.compile(r"-s(\d+)$")
+
+
+def model_seed(model: str) -> str | None:
+    """The training seed in a model name: 'resnet18-vat-s2' -> '2'; None without the suffix."""
+    match = _SEED_SUFFIX.search(model)
+    return match[1] if match else None
 
 
 def _mean_correct(frame: pd.DataFrame) -> pd.DataFrame:
@@ -19,9 +36,7 @@ def accuracy_by_level(per_image: pd.DataFrame) -> pd.DataFrame:
 
     Predictions do not depend on the CAM method: each (model, noise, level, image) counts once.
     """
-    missing = [c for c in _NEED if c not in per_image.columns]
-    if missing:
-        raise ValueError(f"per-image table lacks columns: {', '.join(missing)}")
+    require_columns(per_image, _NEED, "per-image table")
     pairs = per_image.drop_duplicates([*KEYS, "level", "image"])
     pairs = pairs.assign(level=pairs["level"].astype(str))
     noisy = pairs.assign(correct=pairs["pred_noisy"] == pairs["label"])
@@ -32,13 +47,47 @@ def accuracy_by_level(per_image: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values([*KEYS, "level"], kind="stable").reset_index(drop=True)
 
 
+def seed_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sample sd (ddof 1) of `accuracy` and `test_accuracy` over the seeds of each
+    (dataset, arch, regulariser, noise, level), as rows with seed "all" and model
+    '{arch}-{regularizer}'; `n` sums the images, `n_seeds` counts the seeds (sd empty for one)."""
+    keys = ["dataset", "arch", "regularizer", "noise", "level"]
+    out = (
+        table.groupby(keys, sort=True)
+        .agg(
+            accuracy=("accuracy", "mean"),
+            accuracy_sd=("accuracy", "std"),
+            n=("n", "sum"),
+            n_seeds=("seed", "nunique"),
+            test_accuracy=("test_accuracy", "mean"),
+            test_accuracy_sd=("test_accuracy", "std"),
+        )
+        .reset_index()
+    )
+    out.insert(1, "model", out["arch"] + "-" + out["regularizer"])
+    out.insert(2, "seed", POOLED_SEEDS)
+    return out
+
+
 def accuracy_table(
     per_image: pd.DataFrame, clean_accuracy: dict[tuple[str, str], float]
 ) -> pd.DataFrame:
     """One row per (dataset, model, noise, level) with the evaluation accuracy, plus the clean
-    evaluation accuracy (level "0") and the full test-set accuracy from training."""
+    evaluation accuracy (level "0") and the full test-set accuracy from training.
+
+    Models named '{arch}-{regularizer}-s{seed}' add a `seed` column and the rows of
+    `seed_summary` (mean ± sd over the seeds) after the per-model rows.
+    """
     table = accuracy_by_level(per_image)
     table["test_accuracy"] = [
         clean_accuracy[(d, m)] for d, m in zip(table["dataset"], table["model"], strict=True)
     ]
-    return table
+    seeds = [model_seed(m) for m in table["model"]]
+    if all(s is None for s in seeds):
+        return table  # one model per (arch, regulariser): the table of a run without seeds
+    if any(s is None for s in seeds):
+        plain = table["model"][[s is None for s in seeds]].iloc[0]
+        raise ValueError(f"model {plain!r} has no '-s<seed>' suffix while other models do")
+    table.insert(2, "seed", seeds)
+    table["n_seeds"] = 1
+    return pd.concat([table, seed_summary(table)], ignore_index=True)[list(SEED_COLUMNS)]

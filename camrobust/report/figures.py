@@ -1,7 +1,9 @@
-"""Report figures (PNG, Agg): CAM grids, H heatmaps, severity curves, ranks, accuracy, forest plot.
+"""Report figures (PNG, Agg): H heatmaps, severity curves, ranks, accuracy, forest plot.
 
-Each `build_*` returns a matplotlib Figure (so tests can inspect its panels); the matching public
-function writes it to one PNG atomically and returns nothing. No pyplot: no global state.
+Each `build_<name>` draws the figure `name` of `camrobust.report.registry.FIGURES` from its one
+input table and returns a matplotlib Figure (so tests can inspect its panels); `write_figure`
+draws one by name and writes its PNG. No pyplot: no global state. The CAM grids are drawn in
+`camrobust.report.cam_grid`.
 """
 
 from __future__ import annotations
@@ -12,22 +14,21 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from camrobust.io import atomic_path
 from camrobust.report.accuracy import accuracy_by_level
+from camrobust.report.png import save_png
+from camrobust.report.registry import builder, figure_spec
+from camrobust.report.tables import measure_rows, require_columns
 from camrobust.stats.validate import numeric_levels
-
-DPI = 100
 
 
 def _new_figure(nrows: int, ncols: int, panel: tuple[float, float]) -> tuple[Figure, np.ndarray]:
     """A figure with an nrows × ncols grid of panels of `panel` inches each."""
-    fig = Figure(figsize=(panel[0] * ncols, panel[1] * nrows), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(panel[0] * ncols, panel[1] * nrows), layout="constrained")
     FigureCanvasAgg(fig)
     return fig, fig.subplots(nrows, ncols, squeeze=False)
 
@@ -89,197 +90,12 @@ def _curve_panels(
     return fig
 
 
-def save(fig: Figure, path: str | os.PathLike) -> None:
-    """Write `fig` as PNG atomically (temporary name, then rename)."""
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=DPI)
-
-
-def _need(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"{what} lacks columns: {', '.join(missing)}")
-
-
-def _robust_rows(robust: pd.DataFrame, measure: str, pooled: bool, columns: Sequence[str]):
-    """Robustness rows of one measure, levels pooled ('all') or per level; error when none."""
-    _need(robust, ("dataset", "model", "method", "noise", "level", "measure", *columns), "robust")
-    pooled_rows = robust["level"].astype(str) == "all"
-    rows = robust[(robust["measure"] == measure) & (pooled_rows if pooled else ~pooled_rows)]
-    if rows.empty:
-        kind = "pooled (level 'all')" if pooled else "per-level"
-        raise ValueError(f"no {kind} robustness rows for measure {measure!r}")
-    return rows
-
-
-# CAM grid ---------------------------------------------------------------------------------
-
-
-# Pixel layout of the CAM grid. The grid is one RGB mosaic on one axes drawn 1:1 on the canvas:
-# a few hundred axes with two imshows each made the figure ~30x slower to build and save.
-_CELL_PX = 128  # aim for cells about this many pixels wide (integer upscaling of the image)
-_GAP_PX = 6  # between cells of one image and between rows
-_GROUP_GAP_PX = 16  # between the columns of different images
-_PAD_PX = 2  # around the mosaic, so that the cell frames fit
-_MARGIN_PX = (24, 36, 4, 4)  # left (row labels), top (two-line titles), right, bottom
-_FRAME = 64  # grey level of the 1-pixel frame around each cell
-_OVERLAY_ALPHA = 0.5
-
-
-def _bilinear_weights(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) weights of bilinear resampling with pixel centres aligned and edges clamped.
-
-    The same sampling as imshow(..., extent=(0, W, H, 0), interpolation="bilinear").
-    """
-    src = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0.0, n_in - 1)
-    lo = np.floor(src).astype(int)
-    hi = np.minimum(lo + 1, n_in - 1)
-    frac = src - lo
-    weights = np.zeros((n_out, n_in))
-    np.add.at(weights, (np.arange(n_out), lo), 1.0 - frac)
-    np.add.at(weights, (np.arange(n_out), hi), frac)
-    return weights
-
-
-def _stretch(maps: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Maps (..., h, w) resampled bilinearly to (..., height, width)."""
-    rows = _bilinear_weights(maps.shape[-2], height)
-    cols = _bilinear_weights(maps.shape[-1], width)
-    return rows @ maps @ cols.T
-
-
-def _cam_cells(images: np.ndarray, maps: np.ndarray, scale: int) -> np.ndarray:
-    """uint8 RGB cells (1 + M, 1 + L, N, H·scale, W·scale, 3): the inputs, then the overlays.
-
-    Images are upscaled by pixel repetition (grey ones shown on a fixed 0-255 scale); maps are
-    stretched bilinearly over them and blended as jet at alpha 0.5, as imshow composited them.
-    """
-    if images.shape[-1] == 1:
-        images = np.repeat(images, 3, axis=-1)
-    big = np.repeat(np.repeat(images, scale, axis=-3), scale, axis=-2).astype(np.float32)
-    height, width = big.shape[-3:-1]
-    # imshow(vmin=0, vmax=1) puts values outside [0, 1] at the ends of the colormap.
-    stretched = np.clip(_stretch(maps, height, width), 0.0, 1.0)
-    rgba = colormaps["jet"](stretched, bytes=True)  # NaN -> the transparent "bad" colour
-    alpha = (_OVERLAY_ALPHA / 255.0) * rgba[..., 3:].astype(np.float32)
-    overlays = big * (1.0 - alpha) + rgba[..., :3].astype(np.float32) * alpha
-    cells = np.concatenate([big[None], overlays])
-    return np.rint(cells).astype(np.uint8)
-
-
-def _cam_mosaic(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The cells laid out on a white canvas: row r, column i·(1 + L) + v holds cells[r, v, i].
-
-    Returns the mosaic, opaque uint8 RGBA (height, width, 4) as Agg draws it without a copy,
-    and the top and left pixel of each row and column.
-    """
-    n_rows, n_views, n_img, height, width, _ = cells.shape
-    cols = np.arange(n_img * n_views)
-    lefts = _PAD_PX + cols * (width + _GAP_PX) + (cols // n_views) * (_GROUP_GAP_PX - _GAP_PX)
-    tops = _PAD_PX + np.arange(n_rows) * (height + _GAP_PX)
-    mosaic = np.full((tops[-1] + height + _PAD_PX, lefts[-1] + width + _PAD_PX, 4), 255, np.uint8)
-    rgb = mosaic[..., :3]
-    for r, top in enumerate(tops):
-        for c, left in enumerate(lefts):
-            rgb[top - 1 : top + height + 1, left - 1 : left + width + 1] = _FRAME
-            rgb[top : top + height, left : left + width] = cells[r, c % n_views, c // n_views]
-    return mosaic, tops, lefts
-
-
-def build_cam_grid(
-    images: np.ndarray,
-    maps: np.ndarray,
-    preds: np.ndarray,
-    class_names: Sequence[str],
-    methods: Sequence[str],
-    levels: Sequence[str],
-) -> Figure:
-    """Top row the inputs (clean, then each level) per image, then one row of overlays per method.
-
-    images: uint8 (1 + L, N, H, W, C), index 0 clean, C = 1 (grey, 0-255) or 3; maps:
-    (M, 1 + L, N, h, w) in [0, 1], any resolution (stretched bilinearly over the image, jet at
-    alpha 0.5; NaN shows no overlay); preds: (1 + L, N) predicted classes.
-    Titles give the predicted class, red where it differs from the clean prediction.
-    The grid is one image on a single axes, drawn 1:1 (images upscaled by a whole factor to about
-    128 pixels, larger ones kept as they are); its texts are the titles and the row labels
-    ("input", then the methods).
-    """
-    images = np.asarray(images)
-    maps = np.asarray(maps, dtype=float)
-    preds = np.asarray(preds)
-    if images.ndim != 5 or images.dtype != np.uint8:
-        raise ValueError(
-            f"images must be uint8 (1+L, N, H, W, C), got {images.dtype} {images.shape}"
-        )
-    n_views, n_img, height, width, _ = images.shape
-    if n_views != len(levels) + 1:
-        raise ValueError(f"images has {n_views} views but 1 + {len(levels)} levels expected")
-    if maps.shape[:3] != (len(methods), n_views, n_img) or maps.ndim != 5:
-        raise ValueError(
-            f"maps must be (M={len(methods)}, 1+L={n_views}, N={n_img}, h, w), got {maps.shape}"
-        )
-    if preds.shape != (n_views, n_img):
-        raise ValueError(f"preds must be (1+L={n_views}, N={n_img}), got {preds.shape}")
-    if preds.min() < 0 or preds.max() >= len(class_names):
-        raise ValueError(f"preds hold class ids outside 0..{len(class_names) - 1}")
-    scale = max(1, round(_CELL_PX / max(height, width)))
-    mosaic, tops, lefts = _cam_mosaic(_cam_cells(images, maps, scale))
-    cell_h, cell_w = height * scale, width * scale
-    left, top, right, bottom = _MARGIN_PX
-    fig_w, fig_h = left + mosaic.shape[1] + right, top + mosaic.shape[0] + bottom
-    fig = Figure(figsize=(fig_w / DPI, fig_h / DPI), dpi=DPI)
-    FigureCanvasAgg(fig)
-    # The axes spans exactly the mosaic's pixels, so the image is drawn 1:1 (no interpolation).
-    ax = fig.add_axes(
-        (left / fig_w, bottom / fig_h, mosaic.shape[1] / fig_w, mosaic.shape[0] / fig_h)
-    )
-    ax.imshow(mosaic, interpolation="none", aspect="auto")
-    ax.set_axis_off()
-    # Data coordinates are mosaic pixels (centres at integers, y down), texts sit in the margins.
-    titles = ["clean", *(f"level {lv}" for lv in levels)]
-    for c, x in enumerate(lefts):
-        v, i = c % n_views, c // n_views
-        ax.text(
-            x + cell_w / 2 - 0.5,
-            -_PAD_PX,
-            f"{titles[v]}\n{class_names[int(preds[v, i])]}",
-            ha="center",
-            va="bottom",
-            fontsize=8,
-            color="tab:red" if preds[v, i] != preds[0, i] else "black",
-        )
-    for label, y in zip(["input", *methods], tops, strict=True):
-        ax.text(
-            -_PAD_PX - 2,
-            y + cell_h / 2 - 0.5,
-            label,
-            rotation=90,
-            ha="right",
-            va="center",
-            fontsize=9,
-        )
-    return fig
-
-
-def cam_grid(
-    path: str | os.PathLike,
-    images: np.ndarray,
-    maps: np.ndarray,
-    preds: np.ndarray,
-    class_names: Sequence[str],
-    methods: Sequence[str],
-    levels: Sequence[str],
-) -> None:
-    """Write the CAM grid of `build_cam_grid` to `path`."""
-    save(build_cam_grid(images, maps, preds, class_names, methods, levels), path)
-
-
 # H heatmap --------------------------------------------------------------------------------
 
 
 def build_h_heatmap(robust: pd.DataFrame, measure: str) -> Figure:
     """One panel per (dataset, model): CAM method × noise heatmap of H, levels pooled, annotated."""
-    rows = _robust_rows(robust, measure, pooled=True, columns=("robustness",))
+    rows = measure_rows(robust, measure, ("robustness",))
     groups = list(rows.groupby(["dataset", "model"], sort=True))
     methods = sorted(rows["method"].astype(str).unique())
     noises = sorted(rows["noise"].astype(str).unique())
@@ -308,17 +124,12 @@ def build_h_heatmap(robust: pd.DataFrame, measure: str) -> Figure:
     return fig
 
 
-def h_heatmap(path: str | os.PathLike, robust: pd.DataFrame, measure: str) -> None:
-    """Write the method × noise H heatmaps, one panel per model."""
-    save(build_h_heatmap(robust, measure), path)
-
-
 # Severity curves --------------------------------------------------------------------------
 
 
 def build_severity_curves(robust: pd.DataFrame, measure: str) -> Figure:
     """Consistency C (mean kept-pair similarity) vs level with its CI band, per model × noise."""
-    rows = _robust_rows(
+    rows = measure_rows(
         robust, measure, pooled=False, columns=("consistency", "consistency_lo", "consistency_hi")
     )
 
@@ -339,17 +150,12 @@ def build_severity_curves(robust: pd.DataFrame, measure: str) -> Figure:
     )
 
 
-def severity_curves(path: str | os.PathLike, robust: pd.DataFrame, measure: str) -> None:
-    """Write similarity-vs-severity curves with 95% bands, one panel per model × noise."""
-    save(build_severity_curves(robust, measure), path)
-
-
 # Kept vs flipped --------------------------------------------------------------------------
 
 
 def build_kept_flipped(per_image: pd.DataFrame, measure: str) -> Figure:
     """Per (dataset, model): boxes of kept and flipped pair similarity for each CAM method."""
-    _need(per_image, ("dataset", "model", "method", "kept", measure), "per-image table")
+    require_columns(per_image, ("dataset", "model", "method", "kept", measure), "per-image table")
     groups = list(per_image.groupby(["dataset", "model"], sort=True))
     methods = sorted(per_image["method"].astype(str).unique())
     nrows, ncols = _grid(len(groups))
@@ -380,11 +186,6 @@ def build_kept_flipped(per_image: pd.DataFrame, measure: str) -> Figure:
     return fig
 
 
-def kept_flipped(path: str | os.PathLike, per_image: pd.DataFrame, measure: str) -> None:
-    """Write kept vs flipped similarity distributions per model and CAM method."""
-    save(build_kept_flipped(per_image, measure), path)
-
-
 # Average ranks ----------------------------------------------------------------------------
 
 
@@ -404,7 +205,7 @@ def build_average_ranks(
     method_ranks: pd.DataFrame, noise: str = "all", level: str = "all"
 ) -> Figure:
     """Critical-difference style plots of average method ranks (1 = most stable), per model."""
-    _need(
+    require_columns(
         method_ranks,
         ("dataset", "model", "noise", "level", "measure", "method", "avg_rank", "cd", "n"),
         "method_ranks",
@@ -458,17 +259,16 @@ def build_average_ranks(
     return fig
 
 
-def average_ranks(path: str | os.PathLike, method_ranks: pd.DataFrame) -> None:
-    """Write critical-difference style average-rank plots (noises and levels pooled)."""
-    save(build_average_ranks(method_ranks), path)
-
-
 # Accuracy vs severity ---------------------------------------------------------------------
 
 
 def build_accuracy_vs_severity(per_image: pd.DataFrame) -> Figure:
-    """Accuracy vs level (0 = clean) with one line per regulariser, per (dataset, arch) × noise."""
-    acc = accuracy_by_level(per_image)
+    """Accuracy vs level (0 = clean) with one line per regulariser, per (dataset, arch) × noise.
+
+    With several training seeds a line is the mean over the regulariser's models.
+    """
+    keys = ["dataset", "arch", "regularizer", "noise", "level"]
+    acc = accuracy_by_level(per_image).groupby(keys, sort=True)["accuracy"].mean().reset_index()
 
     def draw(ax: Axes, line: pd.DataFrame, _: str, color: str) -> None:
         ax.plot(line["x"], line["accuracy"], marker="o", ms=3, color=color)
@@ -484,17 +284,12 @@ def build_accuracy_vs_severity(per_image: pd.DataFrame) -> Figure:
     )
 
 
-def accuracy_vs_severity(path: str | os.PathLike, per_image: pd.DataFrame) -> None:
-    """Write accuracy vs severity per regulariser (from pred_noisy == label)."""
-    save(build_accuracy_vs_severity(per_image), path)
-
-
 # Forest plot ------------------------------------------------------------------------------
 
 
 def build_forest_plot(mixedlm: pd.DataFrame) -> Figure:
     """Regulariser coefficients vs the reference with CIs: main effect and slope, per arch."""
-    _need(
+    require_columns(
         mixedlm,
         ("dataset", "arch", "method", "noise", "measure", "factor", "group_a", "effect_size")
         + ("ci_lo", "ci_hi"),
@@ -541,6 +336,22 @@ def build_forest_plot(mixedlm: pd.DataFrame) -> Figure:
     return fig
 
 
-def forest_plot(path: str | os.PathLike, mixedlm: pd.DataFrame) -> None:
-    """Write the forest plot of the mixed model's regulariser effects with confidence intervals."""
-    save(build_forest_plot(mixedlm), path)
+# By name ----------------------------------------------------------------------------------
+
+
+def read_table(path: str | os.PathLike, dataset: str) -> pd.DataFrame:
+    """A figure's input table (CSV or Parquet), levels as text, only the rows of `dataset`."""
+    table = pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(path)
+    table = table.astype({"level": str}) if "level" in table else table
+    return table[table["dataset"] == dataset] if "dataset" in table else table
+
+
+def write_figure(name: str, table: pd.DataFrame, path: str | os.PathLike, params: dict) -> None:
+    """Draw figure `name` from its input `table` and write it to `path` at `params["dpi"]`.
+
+    `params` are the figure's config keys (`registry.figure_params`): `dpi`, and `measure`
+    for the figures that use one.
+    """
+    build = builder(name)
+    fig = build(table, params["measure"]) if figure_spec(name).uses_measure else build(table)
+    save_png(fig, path, params["dpi"])

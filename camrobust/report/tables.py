@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 
 import pandas as pd
 
 ROBUST_KEYS = ("dataset", "model", "method", "noise", "level", "measure")
 MISSING = "n/a"
+POOLED = "all"  # the level of the rows pooled over levels
 
 
-def _check_robust(robust: pd.DataFrame, measure: str, columns: tuple[str, ...]) -> pd.DataFrame:
-    """Rows of `measure` with the levels pooled; raise naming what is missing."""
-    need = [c for c in (*ROBUST_KEYS, *columns) if c not in robust.columns]
-    if need:
-        raise ValueError(f"robustness table lacks columns: {', '.join(need)}")
-    rows = robust[(robust["measure"] == measure) & (robust["level"].astype(str) == "all")]
+def require_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    """Raise naming every column of `columns` that `table` (called `what`) lacks."""
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{what} lacks columns: {', '.join(missing)}")
+
+
+def measure_rows(
+    robust: pd.DataFrame, measure: str, columns: Sequence[str], pooled: bool = True
+) -> pd.DataFrame:
+    """Robustness rows of `measure`, levels pooled (level 'all') or per level; raise naming
+    what is missing (columns, or rows of that measure)."""
+    require_columns(robust, (*ROBUST_KEYS, *columns), "robustness table")
+    pooled_rows = robust["level"].astype(str) == POOLED
+    rows = robust[(robust["measure"] == measure) & (pooled_rows if pooled else ~pooled_rows)]
     if rows.empty:
+        kind = f"pooled (level {POOLED!r})" if pooled else "per-level"
         have = ", ".join(sorted(map(str, robust["measure"].unique())))
-        raise ValueError(f"no pooled (level 'all') rows for measure {measure!r}; measures: {have}")
+        raise ValueError(f"no {kind} rows for measure {measure!r}; measures: {have}")
     return rows
 
 
@@ -38,7 +50,7 @@ def summary_table(robust: pd.DataFrame, measure: str = "ssim", decimals: int = 2
     H is the harmonic mean of consistency C and responsiveness R (METRIC.md); a cell with no
     row for that noise reads 'n/a'.
     """
-    rows = _check_robust(robust, measure, ("consistency", "responsiveness", "robustness"))
+    rows = measure_rows(robust, measure, ("consistency", "responsiveness", "robustness"))
     keys = ["dataset", "model", "method", "noise"]
     dup = rows.duplicated(keys)
     if dup.any():

@@ -1,0 +1,233 @@
+"""The answer of a run in at most 20 lines: which CAM method is robust, does the regulariser
+matter, how accurate are the models, and where the full tables are.
+
+Pooling rules (each line of the headline says which one it uses):
+
+- CAM methods: per dataset, the robustness score H of each method is the mean over the
+  (model, noise) cells of the robustness table's levels-pooled rows (level "all"); its interval is
+  the mean of the cells' bootstrap bounds (`robustness_lo`, `robustness_hi`). Each cell's
+  bootstrap is independent of the others', so this interval is wider than the bootstrap interval
+  of the mean would be (conservative). Undefined cells (no kept or no flipped pairs) are left
+  out of a method's mean, and the line says how many of its cells were defined.
+- Regularisers: read from the stats table named by `REGULARIZER_TABLE` through
+  `regularizer_effects` (the one place to change to read another table). From the mixed model
+  (one fit per dataset, architecture, CAM method and noise), the effect of a regulariser is its
+  main-effect coefficient against the reference (on the similarity scale, at the mean level);
+  the headline shows the median stratum (the lower median when their number is even) with its
+  confidence interval and adjusted p-value, and how many strata are significantly higher or
+  lower (the table's `significant` column).
+- Accuracy: the range of the clean test accuracy over the trained models (one value per model).
+
+The text is valid Markdown and renders as an reStructuredText line block in the report (no
+inline markup characters).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from camrobust.report.accuracy import POOLED_SEEDS
+from camrobust.report.tables import measure_rows, require_columns
+
+MAX_LINES = 20
+REFERENCE = "erm"
+REGULARIZER_TABLE = "mixedlm"  # the stats table `regularizer_effects` reads
+EFFECT_COLUMNS = ("dataset", "regularizer", "effect", "ci_lo", "ci_hi", "p", "n_strata")
+EFFECT_COLUMNS += ("n_higher", "n_lower", "measure")
+
+
+def method_robustness(robust: pd.DataFrame, measure: str) -> pd.DataFrame:
+    """Per (dataset, method): mean H, mean bootstrap bounds, cells defined and cells in all.
+
+    Sorted by dataset, then H from most to least robust (methods with no defined cell last).
+    """
+    rows = measure_rows(robust, measure, ("robustness", "robustness_lo", "robustness_hi"))
+    out = (
+        rows.groupby(["dataset", "method"], sort=True)
+        .agg(
+            h=("robustness", "mean"),
+            lo=("robustness_lo", "mean"),
+            hi=("robustness_hi", "mean"),
+            n_defined=("robustness", "count"),
+            n_cells=("robustness", "size"),
+        )
+        .reset_index()
+    )
+    return out.sort_values(["dataset", "h"], ascending=[True, False], na_position="last")
+
+
+def regularizer_effects(
+    stats: pd.DataFrame, measure: str, reference: str = REFERENCE
+) -> pd.DataFrame:
+    """The effect of each regulariser against `reference`, one row per (dataset, regulariser).
+
+    Reads the mixed-model table (`REGULARIZER_TABLE`): the median stratum's main-effect
+    coefficient with its interval and adjusted p-value, and the counts of significant strata.
+    Uses `measure` if the table has it, else its first measure (the `measure` column says).
+    Columns: EFFECT_COLUMNS.
+    """
+    need = ("dataset", "measure", "test", "factor", "group_a", "group_b", "effect_size")
+    require_columns(
+        stats, (*need, "ci_lo", "ci_hi", "p_adjusted", "significant"), "regulariser table"
+    )
+    have = sorted(stats["measure"].astype(str).unique())
+    if not have:
+        return pd.DataFrame(columns=list(EFFECT_COLUMNS))
+    used = measure if measure in have else have[0]
+    main = stats[
+        (stats["measure"] == used)
+        & (stats["test"] == "mixedlm")
+        & (stats["group_b"].astype(str) == reference)
+        & ~stats["factor"].astype(str).str.endswith(":level")
+        & stats["effect_size"].notna()
+    ]
+    records = []
+    for (dataset, reg), sub in main.groupby(["dataset", "group_a"], sort=True):
+        sub = sub.sort_values("effect_size", kind="stable")
+        median = sub.iloc[(len(sub) - 1) // 2]
+        significant = sub["significant"].astype(str) == "True"
+        records.append(
+            {
+                "dataset": dataset,
+                "regularizer": reg,
+                "effect": float(median["effect_size"]),
+                "ci_lo": float(median["ci_lo"]),
+                "ci_hi": float(median["ci_hi"]),
+                "p": float(median["p_adjusted"]),
+                "n_strata": len(sub),
+                "n_higher": int((significant & (sub["effect_size"] > 0)).sum()),
+                "n_lower": int((significant & (sub["effect_size"] < 0)).sum()),
+                "measure": used,
+            }
+        )
+    return pd.DataFrame.from_records(records, columns=list(EFFECT_COLUMNS))
+
+
+def clean_accuracy(accuracy: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset: lowest and highest clean test accuracy over the models, and their number."""
+    require_columns(accuracy, ("dataset", "model", "test_accuracy"), "accuracy table")
+    if "seed" in accuracy:  # the seeds-pooled rows are not models
+        accuracy = accuracy[accuracy["seed"].astype(str) != POOLED_SEEDS]
+    models = accuracy.drop_duplicates(["dataset", "model"])
+    return (
+        models.groupby("dataset", sort=True)["test_accuracy"]
+        .agg(lo="min", hi="max", n_models="size")
+        .reset_index()
+    )
+
+
+def _num(value: float, fmt: str = ".3f") -> str:
+    return "n/a" if value is None or not math.isfinite(value) else format(value, fmt)
+
+
+def _interval(lo: float, hi: float, fmt: str = ".3f") -> str:
+    return f"[{_num(lo, fmt)}, {_num(hi, fmt)}]"
+
+
+def _methods_line(methods: pd.DataFrame) -> str:
+    """Most and least robust method of one dataset, with the pooling named."""
+    defined = methods[methods["h"].notna()]
+    cells = int(methods["n_cells"].max())
+    if defined.empty:
+        return f"- H undefined for every CAM method (no kept or no flipped pairs in {cells} cells)"
+
+    def method(row: pd.Series) -> str:
+        part = f"{row['method']}, H {_num(row['h'])} {_interval(row['lo'], row['hi'])}"
+        if row["n_defined"] < row["n_cells"]:
+            part += f" ({row['n_defined']} of {row['n_cells']} cells defined)"
+        return part
+
+    return (
+        f"- most robust CAM method: {method(defined.iloc[0])}; least robust: "
+        f"{method(defined.iloc[-1])} (means over {cells} model x noise cells, levels pooled)"
+    )
+
+
+def _effect_line(row: pd.Series, reference: str) -> str:
+    """One regulariser against the reference."""
+    return (
+        f"- {row['regularizer']} vs {reference}: {_num(row['effect'], '+.4f')} "
+        f"{_interval(row['ci_lo'], row['ci_hi'], '+.4f')}, p_adj {_num(row['p'], '.2g')} "
+        f"(median of {row['n_strata']} mixed-model strata, {row['measure']}; "
+        f"significantly higher in {row['n_higher']}, lower in {row['n_lower']})"
+    )
+
+
+def _dataset_lines(
+    dataset: str,
+    methods: pd.DataFrame,
+    effects: pd.DataFrame,
+    regularizers: list[str],
+    accuracy: pd.DataFrame,
+    reference: str,
+) -> list[str]:
+    """The lines of one dataset: its methods, each regulariser, its accuracy range."""
+    lines = [f"{dataset}:", _methods_line(methods)]
+    others = [r for r in regularizers if r != reference]
+    if reference not in regularizers:
+        lines.append(f"- regularisers: no comparison ({reference} was not trained)")
+    elif not others:
+        lines.append(f"- regularisers: only {reference} trained, nothing to compare")
+    for reg in others:
+        row = effects[effects["regularizer"] == reg]
+        if row.empty:
+            lines.append(f"- {reg} vs {reference}: no fitted stratum (see the table's notes)")
+        else:
+            lines.append(_effect_line(row.iloc[0], reference))
+    acc = accuracy[accuracy["dataset"] == dataset]
+    if acc.empty:
+        lines.append("- clean test accuracy: no model in the accuracy table")
+    else:
+        a = acc.iloc[0]
+        lines.append(
+            f"- clean test accuracy {_num(a['lo'])} to {_num(a['hi'])} ({a['n_models']} models)"
+        )
+    return [*lines, ""]
+
+
+def headline(
+    robust: pd.DataFrame,
+    regularizer_table: pd.DataFrame,
+    accuracy: pd.DataFrame,
+    measure: str,
+    where: Mapping[str, str],
+    reference: str = REFERENCE,
+) -> str:
+    """The headline text (at most MAX_LINES lines); `where` names the summary table
+    (`summary`), the per-image table (`per_image`), the stats folder (`stats`) and the report
+    (`report`). Datasets that do not fit are named in one line pointing at the summary."""
+    methods = method_robustness(robust, measure)
+    effects = regularizer_effects(regularizer_table, measure, reference)
+    acc = clean_accuracy(accuracy)
+    require_columns(robust, ("regularizer",), "robustness table")
+    head = [f"CAM robustness: the answer (similarity {measure}, H = 2CR/(C+R))", ""]
+    tail = [
+        f"Full tables: {where['summary']} (H (C/R) per model, method and noise), "
+        f"{where['stats']} (every test)",
+        f"Per-image table: {where['per_image']}",
+        f"Report: {where['report']}",
+    ]
+    body: list[str] = []
+    datasets = list(np.unique(methods["dataset"].astype(str)))
+    for i, dataset in enumerate(datasets):
+        regs = sorted(robust.loc[robust["dataset"] == dataset, "regularizer"].astype(str).unique())
+        lines = _dataset_lines(
+            dataset,
+            methods[methods["dataset"] == dataset],
+            effects[effects["dataset"] == dataset],
+            regs,
+            acc,
+            reference,
+        )
+        rest = len(datasets) - i - 1
+        room = MAX_LINES - len(head) - len(tail) - len(body) - (2 if rest else 0)
+        if len(lines) > room:
+            more = len(datasets) - i
+            body += [f"{more} more dataset{'s' if more > 1 else ''}: see {where['summary']}", ""]
+            break
+        body += lines
+    return "\n".join([*head, *body, *tail]) + "\n"

@@ -1,0 +1,53 @@
+"""The report figures by name: the table each one draws and the config keys it reads.
+
+The one list of figures: the `figure` rule expands its names and `scripts/figure.py` dispatches
+on them. Figure `name` is drawn by `camrobust.report.figures.build_<name>`. Imports nothing heavy
+(no matplotlib, no torch): the Snakefile reads it on every dry run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """What one figure reads: an input table and, if `uses_measure`, `report.measure`."""
+
+    table: str  # robustness, per_image, or a stats table (method_ranks, mixedlm)
+    uses_measure: bool
+
+
+FIGURES: dict[str, FigureSpec] = {
+    "h_heatmap": FigureSpec("robustness", uses_measure=True),
+    "severity_curves": FigureSpec("robustness", uses_measure=True),
+    "kept_flipped": FigureSpec("per_image", uses_measure=True),
+    "average_ranks": FigureSpec("method_ranks", uses_measure=False),
+    "accuracy_vs_severity": FigureSpec("per_image", uses_measure=False),
+    "forest_plot": FigureSpec("mixedlm", uses_measure=False),
+}
+
+
+def figure_spec(name: str) -> FigureSpec:
+    """The spec of figure `name`; a clear error for an unknown one."""
+    try:
+        return FIGURES[name]
+    except KeyError:
+        raise ValueError(f"unknown figure {name!r} (known: {', '.join(FIGURES)})") from None
+
+
+def builder(name: str) -> Callable[..., Any]:
+    """The function drawing figure `name` (imports matplotlib only when called)."""
+    figure_spec(name)
+    return getattr(import_module("camrobust.report.figures"), f"build_{name}")
+
+
+def figure_params(name: str, report: dict[str, Any]) -> dict[str, Any]:
+    """The `report` keys figure `name` reads: `dpi`, and `measure` where the figure uses it."""
+    params = {"dpi": report["dpi"]}
+    if figure_spec(name).uses_measure:
+        params["measure"] = report["measure"]
+    return params

@@ -1,0 +1,202 @@
+"""The headline: exact lines on small synthetic tables, its pooling rules, its length limit."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from docutils.core import publish_parts
+
+from camrobust.report import headline as hl
+
+WHERE = {
+    "summary": "results/tables/summary.md",
+    "stats": "results/stats/",
+    "per_image": "results/tables/per_image.parquet",
+    "report": "results/report.html",
+}
+MODELS = ("cnn13-erm", "cnn13-vat", "cnn13-lvat_vae")
+# H of each (model, noise) cell, levels pooled: gradcam 0.8 on average, eigencam 0.4 over its
+# five defined cells, hirescam 0.6.
+H = {
+    "gradcam": [0.8, 0.9, 0.7, 0.8, 0.8, 0.8],
+    "eigencam": [0.4, 0.5, np.nan, 0.3, 0.4, 0.4],
+    "hirescam": [0.6, 0.6, 0.6, 0.6, 0.6, 0.6],
+}
+
+
+def robust_table(dataset: str = "shapes") -> pd.DataFrame:
+    rows = []
+    for method, hs in H.items():
+        cells = itertools.product(MODELS, ("gaussian", "jpeg"))
+        for (model, noise), h in zip(cells, hs, strict=True):
+            for level, measure in itertools.product(("1", "all"), ("ssim", "pearson")):
+                # Per-level rows and another measure must not enter the pooled H.
+                value = h if (level, measure) == ("all", "ssim") else 0.01
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "model": model,
+                        "regularizer": model.split("-")[1],
+                        "method": method,
+                        "noise": noise,
+                        "level": level,
+                        "measure": measure,
+                        "robustness": value,
+                        "robustness_lo": value - 0.05,
+                        "robustness_hi": value + 0.05,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def mixed_table(dataset: str = "shapes") -> pd.DataFrame:
+    """vat against erm in six strata, as the mixed-model table has them, plus rows to skip."""
+    main = "C(regularizer, Treatment('erm'))[T.vat]"
+    effects = [-0.02, -0.01, 0.004, 0.01, 0.03, 0.05]
+    significant = [True, False, False, False, True, True]
+    rows = []
+    strata = itertools.product(("gradcam", "eigencam", "hirescam"), ("gaussian", "jpeg"))
+    for (method, noise), e, sig in zip(strata, effects, significant, strict=True):
+        head = {"dataset": dataset, "arch": "cnn13", "method": method, "noise": noise}
+        for measure in ("ssim", "pearson"):
+            shift = 0.0 if measure == "ssim" else 0.5
+            rows += [
+                {**head, "measure": measure, "factor": "Intercept", "group_a": np.nan,
+                 "group_b": np.nan, "effect_size": 0.7, "p_adjusted": np.nan,
+                 "significant": np.nan},
+                {**head, "measure": measure, "factor": main, "group_a": "vat", "group_b": "erm",
+                 "effect_size": e + shift, "p_adjusted": 0.41 if e == 0.004 else 0.01,
+                 "significant": sig},
+                {**head, "measure": measure, "factor": f"{main}:level", "group_a": "vat",
+                 "group_b": "erm", "effect_size": 9.0, "p_adjusted": 0.001,
+                 "significant": True},
+            ]  # fmt: skip
+    # A stratum whose fit failed: one row without a coefficient.
+    rows.append(
+        {"dataset": dataset, "arch": "cnn13", "method": "fem", "noise": "jpeg",
+         "measure": "ssim", "factor": "fit", "group_a": np.nan, "group_b": np.nan,
+         "effect_size": np.nan, "p_adjusted": np.nan, "significant": np.nan}
+    )  # fmt: skip
+    table = pd.DataFrame(rows).assign(test="mixedlm")
+    lo_hi = table["effect_size"]
+    return table.assign(ci_lo=lo_hi - 0.01, ci_hi=lo_hi + 0.01)
+
+
+def accuracy_table(dataset: str = "shapes") -> pd.DataFrame:
+    clean = {"cnn13-erm": 0.95, "cnn13-vat": 0.912, "cnn13-lvat_vae": 0.9}
+    return pd.DataFrame(
+        [
+            {"dataset": dataset, "model": m, "noise": "gaussian", "level": lv,
+             "accuracy": 0.5, "test_accuracy": acc}
+            for m, acc in clean.items()
+            for lv in ("0", "1", "3")
+        ]
+    )  # fmt: skip
+
+
+EXPECTED = """\
+CAM robustness: the answer (similarity ssim, H = 2CR/(C+R))
+
+shapes:
+- most robust CAM method: gradcam, H 0.800 [0.750, 0.850]; least robust: eigencam, H 0.400 [0.350, 0.450] (5 of 6 cells defined) (means over 6 model x noise cells, levels pooled)
+- lvat_vae vs erm: no fitted stratum (see the table's notes)
+- vat vs erm: +0.0040 [-0.0060, +0.0140], p_adj 0.41 (median of 6 mixed-model strata, ssim; significantly higher in 2, lower in 1)
+- clean test accuracy 0.900 to 0.950 (3 models)
+
+Full tables: results/tables/summary.md (H (C/R) per model, method and noise), results/stats/ (every test)
+Per-image table: results/tables/per_image.parquet
+Report: results/report.html
+"""  # noqa: E501
+
+
+def test_the_headline_lines_on_a_small_run():
+    text = hl.headline(robust_table(), mixed_table(), accuracy_table(), "ssim", WHERE)
+    assert text == EXPECTED
+
+
+def test_the_headline_is_valid_rst_as_a_line_block():
+    """The report's front page shows it as a line block: no markup warnings, every line kept."""
+    text = hl.headline(robust_table(), mixed_table(), accuracy_table(), "ssim", WHERE)
+    block = "\n".join(f"| {line}" if line else "|" for line in text.splitlines())
+    html = publish_parts(block, writer="html", settings_overrides={"report_level": 1})
+    assert "system-message" not in html["body"]
+    assert html["body"].count('<div class="line">') == len(text.splitlines())
+
+
+def test_method_robustness_pools_models_and_noises_of_the_pooled_levels():
+    out = hl.method_robustness(robust_table(), "ssim")
+    assert out["method"].tolist() == ["gradcam", "hirescam", "eigencam"]
+    np.testing.assert_allclose(out["h"], [0.8, 0.6, 0.4])
+    np.testing.assert_allclose(out["hi"] - out["lo"], 0.1)
+    assert out["n_defined"].tolist() == [6, 6, 5] and (out["n_cells"] == 6).all()
+    with pytest.raises(
+        ValueError, match="no pooled .level 'all'. rows for measure 'dice'; measures: pearson, ssim"
+    ):
+        hl.method_robustness(robust_table(), "dice")
+    with pytest.raises(ValueError, match="robustness table lacks columns: robustness_lo"):
+        hl.method_robustness(robust_table().drop(columns="robustness_lo"), "ssim")
+
+
+def test_regularizer_effects_fall_back_to_the_tables_measure():
+    """A report measure the stats did not test: the table's first measure, and the line says so."""
+    stats = mixed_table()
+    out = hl.regularizer_effects(stats[stats["measure"] == "pearson"], "ssim")
+    assert out[["regularizer", "measure", "n_strata"]].values.tolist() == [["vat", "pearson", 6]]
+    assert out["effect"].iloc[0] == pytest.approx(0.504)
+    assert list(out.columns) == list(hl.EFFECT_COLUMNS)
+
+
+def test_the_headline_stays_within_twenty_lines():
+    """Four datasets do not fit: the first two are shown, the rest named in one line."""
+    datasets = ["a", "b", "c", "d"]
+    text = hl.headline(
+        pd.concat([robust_table(d) for d in datasets]),
+        pd.concat([mixed_table(d) for d in datasets]),
+        pd.concat([accuracy_table(d) for d in datasets]),
+        "ssim",
+        WHERE,
+    )
+    lines = text.splitlines()
+    assert len(lines) <= hl.MAX_LINES
+    assert "a:" in lines and "b:" in lines and "c:" not in lines
+    assert "2 more datasets: see results/tables/summary.md" in lines
+    assert lines[-1] == "Report: results/report.html"
+
+
+def test_a_single_regulariser_and_seed_pooled_accuracy_rows():
+    robust = robust_table()
+    robust = robust[robust["regularizer"] == "erm"]
+    acc = accuracy_table().assign(seed="0")
+    pooled = acc.assign(model="cnn13-erm", seed="all", test_accuracy=0.1)
+    text = hl.headline(robust, mixed_table().iloc[:0], pd.concat([acc, pooled]), "ssim", WHERE)
+    assert "- regularisers: only erm trained, nothing to compare" in text.splitlines()
+    # The seeds-pooled rows are no model: the range is over the three trained models.
+    assert "- clean test accuracy 0.900 to 0.950 (3 models)" in text.splitlines()
+
+
+def test_the_report_front_page_opens_with_the_headline(tmp_path):
+    """report/workflow.rst as Snakemake renders it (Jinja, then docutils): the headline first."""
+    from types import SimpleNamespace
+
+    from jinja2 import Environment
+
+    text = hl.headline(robust_table(), mixed_table(), accuracy_table(), "ssim", WHERE)
+    path = tmp_path / "results" / "tables" / "headline.md"
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    files = [SimpleNamespace(path=tmp_path / "other.csv"), SimpleNamespace(path=path)]
+    config = SimpleNamespace(config={"datasets": {"shapes": {}}})
+    page = (Path(__file__).parents[1] / "report" / "workflow.rst").read_text()
+    env = Environment(trim_blocks=True, lstrip_blocks=True)  # Snakemake's settings
+    rst = env.from_string(page).render(snakemake=config, categories={}, files=files)
+    html = publish_parts(rst, writer="html", settings_overrides={"report_level": 1})["body"]
+    assert "system-message" not in html
+    first = html.index("CAM robustness: the answer")
+    assert first < html.index("- vat vs erm: +0.0040") < html.index("camrobust measures how")
+    # Without the file in the report, the page is the description alone.
+    rst = env.from_string(page).render(snakemake=config, categories={}, files=files[:1])
+    assert rst.lstrip().startswith("camrobust measures how robust")
