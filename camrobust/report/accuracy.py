@@ -7,7 +7,7 @@ import re
 
 import pandas as pd
 
-from camrobust.report.tables import require_columns
+from camrobust.frames import require_columns
 
 KEYS = ("dataset", "model", "arch", "regularizer", "noise")
 _NEED = (*KEYS, "level", "image", "label", "pred_clean", "pred_noisy")

@@ -19,10 +19,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from camrobust.frames import require_columns
 from camrobust.report.accuracy import accuracy_by_level
 from camrobust.report.png import save_png
 from camrobust.report.registry import builder, figure_spec
-from camrobust.report.tables import measure_rows, require_columns
+from camrobust.report.tables import measure_rows
 from camrobust.stats.validate import numeric_levels
 
 

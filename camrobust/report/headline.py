@@ -30,8 +30,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from camrobust.frames import require_columns
 from camrobust.report.accuracy import POOLED_SEEDS
-from camrobust.report.tables import measure_rows, require_columns
+from camrobust.report.tables import measure_rows
 
 MAX_LINES = 20
 REFERENCE = "erm"

@@ -8,16 +8,11 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from camrobust.frames import require_columns
+
 ROBUST_KEYS = ("dataset", "model", "method", "noise", "level", "measure")
 MISSING = "n/a"
 POOLED = "all"  # the level of the rows pooled over levels
-
-
-def require_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    """Raise naming every column of `columns` that `table` (called `what`) lacks."""
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(f"{what} lacks columns: {', '.join(missing)}")
 
 
 def measure_rows(
