@@ -1,0 +1,80 @@
+"""The per-image quality table and its bootstrap summary, against a direct resampling loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from camrobust.quality.faithfulness import FAITHFULNESS_METRICS, FaithfulnessResult
+from camrobust.quality.sensitivity import SENSITIVITY_METRICS, SensitivityResult
+from camrobust.quality.table import QUALITY_KEYS, quality_per_image, summarize_quality
+from camrobust.seeding import numpy_rng
+
+KEYS = {"dataset": "shapes", "model": "resnet18-erm", "arch": "resnet18", "regularizer": "erm"}
+N = 7
+
+
+def _results() -> tuple[SensitivityResult, FaithfulnessResult]:
+    rng = np.random.default_rng(0)
+    methods = ("gradcam", "eigencam")
+    sens = {m: {k: rng.random(N) for k in SENSITIVITY_METRICS} for m in methods}
+    sens["eigencam"]["avg_sensitivity"][2] = np.inf  # a zero map that changed
+    faith = {m: {k: rng.normal(size=N) for k in FAITHFULNESS_METRICS} for m in methods}
+    degenerate = {m: np.zeros(N, dtype=bool) for m in methods}
+    degenerate["gradcam"][[1, 4]] = True
+    for k in FAITHFULNESS_METRICS:
+        faith["gradcam"][k][[1, 4]] = np.nan
+    return (
+        SensitivityResult(sens, n_changed=np.arange(N), targets=np.zeros(N, dtype=np.int64)),
+        FaithfulnessResult(faith, {}, {}, degenerate, (50,)),
+    )
+
+
+def test_per_image_rows_and_columns():
+    sens, faith = _results()
+    table = quality_per_image(KEYS, sens, faith)
+    assert len(table) == 2 * N
+    assert list(table.columns[:6]) == [*QUALITY_KEYS, "method", "image"]
+    row = table[(table.method == "eigencam") & (table.image == 3)].iloc[0]
+    assert row["road_combined"] == faith.scores["eigencam"]["road_combined"][3]
+    assert row["local_lipschitz"] == sens.scores["eigencam"]["local_lipschitz"][3]
+    assert row["n_changed"] == 3
+    assert table[table.method == "gradcam"]["degenerate"].sum() == 2
+
+
+def test_summary_counts_means_and_intervals_equal_a_direct_loop():
+    sens, faith = _results()
+    table = quality_per_image(KEYS, sens, faith)
+    n_boot = 200
+    summary = summarize_quality(table, n_boot=n_boot, ci=0.9, seed=5)
+    assert len(summary) == 2 * (len(SENSITIVITY_METRICS) + len(FAITHFULNESS_METRICS))
+    counts = numpy_rng(5, "quality", *(KEYS[k] for k in QUALITY_KEYS)).multinomial(
+        N, np.full(N, 1 / N), size=n_boot
+    )
+    for method, metric, n_nan, n_inf in [
+        ("gradcam", "road_combined", 2, 0),
+        ("eigencam", "avg_sensitivity", 0, 1),
+        ("eigencam", "deletion_auc", 0, 0),
+    ]:
+        source = sens if metric in SENSITIVITY_METRICS else faith
+        values = source.scores[method][metric]
+        row = summary[(summary.method == method) & (summary.metric == metric)].iloc[0]
+        assert (row.n_images, row.n_nan, row.n_infinite) == (N, n_nan, n_inf)
+        finite = np.isfinite(values)
+        assert row["mean"] == pytest.approx(values[finite].mean(), rel=1e-12)
+        replicates = []
+        for c in counts:
+            drawn = np.repeat(values, c)
+            replicates.append(drawn[np.isfinite(drawn)].mean())
+        lo, hi = np.quantile(replicates, [0.05, 0.95])
+        assert (row.mean_lo, row.mean_hi) == (pytest.approx(lo), pytest.approx(hi))
+
+
+def test_bad_input_names_what_is_wrong():
+    sens, faith = _results()
+    with pytest.raises(ValueError, match="keys lack"):
+        quality_per_image({"dataset": "shapes"}, sens)
+    with pytest.raises(ValueError, match="neither"):
+        quality_per_image(KEYS)
+    with pytest.raises(ValueError, match="at least one metric"):
+        summarize_quality(quality_per_image(KEYS, sens)[["method", "image", *QUALITY_KEYS]])
