@@ -4,8 +4,8 @@ Every removed pixel takes the weighted mean of its valid 8-neighbours (weight 1/
 edge neighbours, 1/12 for the diagonals), whether those are kept or themselves imputed: one
 sparse linear system per image and channel, the one pytorch-grad-cam's NoisyLinearImputer solves
 with scipy's spsolve. Here all systems are solved at once by conjugate gradients in float64 (the
-operator is symmetric positive definite when some pixel is kept), using a 3×3 convolution as
-the matrix–vector product. ROAD's Gaussian noise on the imputed pixels is added by the caller.
+operator is symmetric positive definite when some pixel is kept), using a 3×3 stencil as the
+matrix–vector product. ROAD's Gaussian noise on the imputed pixels is added by the caller.
 """
 
 from __future__ import annotations
@@ -19,13 +19,15 @@ _EDGE, _DIAGONAL = 1 / 6, 1 / 12
 TOLERANCE = 1e-10
 
 
-def _kernel(device: torch.device) -> Tensor:
-    k = torch.tensor(
-        [[_DIAGONAL, _EDGE, _DIAGONAL], [_EDGE, 0.0, _EDGE], [_DIAGONAL, _EDGE, _DIAGONAL]],
-        dtype=torch.float64,
-        device=device,
-    )
-    return k[None, None]
+def _neighbours(t: Tensor) -> Tensor:
+    """Σ of each pixel's 8-neighbours, weighted, zero outside the image (a 3×3 stencil).
+
+    Eight shifted adds: for float64 on the CPU ~10× faster than a one-channel conv2d.
+    """
+    p = F.pad(t, (1, 1, 1, 1))
+    edges = p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]
+    corners = p[..., :-2, :-2] + p[..., :-2, 2:] + p[..., 2:, :-2] + p[..., 2:, 2:]
+    return _EDGE * edges + _DIAGONAL * corners
 
 
 def linear_impute(images: Tensor, keep: Tensor) -> Tensor:
@@ -33,24 +35,17 @@ def linear_impute(images: Tensor, keep: Tensor) -> Tensor:
 
     An image without any kept pixel has no unique solution; its removed pixels become 0.
     """
-    b, c, h, w = images.shape
-    kernel = _kernel(images.device)
-
-    def neighbours(t: Tensor) -> Tensor:
-        return F.conv2d(t.reshape(b * c, 1, h, w), kernel, padding=1).reshape(b, c, h, w)
-
+    h, w = images.shape[-2:]
     x = images.double()
     kept = keep[:, None].to(torch.float64)
     free = 1.0 - kept
     # Σ of the valid neighbours' weights (less at the border), the system's diagonal.
-    weight_sum = F.conv2d(
-        torch.ones(1, 1, h, w, dtype=torch.float64, device=x.device), kernel, padding=1
-    )
+    weight_sum = _neighbours(torch.ones(h, w, dtype=torch.float64, device=x.device))
 
     def operator(u: Tensor) -> Tensor:
-        return free * (weight_sum * u - neighbours(free * u))
+        return free * (weight_sum * u - _neighbours(free * u))
 
-    rhs = free * neighbours(kept * x)
+    rhs = free * _neighbours(kept * x)
     u = torch.zeros_like(x)
     residual = rhs.clone()
     direction = residual.clone()
