@@ -28,15 +28,9 @@ from camrobust.quality.sensitivity import sensitivity
 from camrobust.seeding import torch_generator
 
 SEVEN = tuple(m for m in METHODS if m in GRADIENT_METHODS)
-PGC = {
-    "gradcam": pgc.GradCAM,
-    "gradcampp": pgc.GradCAMPlusPlus,
-    "xgradcam": pgc.XGradCAM,
-    "hirescam": pgc.HiResCAM,
-    "gradcamelementwise": pgc.GradCAMElementWise,
-    "layercam": pgc.LayerCAM,
-    "eigengradcam": pgc.EigenGradCAM,
-}
+#: pytorch-grad-cam's classes by their lower-case name; only Grad-CAM++ is spelt differently
+PGC = {cls.__name__.lower(): cls for cls in vars(pgc).values() if isinstance(cls, type)}
+PGC["gradcampp"] = pgc.GradCAMPlusPlus
 
 
 def pgc_explainer(method: str, layer: str):

@@ -32,16 +32,17 @@ PERCENTILES = (10, 20, 30, 40, 50, 60, 70, 80, 90)
 TOL = 1e-5
 
 
-def _net(width: int = 8) -> nn.Module:
+def _net(width: int = 8, pooled: int = 1) -> nn.Module:
+    """A small CNN; `pooled` > 1 keeps a pooled×pooled grid before the linear head."""
     return nn.Sequential(
         nn.Conv2d(3, width, 3, padding=1),
         nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Conv2d(width, 2 * width, 3, padding=1),
         nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
+        nn.AdaptiveAvgPool2d(pooled),
         nn.Flatten(),
-        nn.Linear(2 * width, 10),
+        nn.Linear(2 * width * pooled**2, 10),
     )
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import quantus
 import torch
+from test_faithfulness import _net
 from torch import nn
 
 from camrobust.cam import METHODS, compute_cams, normalize_maps
@@ -31,17 +32,8 @@ QUANTUS = {
 def _model() -> nn.Module:
     with torch.random.fork_rng():
         # A seed under which the noise changes some images' class and not others'.
-        torch.manual_seed(derive_seed("test_sensitivity", "model", 2))
-        return nn.Sequential(
-            nn.Conv2d(3, 8, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(8, 12, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.Linear(12 * 16, 10),
-        ).eval()
+        torch.manual_seed(derive_seed("test_sensitivity", "model", 0))
+        return _net(width=8, pooled=8).eval()  # no pooling before the head: noise matters
 
 
 @pytest.fixture(scope="module")
