@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--radius", type=float, default=0.2)
-    parser.add_argument("--batch", type=int, default=64, help="copies per engine batch (ours)")
+    parser.add_argument("--batch", type=int, default=256, help="copies per engine batch (ours)")
     parser.add_argument("--quantus-images", type=int, default=None, help="default: --images")
     parser.add_argument("--all-methods-images", type=int, default=4)
     args = parser.parse_args()

@@ -59,9 +59,9 @@ class SensitivityResult:
     targets: np.ndarray
 
 
-def _norm(x: Tensor) -> Tensor:
-    """Frobenius norm over all but the leading two (image, copy) axes, in float64."""
-    return x.double().flatten(2).norm(dim=2)
+def _norm(x: Tensor, dims: int) -> Tensor:
+    """Frobenius norm over the trailing `dims` axes, in float64."""
+    return x.double().flatten(-dims).norm(dim=-1)
 
 
 def _nonzero(x: Tensor, eps: float) -> Tensor:
@@ -72,38 +72,52 @@ def _nonzero(x: Tensor, eps: float) -> Tensor:
 def copy_scores(
     x: Tensor, x_copies: Tensor, e: Tensor, e_copies: Tensor, h: Tensor, h_copies: Tensor
 ) -> dict[str, Tensor]:
-    """Every metric's per-copy value: clean tensors B×…, copies B×N×…, results B×N (float64)."""
-    x, x_copies = x.double()[:, None], x_copies.double()
-    e, e_copies = e.double()[:, None], e_copies.double()
-    diff = _norm(e - e_copies)
-    sens = diff / torch.where(diff == 0, 1.0, _norm(e))  # unchanged map: 0, also for ‖e‖ = 0
-    relative_e = _norm((e - e_copies) / _nonzero(e, EPS_MIN))
-    relative_x = _norm((x - x_copies) / _nonzero(x, EPS_MIN))
-    h_dist = (h.double()[:, None] - h_copies.double()).norm(dim=2)
+    """Every metric's value per copy (float64).
+
+    Clean images x B×C×H×W, copies B×N×C×H×W, logits B×K and B×N×K; maps e …×B×H×W and
+    e_copies …×B×N×H×W, where … (e.g. one axis per method) is shared; results …×B×N.
+    """
+    # Input and output terms are the same for every method: computed once.
+    dx = x[:, None].double() - x_copies.double()
+    x_dist = _norm(dx, 3)
+    relative_x = _nonzero(_norm(dx / _nonzero(x[:, None].double(), EPS_MIN), 3), EPS_MIN)
+    h_dist = _nonzero((h[:, None].double() - h_copies.double()).norm(dim=-1), EPS_MIN)
+    e = e.double().unsqueeze(-3)
+    de = e - e_copies.double()
+    diff = _norm(de, 2)
+    relative_e = _norm(de / _nonzero(e, EPS_MIN), 2)
     return {
-        "sensitivity": sens,
-        "local_lipschitz": diff / (_norm(x - x_copies) + EPS_LIPSCHITZ),
-        "relative_input_stability": relative_e / _nonzero(relative_x, EPS_MIN),
-        "relative_output_stability": relative_e / _nonzero(h_dist, EPS_MIN),
+        # An unchanged map scores 0, also where ‖e‖ = 0 (Quantus: 0/0).
+        "sensitivity": diff / torch.where(diff == 0, 1.0, _norm(e, 2)),
+        "local_lipschitz": diff / (x_dist + EPS_LIPSCHITZ),
+        "relative_input_stability": relative_e / relative_x,
+        "relative_output_stability": relative_e / h_dist,
     }
 
 
 def _aggregate(per_copy: dict[str, Tensor], changed: Tensor, nan_on_change: bool) -> dict:
-    """Mean/max over the copies; NaN rows where a copy changed class, if asked."""
+    """Mean/max over the copies (last axis); NaN where a copy changed class, if asked."""
     scores = {
-        "max_sensitivity": per_copy["sensitivity"].amax(dim=1),
-        "avg_sensitivity": per_copy["sensitivity"].mean(dim=1),
-        "local_lipschitz": per_copy["local_lipschitz"].amax(dim=1),
-        "relative_input_stability": per_copy["relative_input_stability"].amax(dim=1),
-        "relative_output_stability": per_copy["relative_output_stability"].amax(dim=1),
+        "max_sensitivity": per_copy["sensitivity"].amax(dim=-1),
+        "avg_sensitivity": per_copy["sensitivity"].mean(dim=-1),
+        "local_lipschitz": per_copy["local_lipschitz"].amax(dim=-1),
+        "relative_input_stability": per_copy["relative_input_stability"].amax(dim=-1),
+        "relative_output_stability": per_copy["relative_output_stability"].amax(dim=-1),
     }
-    flipped = changed.any(dim=1)
+    flipped = changed.any(dim=-1)
     out = {}
     for name, values in scores.items():
         if nan_on_change:
             values = torch.where(flipped, torch.nan, values)
         out[name] = values.cpu().numpy()
     return out
+
+
+def _stacked(maps: dict[str, Tensor], names: list[str], size: tuple[int, int]) -> Tensor:
+    """The methods' maps normalised to `size`, stacked: methods × images × H × W."""
+    return normalize_maps(torch.cat([maps[name] for name in names]), size=size).view(
+        len(names), -1, *size
+    )
 
 
 def sensitivity(
@@ -140,8 +154,10 @@ def sensitivity(
         model, target_layer, images, methods, targets, batch_size, **engine_options
     )
     names = list(clean.maps)
-    n = images.shape[0]
-    per_copy: dict[str, dict[str, list[Tensor]]] = {m: {} for m in names}
+    n, m = images.shape[0], len(names)
+    # All methods' maps as one stack (methods × images), normalised in one call.
+    e_all = _stacked(clean.maps, names, size)
+    per_copy: dict[str, list[Tensor]] = {}
     changed: list[Tensor] = []
     per_chunk = max(1, batch_size // n_samples)
     for start in range(0, n, per_chunk):
@@ -150,28 +166,29 @@ def sensitivity(
         noise = torch.stack(
             [linf_noise(seed, i, n_samples, x.shape[1:], radius) for i in range(start, stop)]
         ).to(device)
-        copies = (x[:, None] + noise).flatten(0, 1)
+        copies = x[:, None] + noise
         tgt = clean.targets[start:stop].repeat_interleave(n_samples)
-        out = compute_cams(model, target_layer, copies, names, tgt, batch_size, **engine_options)
+        out = compute_cams(
+            model, target_layer, copies.flatten(0, 1), names, tgt, batch_size, **engine_options
+        )
         shaped = (stop - start, n_samples)
         changed.append(out.preds.view(shaped) != clean.preds[start:stop, None])
-        for m in names:
-            e = normalize_maps(clean.maps[m][start:stop], size=size)
-            e_copies = normalize_maps(out.maps[m], size=size).view(*shaped, *size)
-            values = copy_scores(
-                x, copies.view(*shaped, *x.shape[1:]), e, e_copies,
-                clean.logits[start:stop], out.logits.view(*shaped, -1),
-            )  # fmt: skip
-            for key, value in values.items():
-                per_copy[m].setdefault(key, []).append(value)
+        e_copies = _stacked(out.maps, names, size).view(m, *shaped, *size)
+        values = copy_scores(
+            x, copies, e_all[:, start:stop], e_copies,
+            clean.logits[start:stop], out.logits.view(*shaped, -1),
+        )  # fmt: skip
+        for key, value in values.items():
+            per_copy.setdefault(key, []).append(value)
     changed_all = torch.cat(changed)
+    joined = {key: torch.cat(parts, dim=1) for key, parts in per_copy.items()}
     scores = {
-        m: _aggregate(
-            {k: torch.cat(v) for k, v in per_copy[m].items()},
+        name: _aggregate(
+            {key: value[j] for key, value in joined.items()},
             changed_all,
             nan_when_prediction_changes,
         )
-        for m in names
+        for j, name in enumerate(names)
     }
     return SensitivityResult(
         scores=scores,
