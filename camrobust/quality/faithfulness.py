@@ -35,6 +35,7 @@ from torchvision.transforms.functional import gaussian_blur
 
 from camrobust.cam.state import frozen_eval
 from camrobust.quality.imputation import linear_impute
+from camrobust.quality.layout import fast_layout
 from camrobust.seeding import torch_generator
 
 FAITHFULNESS_METRICS: tuple[str, ...] = (
@@ -71,7 +72,7 @@ def target_probability(
     out = []
     with frozen_eval(model), torch.no_grad():
         for start in range(0, images.shape[0], batch_size):
-            logits = model(images[start : start + batch_size]).double()
+            logits = model(fast_layout(images[start : start + batch_size])).double()
             tgt = targets[start : start + batch_size]
             out.append(logits.softmax(dim=1).gather(1, tgt[:, None])[:, 0])
     return torch.cat(out)

@@ -35,6 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from camrobust.cam import METHODS, compute_cams, normalize_maps
+from camrobust.quality.layout import fast_layout
 from camrobust.quality.noise import linf_noise
 
 SENSITIVITY_METRICS: tuple[str, ...] = (
@@ -169,7 +170,13 @@ def sensitivity(
         copies = x[:, None] + noise
         tgt = clean.targets[start:stop].repeat_interleave(n_samples)
         out = compute_cams(
-            model, target_layer, copies.flatten(0, 1), names, tgt, batch_size, **engine_options
+            model,
+            target_layer,
+            fast_layout(copies.flatten(0, 1)),
+            names,
+            tgt,
+            batch_size,
+            **engine_options,
         )
         shaped = (stop - start, n_samples)
         changed.append(out.preds.view(shaped) != clean.preds[start:stop, None])
