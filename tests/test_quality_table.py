@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from camrobust.quality.faithfulness import FAITHFULNESS_METRICS, FaithfulnessResult
+from camrobust.quality.figure import build_h_vs_faithfulness, h_vs_faithfulness
 from camrobust.quality.sensitivity import SENSITIVITY_METRICS, SensitivityResult
 from camrobust.quality.table import QUALITY_KEYS, quality_per_image, summarize_quality
 from camrobust.seeding import numpy_rng
@@ -78,3 +80,27 @@ def test_bad_input_names_what_is_wrong():
         quality_per_image(KEYS)
     with pytest.raises(ValueError, match="at least one metric"):
         summarize_quality(quality_per_image(KEYS, sens)[["method", "image", *QUALITY_KEYS]])
+
+
+def test_h_vs_faithfulness_places_each_method_at_its_h_and_score(tmp_path):
+    sens, faith = _results()
+    quality = summarize_quality(quality_per_image(KEYS, sens, faith), n_boot=50)
+    robust = pd.DataFrame(
+        [
+            ("shapes", "resnet18-erm", method, noise, level, "ssim", h)
+            for method, base in (("gradcam", 0.3), ("eigencam", 0.6))
+            for noise, shift in (("gaussian", 0.0), ("contrast", 0.1))
+            for level, h in (("all", base + shift), ("1", 0.99))
+        ],
+        columns=["dataset", "model", "method", "noise", "level", "measure", "robustness"],
+    )
+    fig = build_h_vs_faithfulness(robust, quality, "ssim", "road_combined")
+    (ax,) = fig.axes
+    points = {text.get_text(): text.xy for text in ax.texts}
+    expected_y = quality.set_index(["method", "metric"])["mean"]
+    assert points["eigencam"] == pytest.approx((0.65, expected_y["eigencam", "road_combined"]))
+    assert points["gradcam"] == pytest.approx((0.35, expected_y["gradcam", "road_combined"]))
+    h_vs_faithfulness(tmp_path / "h_vs_road.png", robust, quality, "ssim")
+    assert (tmp_path / "h_vs_road.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="no model and method"):
+        build_h_vs_faithfulness(robust.assign(model="other"), quality, "ssim")
