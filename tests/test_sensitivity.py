@@ -151,6 +151,18 @@ def test_scores_do_not_depend_on_the_batch_size(model, images):
             )
 
 
+def test_given_clean_cams_are_used_as_computed(model, images):
+    kwargs = {"n_samples": N_SAMPLES, "radius": RADIUS, "seed": SEED}
+    clean = compute_cams(model, LAYER, images, ["gradcam", "fem"])
+    given = sensitivity(model, LAYER, images, ["gradcam", "fem"], clean=clean, **kwargs)
+    own = sensitivity(model, LAYER, images, ["gradcam", "fem"], **kwargs)
+    for method in ("gradcam", "fem"):
+        for metric in SENSITIVITY_METRICS:
+            np.testing.assert_array_equal(given.scores[method][metric], own.scores[method][metric])
+    with pytest.raises(ValueError, match="clean CAMs"):
+        sensitivity(model, LAYER, images, ["gradcam"], clean=clean, **kwargs)
+
+
 def test_bad_arguments_name_what_is_wrong(model, images):
     with pytest.raises(ValueError, match="n_samples"):
         sensitivity(model, LAYER, images, ["gradcam"], n_samples=0)

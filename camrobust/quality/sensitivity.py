@@ -27,14 +27,14 @@ False for the first three metrics and True for RIS/ROS).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from camrobust.cam import METHODS, compute_cams, normalize_maps
+from camrobust.cam import METHODS, CamResult, compute_cams, normalize_maps
 from camrobust.quality.layout import fast_layout
 from camrobust.quality.noise import linf_noise
 
@@ -114,6 +114,17 @@ def _aggregate(per_copy: dict[str, Tensor], changed: Tensor, nan_on_change: bool
     return out
 
 
+def _on(result: CamResult, device: torch.device) -> CamResult:
+    """The engine's result with its tensors on `device`."""
+    return replace(
+        result,
+        maps={name: m.to(device) for name, m in result.maps.items()},
+        logits=result.logits.to(device),
+        preds=result.preds.to(device),
+        targets=result.targets.to(device),
+    )
+
+
 def _stacked(maps: dict[str, Tensor], names: list[str], size: tuple[int, int]) -> Tensor:
     """The methods' maps normalised to `size`, stacked: methods × images × H × W."""
     return normalize_maps(torch.cat([maps[name] for name in names]), size=size).view(
@@ -133,6 +144,7 @@ def sensitivity(
     targets: Tensor | None = None,
     nan_when_prediction_changes: bool = False,
     batch_size: int = 64,
+    clean: CamResult | None = None,
     **engine_options: Any,
 ) -> SensitivityResult:
     """The five sensitivity metrics of every method in `methods` for each of `images` (N×C×H×W).
@@ -142,6 +154,8 @@ def sensitivity(
     methods in one pass per engine batch of `batch_size` copies) on the model's device; the
     noise of image i is `linf_noise(seed, i, ...)`. `targets` None explains the clean predicted
     class, in the copies too; `engine_options` pass on to `compute_cams` (e.g. autocast).
+    `clean`, the engine's result on `images` for `methods`, saves recomputing it (the
+    faithfulness metrics need the same maps).
     """
     if n_samples < 1 or batch_size < 1:
         raise ValueError(
@@ -151,9 +165,13 @@ def sensitivity(
     device = images.device if param is None else param.device
     images = images.to(device)
     size = tuple(images.shape[-2:])
-    clean = compute_cams(
-        model, target_layer, images, methods, targets, batch_size, **engine_options
-    )
+    if clean is None:
+        clean = compute_cams(
+            model, target_layer, images, methods, targets, batch_size, **engine_options
+        )
+    elif clean.logits.shape[0] != images.shape[0] or list(clean.maps) != list(methods):
+        raise ValueError("clean CAMs must be the engine's result on these images and methods")
+    clean = _on(clean, device)
     names = list(clean.maps)
     n, m = images.shape[0], len(names)
     # All methods' maps as one stack (methods × images), normalised in one call.
