@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from test_faithfulness import _net
 
 from camrobust.quality.faithfulness import FAITHFULNESS_METRICS, FaithfulnessResult
 from camrobust.quality.figure import build_h_vs_faithfulness, h_vs_faithfulness
-from camrobust.quality.sensitivity import SENSITIVITY_METRICS, SensitivityResult
+from camrobust.quality.sensitivity import SENSITIVITY_METRICS, SensitivityResult, sensitivity
+from camrobust.quality.stage import evaluate_quality
 from camrobust.quality.table import QUALITY_KEYS, quality_per_image, summarize_quality
-from camrobust.seeding import numpy_rng
+from camrobust.seeding import numpy_rng, torch_generator
 
 KEYS = {"dataset": "shapes", "model": "resnet18-erm", "arch": "resnet18", "regularizer": "erm"}
 N = 7
@@ -104,3 +107,39 @@ def test_h_vs_faithfulness_places_each_method_at_its_h_and_score(tmp_path):
     assert (tmp_path / "h_vs_road.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="no model and method"):
         build_h_vs_faithfulness(robust.assign(model="other"), quality, "ssim")
+
+
+def test_quality_stage_shares_the_clean_pass_and_switches_families_off():
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = _net().eval()
+    x = torch.rand(3, 3, 12, 12, generator=torch_generator("test_quality_table", "x"))
+    methods = ["gradcam", "eigencam"]
+    sens_opts = {"n_samples": 3, "radius": 0.05}
+    faith_opts = {"percentiles": [50], "steps": 2}
+    both = evaluate_quality(
+        model, "4", x, methods, KEYS,
+        sensitivity_options=sens_opts, faithfulness_options=faith_opts, seed=1,
+    )  # fmt: skip
+    direct = sensitivity(model, "4", x, methods, seed=1, **sens_opts)
+    gradcam = both[both.method == "gradcam"]
+    np.testing.assert_array_equal(
+        gradcam["avg_sensitivity"], direct.scores["gradcam"]["avg_sensitivity"]
+    )
+    assert set(FAITHFULNESS_METRICS) <= set(both.columns)
+    only_faith = evaluate_quality(
+        model, "4", x, methods, KEYS,
+        sensitivity_options=None, faithfulness_options=faith_opts, seed=1,
+    )  # fmt: skip
+    assert not set(SENSITIVITY_METRICS) & set(only_faith.columns)
+    np.testing.assert_array_equal(only_faith["road_combined"], both["road_combined"])
+    with pytest.raises(ValueError, match=r"metrics.sensitivity: unknown option\(s\) samples"):
+        evaluate_quality(
+            model, "4", x, methods, KEYS,
+            sensitivity_options={"samples": 3}, faithfulness_options=None, seed=1,
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="both switched off"):
+        evaluate_quality(
+            model, "4", x, methods, KEYS,
+            sensitivity_options=None, faithfulness_options=None, seed=1,
+        )  # fmt: skip

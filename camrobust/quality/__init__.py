@@ -7,6 +7,8 @@ from camrobust.quality.faithfulness import (
     faithfulness,
 )
 from camrobust.quality.sensitivity import SENSITIVITY_METRICS, SensitivityResult, sensitivity
+from camrobust.quality.stage import evaluate_quality
+from camrobust.quality.table import quality_per_image, summarize_quality
 
 __all__ = [
     "FAITHFULNESS_METRICS",
@@ -14,6 +16,9 @@ __all__ = [
     "SENSITIVITY_METRICS",
     "FaithfulnessResult",
     "SensitivityResult",
+    "evaluate_quality",
     "faithfulness",
+    "quality_per_image",
     "sensitivity",
+    "summarize_quality",
 ]
