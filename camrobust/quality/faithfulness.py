@@ -156,6 +156,56 @@ def _curve(
     return torch.cat(out)
 
 
+def _road_draws(
+    seed: int, first: int, n: int, shape: tuple[int, ...], n_percentiles: int
+) -> Tensor:
+    """Standard normal ROAD noise for images first … first+n−1: n × 2 (MoRF, LeRF) × P × C×H×W."""
+    return torch.stack(
+        [
+            torch.randn((2, n_percentiles, *shape), generator=torch_generator("road", seed, i))
+            for i in range(first, first + n)
+        ]
+    )
+
+
+def _chunk_scores(
+    model: nn.Module,
+    images: Tensor,
+    maps: Mapping[str, Tensor],
+    targets: Tensor,
+    draws: Tensor,
+    percentiles: Sequence[float],
+    road_noise: float,
+    steps: int,
+    batch_size: int,
+) -> dict[str, dict[str, Tensor]]:
+    """Every metric (and the per-percentile ROAD scores) of each method for a chunk of images."""
+    scorer = _Scorer(model, targets, batch_size)
+    index = torch.arange(images.shape[0], device=images.device)
+    clean = scorer(images, index)
+    blurred = gaussian_blur(images, [BLUR_KERNEL, BLUR_KERNEL], [BLUR_SIGMA, BLUR_SIGMA])
+    out = {}
+    for name, m in maps.items():
+        most_first = relevance_rank(m, most_first=True)
+        least_first = relevance_rank(m, most_first=False)
+        morf = _road(scorer, images, most_first, percentiles, draws[:, 0], road_noise)
+        lerf = _road(scorer, images, least_first, percentiles, draws[:, 1], road_noise)
+        morf, lerf = morf - clean[:, None], lerf - clean[:, None]
+        deletion = _curve(scorer, images, torch.zeros_like(images), most_first, steps, batch_size)
+        insertion = _curve(scorer, blurred, images, most_first, steps, batch_size)
+        out[name] = {
+            "confidence_change": scorer(images * m[:, None], index) - clean,
+            "road_morf": morf.mean(dim=1),
+            "road_lerf": lerf.mean(dim=1),
+            "road_combined": (lerf.mean(dim=1) - morf.mean(dim=1)) / 2,
+            "deletion_auc": trapezoid_auc(deletion),
+            "insertion_auc": trapezoid_auc(insertion),
+            "road_morf_curve": morf,
+            "road_lerf_curve": lerf,
+        }
+    return out
+
+
 def faithfulness(
     model: nn.Module,
     images: Tensor,
@@ -170,9 +220,10 @@ def faithfulness(
 ) -> FaithfulnessResult:
     """Every faithfulness metric of each method's `maps` (N×H×W in [0, 1]) for `images` (N×C×H×W).
 
-    `targets` are the explained classes. The ROAD noise of image i is drawn from its own
-    generator (seeded from `seed` and i), shared by all methods, so methods are compared on the
-    same draws and batch size does not matter. Runs on the model's device.
+    `targets` are the explained classes. Images go `batch_size` at a time (memory stays bounded),
+    on the model's device. The ROAD noise of image i is drawn from its own generator (seeded
+    from `seed` and i), shared by all methods, so methods are compared on the same draws and
+    the batch size does not matter.
     """
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive, got {steps}, {batch_size}")
@@ -181,50 +232,28 @@ def faithfulness(
     _check(images, maps, targets)
     param = next(model.parameters(), None)
     device = images.device if param is None else param.device
-    images, targets = images.to(device), targets.to(device).long()
-    n, c, h, w = images.shape
-    scorer = _Scorer(model, targets, batch_size)
-    index = torch.arange(n, device=device)
-    clean = scorer(images, index)
-    draws = torch.stack(
-        [
-            torch.randn((2, len(percentiles), c, h, w), generator=torch_generator("road", seed, i))
-            for i in range(n)
-        ]
-    ).to(device, images.dtype)
-    blurred = gaussian_blur(images, [BLUR_KERNEL, BLUR_KERNEL], [BLUR_SIGMA, BLUR_SIGMA])
-    scores, morf_all, lerf_all, degenerate = {}, {}, {}, {}
-    for name, raw in maps.items():
-        m = raw.to(device, torch.float32)
+    n = images.shape[0]
+    parts: dict[str, dict[str, list[Tensor]]] = {name: {} for name in maps}
+    for lo in range(0, n, batch_size):
+        hi = min(lo + batch_size, n)
+        x = images[lo:hi].to(device)
+        draws = _road_draws(seed, lo, hi - lo, tuple(x.shape[1:]), len(percentiles))
+        chunk = _chunk_scores(
+            model, x,
+            {name: m[lo:hi].to(device, torch.float32) for name, m in maps.items()},
+            targets[lo:hi].to(device).long(), draws.to(device, x.dtype),
+            percentiles, road_noise, steps, batch_size,
+        )  # fmt: skip
+        for name, values in chunk.items():
+            for key, value in values.items():
+                parts[name].setdefault(key, []).append(value.cpu())
+    scores, morf, lerf, degenerate = {}, {}, {}, {}
+    for name, m in maps.items():
         flat = m.flatten(1)
         constant = (flat.amax(dim=1) == flat.amin(dim=1)).cpu().numpy()
-        most_first = relevance_rank(m, most_first=True)
-        morf = (
-            _road(scorer, images, most_first, percentiles, draws[:, 0], road_noise) - clean[:, None]
-        )
-        lerf = (
-            _road(
-                scorer,
-                images,
-                relevance_rank(m, most_first=False),
-                percentiles,
-                draws[:, 1],
-                road_noise,
-            )
-            - clean[:, None]
-        )
-        deletion = _curve(scorer, images, torch.zeros_like(images), most_first, steps, batch_size)
-        insertion = _curve(scorer, blurred, images, most_first, steps, batch_size)
-        values = {
-            "confidence_change": scorer(images * m[:, None], index) - clean,
-            "road_morf": morf.mean(dim=1),
-            "road_lerf": lerf.mean(dim=1),
-            "road_combined": (lerf.mean(dim=1) - morf.mean(dim=1)) / 2,
-            "deletion_auc": trapezoid_auc(deletion),
-            "insertion_auc": trapezoid_auc(insertion),
-        }
-        scores[name] = {k: np.where(constant, np.nan, v.cpu().numpy()) for k, v in values.items()}
-        morf_all[name] = np.where(constant[:, None], np.nan, morf.cpu().numpy())
-        lerf_all[name] = np.where(constant[:, None], np.nan, lerf.cpu().numpy())
+        joined = {key: torch.cat(values).numpy() for key, values in parts[name].items()}
+        morf[name] = np.where(constant[:, None], np.nan, joined.pop("road_morf_curve"))
+        lerf[name] = np.where(constant[:, None], np.nan, joined.pop("road_lerf_curve"))
+        scores[name] = {key: np.where(constant, np.nan, v) for key, v in joined.items()}
         degenerate[name] = constant
-    return FaithfulnessResult(scores, morf_all, lerf_all, degenerate, tuple(percentiles))
+    return FaithfulnessResult(scores, morf, lerf, degenerate, tuple(percentiles))
