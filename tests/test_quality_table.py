@@ -1,0 +1,145 @@
+"""The per-image quality table and its bootstrap summary, against a direct resampling loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from test_faithfulness import _net
+
+from camrobust.quality.faithfulness import FAITHFULNESS_METRICS, FaithfulnessResult
+from camrobust.quality.figure import build_h_vs_faithfulness, h_vs_faithfulness
+from camrobust.quality.sensitivity import SENSITIVITY_METRICS, SensitivityResult, sensitivity
+from camrobust.quality.stage import evaluate_quality
+from camrobust.quality.table import QUALITY_KEYS, quality_per_image, summarize_quality
+from camrobust.seeding import numpy_rng, torch_generator
+
+KEYS = {"dataset": "shapes", "model": "resnet18-erm", "arch": "resnet18", "regularizer": "erm"}
+N = 7
+
+
+def _results() -> tuple[SensitivityResult, FaithfulnessResult]:
+    rng = np.random.default_rng(0)
+    methods = ("gradcam", "eigencam")
+    sens = {m: {k: rng.random(N) for k in SENSITIVITY_METRICS} for m in methods}
+    sens["eigencam"]["avg_sensitivity"][2] = np.inf  # a zero map that changed
+    faith = {m: {k: rng.normal(size=N) for k in FAITHFULNESS_METRICS} for m in methods}
+    degenerate = {m: np.zeros(N, dtype=bool) for m in methods}
+    degenerate["gradcam"][[1, 4]] = True
+    for k in FAITHFULNESS_METRICS:
+        faith["gradcam"][k][[1, 4]] = np.nan
+    return (
+        SensitivityResult(sens, n_changed=np.arange(N), targets=np.zeros(N, dtype=np.int64)),
+        FaithfulnessResult(faith, {}, {}, degenerate, (50,)),
+    )
+
+
+def test_per_image_rows_and_columns():
+    sens, faith = _results()
+    table = quality_per_image(KEYS, sens, faith)
+    assert len(table) == 2 * N
+    assert list(table.columns[:6]) == [*QUALITY_KEYS, "method", "image"]
+    row = table[(table.method == "eigencam") & (table.image == 3)].iloc[0]
+    assert row["road_combined"] == faith.scores["eigencam"]["road_combined"][3]
+    assert row["local_lipschitz"] == sens.scores["eigencam"]["local_lipschitz"][3]
+    assert row["n_changed"] == 3
+    assert table[table.method == "gradcam"]["degenerate"].sum() == 2
+
+
+def test_summary_counts_means_and_intervals_equal_a_direct_loop():
+    sens, faith = _results()
+    table = quality_per_image(KEYS, sens, faith)
+    n_boot = 200
+    summary = summarize_quality(table, n_boot=n_boot, ci=0.9, seed=5)
+    assert len(summary) == 2 * (len(SENSITIVITY_METRICS) + len(FAITHFULNESS_METRICS))
+    counts = numpy_rng(5, "quality", *(KEYS[k] for k in QUALITY_KEYS)).multinomial(
+        N, np.full(N, 1 / N), size=n_boot
+    )
+    for method, metric, n_nan, n_inf in [
+        ("gradcam", "road_combined", 2, 0),
+        ("eigencam", "avg_sensitivity", 0, 1),
+        ("eigencam", "deletion_auc", 0, 0),
+    ]:
+        source = sens if metric in SENSITIVITY_METRICS else faith
+        values = source.scores[method][metric]
+        row = summary[(summary.method == method) & (summary.metric == metric)].iloc[0]
+        assert (row.n_images, row.n_nan, row.n_infinite) == (N, n_nan, n_inf)
+        finite = np.isfinite(values)
+        assert row["mean"] == pytest.approx(values[finite].mean(), rel=1e-12)
+        replicates = []
+        for c in counts:
+            drawn = np.repeat(values, c)
+            replicates.append(drawn[np.isfinite(drawn)].mean())
+        lo, hi = np.quantile(replicates, [0.05, 0.95])
+        assert (row.mean_lo, row.mean_hi) == (pytest.approx(lo), pytest.approx(hi))
+
+
+def test_bad_input_names_what_is_wrong():
+    sens, faith = _results()
+    with pytest.raises(ValueError, match="keys lack"):
+        quality_per_image({"dataset": "shapes"}, sens)
+    with pytest.raises(ValueError, match="neither"):
+        quality_per_image(KEYS)
+    with pytest.raises(ValueError, match="at least one metric"):
+        summarize_quality(quality_per_image(KEYS, sens)[["method", "image", *QUALITY_KEYS]])
+
+
+def test_h_vs_faithfulness_places_each_method_at_its_h_and_score(tmp_path):
+    sens, faith = _results()
+    quality = summarize_quality(quality_per_image(KEYS, sens, faith), n_boot=50)
+    robust = pd.DataFrame(
+        [
+            ("shapes", "resnet18-erm", method, noise, level, "ssim", h)
+            for method, base in (("gradcam", 0.3), ("eigencam", 0.6))
+            for noise, shift in (("gaussian", 0.0), ("contrast", 0.1))
+            for level, h in (("all", base + shift), ("1", 0.99))
+        ],
+        columns=["dataset", "model", "method", "noise", "level", "measure", "robustness"],
+    )
+    fig = build_h_vs_faithfulness(robust, quality, "ssim", "road_combined")
+    (ax,) = fig.axes
+    points = {text.get_text(): text.xy for text in ax.texts}
+    expected_y = quality.set_index(["method", "metric"])["mean"]
+    assert points["eigencam"] == pytest.approx((0.65, expected_y["eigencam", "road_combined"]))
+    assert points["gradcam"] == pytest.approx((0.35, expected_y["gradcam", "road_combined"]))
+    h_vs_faithfulness(tmp_path / "h_vs_road.png", robust, quality, "ssim")
+    assert (tmp_path / "h_vs_road.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="no model and method"):
+        build_h_vs_faithfulness(robust.assign(model="other"), quality, "ssim")
+
+
+def test_quality_stage_shares_the_clean_pass_and_switches_families_off():
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = _net().eval()
+    x = torch.rand(3, 3, 12, 12, generator=torch_generator("test_quality_table", "x"))
+    methods = ["gradcam", "eigencam"]
+    sens_opts = {"n_samples": 3, "radius": 0.05}
+    faith_opts = {"percentiles": [50], "steps": 2}
+    both = evaluate_quality(
+        model, "4", x, methods, KEYS,
+        sensitivity_options=sens_opts, faithfulness_options=faith_opts, seed=1,
+    )  # fmt: skip
+    direct = sensitivity(model, "4", x, methods, seed=1, **sens_opts)
+    gradcam = both[both.method == "gradcam"]
+    np.testing.assert_array_equal(
+        gradcam["avg_sensitivity"], direct.scores["gradcam"]["avg_sensitivity"]
+    )
+    assert set(FAITHFULNESS_METRICS) <= set(both.columns)
+    only_faith = evaluate_quality(
+        model, "4", x, methods, KEYS,
+        sensitivity_options=None, faithfulness_options=faith_opts, seed=1,
+    )  # fmt: skip
+    assert not set(SENSITIVITY_METRICS) & set(only_faith.columns)
+    np.testing.assert_array_equal(only_faith["road_combined"], both["road_combined"])
+    with pytest.raises(ValueError, match=r"metrics.sensitivity: unknown option\(s\) samples"):
+        evaluate_quality(
+            model, "4", x, methods, KEYS,
+            sensitivity_options={"samples": 3}, faithfulness_options=None, seed=1,
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="both switched off"):
+        evaluate_quality(
+            model, "4", x, methods, KEYS,
+            sensitivity_options=None, faithfulness_options=None, seed=1,
+        )  # fmt: skip
