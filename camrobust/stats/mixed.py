@@ -111,7 +111,7 @@ def _fit_rows(data: pd.DataFrame, reference: str, center: float, alpha: float) -
     names = list(model.exog_vc.names)
     vcomp = dict(zip(names, np.asarray(result.vcomp, dtype=float), strict=True))
     total = sum(vcomp.values()) + float(result.scale)
-    zero = [name for name, v in vcomp.items() if v < BOUNDARY_SHARE * total]
+    zero = [name for name, v in vcomp.items() if v <= BOUNDARY_SHARE * total]
     if zero:
         conv.append(f"{_BOUNDARY} ({', '.join(zero)} variance ~0)")
     if not result.converged and not conv:
