@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 # Method names statsmodels' multipletests accepts: canonical name -> its aliases.
 CORRECTIONS = {
@@ -42,14 +43,16 @@ class StatsOptions:
     reference: str = "erm"
 
 
-def _alpha(alpha: object) -> float:
-    value = float(alpha)  # type: ignore[arg-type]
+def _alpha(alpha: Any) -> float:
+    """alpha as a float strictly between 0 and 1."""
+    value = float(alpha)
     if not 0.0 < value < 1.0:
         raise ValueError(f"stats.alpha must lie strictly between 0 and 1, got {alpha!r}")
     return value
 
 
-def _correction(correction: object) -> str:
+def _correction(correction: Any) -> str:
+    """The canonical multipletests name of `correction` (aliases allowed)."""
     if not isinstance(correction, str) or correction.lower() not in _ACCEPTED:
         raise ValueError(
             f"stats.correction: unknown correction {correction!r}; statsmodels multipletests "
@@ -58,7 +61,8 @@ def _correction(correction: object) -> str:
     return correction.lower()
 
 
-def _scope(scope: object) -> str:
+def _scope(scope: Any) -> str:
+    """The correction scope, one of CORRECTION_SCOPES."""
     if scope not in CORRECTION_SCOPES:
         raise ValueError(
             f"stats.correction_scope must be one of {', '.join(CORRECTION_SCOPES)}, got {scope!r}"
@@ -66,41 +70,34 @@ def _scope(scope: object) -> str:
     return str(scope)
 
 
-def _min_pairs(min_pairs: object) -> int:
-    if isinstance(min_pairs, bool) or int(min_pairs) != min_pairs or min_pairs < 2:  # type: ignore[call-overload,operator]
+def _min_pairs(min_pairs: Any) -> int:
+    """min_pairs as an integer of at least 2 (no test runs on fewer)."""
+    if isinstance(min_pairs, bool) or int(min_pairs) != min_pairs or min_pairs < 2:
         raise ValueError(f"stats.min_pairs must be an integer >= 2, got {min_pairs!r}")
-    return int(min_pairs)  # type: ignore[call-overload]
+    return int(min_pairs)
 
 
-def _measures(measures: object) -> tuple[str, ...]:
-    if isinstance(measures, str) or not all(isinstance(m, str) for m in measures):  # type: ignore[union-attr]
+def _measures(measures: Any) -> tuple[str, ...]:
+    """The measures as a non-empty tuple of column names."""
+    if isinstance(measures, str) or not all(isinstance(m, str) for m in measures):
         raise TypeError("stats.measures must be a list of similarity column names")
-    out = tuple(measures)  # type: ignore[arg-type]
+    out = tuple(measures)
     if not out:
         raise ValueError("stats.measures is empty: name at least one similarity column")
     return out
 
 
-def stats_options(config: Mapping[str, object], reference: str = "erm") -> StatsOptions:
+def stats_options(config: Mapping[str, Any], reference: str = "erm") -> StatsOptions:
     """The one validation of the `stats:` config section (every key present, as the schema fills).
 
     Raises a one-line error naming the key that is wrong.
     """
     missing = [k for k in CONFIG_KEYS if k not in config]
     unknown = sorted(set(config) - set(CONFIG_KEYS))
-    if missing or unknown:
-        raise ValueError(
-            "stats options: "
-            + "; ".join(
-                filter(
-                    None,
-                    [
-                        f"missing {', '.join(missing)}" if missing else "",
-                        f"unknown {', '.join(unknown)}" if unknown else "",
-                    ],
-                )
-            )
-        )
+    problems = [f"missing {', '.join(missing)}"] if missing else []
+    problems += [f"unknown {', '.join(unknown)}"] if unknown else []
+    if problems:
+        raise ValueError(f"stats options: {'; '.join(problems)}")
     return StatsOptions(
         alpha=_alpha(config["alpha"]),
         correction=_correction(config["correction"]),
