@@ -68,9 +68,9 @@ def test_coefficients_match_a_direct_crossed_statsmodels_fit(planted, planted_ou
         vc_formula=vc,
     )
     ref = model.fit(reml=True, method=list(mixed.FIT_METHODS))
-    # The optimiser order is chosen for speed: it must reach the optimum Powell reaches.
+    # The optimiser order is chosen for reaching the REML optimum: never below statsmodels' default.
     assert ref.converged
-    assert ref.llf >= model.fit(reml=True, method="powell").llf - 1e-6
+    assert ref.llf >= model.fit(reml=True).llf - 1e-5
     coef = planted_out[planted_out["effect_size_name"] == "coefficient"].set_index("factor")
     assert list(coef.index) == list(ref.fe_params.index)
     np.testing.assert_allclose(coef["effect_size"], ref.fe_params, rtol=1e-6, atol=1e-9)

@@ -33,9 +33,10 @@ _TERM_LEVEL = re.compile(r"\[T\.(.+?)\]")
 _BOUNDARY = "The MLE may be on the boundary of the parameter space."
 # Below this share of the total variance a variance component is taken to sit at zero.
 BOUNDARY_SHARE = 1e-3
-# L-BFGS first (it reached the same REML optimum as Powell on crossed fits in a third of the
-# time), Powell and BFGS as fallbacks when it does not converge.
-FIT_METHODS = ("lbfgs", "powell", "bfgs")
+# Powell first: the model-slope variance often sits at zero, where the gradient methods (and
+# statsmodels' default bfgs) stop short of the REML optimum without converging; they remain
+# fallbacks. Cost per fit: docs/metric.md, "Statistics".
+FIT_METHODS = ("powell", "lbfgs", "bfgs")
 # The variance components: name -> patsy formula (the slope only when there are several levels).
 VARIANCE_COMPONENTS = {
     "image": "0 + C(image)",
