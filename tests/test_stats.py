@@ -544,6 +544,8 @@ def test_bad_tables_raise_clear_errors(table):
         prepare_table(table, ("iou_top20",))
     with pytest.raises(ValueError, match="model 'resnet_erm'.*several"):
         prepare_table(table.assign(regularizer=np.arange(len(table)) % 2), ("ssim",))
+    with pytest.raises(ValueError, match="reserved level name 'all'"):
+        prepare_table(table.assign(level="all"), ("ssim",))
     dup = pd.concat([table, table.iloc[:1]], ignore_index=True)
     with pytest.raises(ValueError, match="duplicate per-image rows"):
         run(method_tests, dup)

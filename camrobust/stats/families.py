@@ -17,6 +17,7 @@ from scipy.stats import rankdata
 from camrobust.stats import effects
 from camrobust.stats.core import mann_whitney_row, paired_family
 from camrobust.stats.frames import (
+    POOLED,
     finish,
     join_notes,
     label,
@@ -31,7 +32,6 @@ from camrobust.stats.stratified import van_elteren_row
 
 log = logging.getLogger(__name__)
 
-POOLED = "all"
 METHOD_STRATA = ("dataset", "model", "noise", "level", "measure")
 FLIP_STRATA = ("dataset", "model", "method", "noise", "level", "measure")
 NOISE_STRATA = ("dataset", "model", "method", "level", "measure")

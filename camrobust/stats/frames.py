@@ -13,6 +13,9 @@ from camrobust.stats.core import ROW_COLUMNS
 from camrobust.stats.options import StatsOptions
 from camrobust.stats.validate import adjust
 
+# The level name of rows that pool every level of a stratum (as in the robustness table).
+POOLED = "all"
+
 
 def strata(
     df: pd.DataFrame, keys: Sequence[str], desc: str, progress: bool | None

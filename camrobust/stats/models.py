@@ -24,12 +24,11 @@ import pandas as pd
 from scipy import stats
 
 from camrobust.stats.core import result_row
-from camrobust.stats.frames import finish, join_notes, log_rows, strata, tag_families
+from camrobust.stats.frames import POOLED, finish, join_notes, log_rows, strata, tag_families
 from camrobust.stats.options import StatsOptions
 
 log = logging.getLogger(__name__)
 
-POOLED = "all"
 TEST = "model_ols"
 STRATUM_KEYS = ("dataset", "arch", "method", "noise")
 MODEL_STRATA = ("dataset", "arch", "method", "noise", "level", "measure")

@@ -47,7 +47,10 @@ def prepare_table(per_image: pd.DataFrame, measures: Sequence[str]) -> pd.DataFr
             f"per-image table: model {model!r} ({dataset}) has several architectures or "
             "regularizers"
         )
-    return per_image.assign(kept=kept.astype(bool), level=per_image["level"].astype(str))
+    level = per_image["level"].astype(str)
+    if (level == "all").any():
+        raise ValueError("per-image table uses the reserved level name 'all' (pooled rows)")
+    return per_image.assign(kept=kept.astype(bool), level=level)
 
 
 def numeric_levels(levels: pd.Series) -> pd.Series:
