@@ -1,4 +1,4 @@
-"""Adapter for rule `stats`: the four families of statistical tests of METRIC.md."""
+"""Adapter for rule `stats`: the statistical test families (docs/metric.md, "Statistics")."""
 
 import pandas as pd
 
@@ -8,15 +8,7 @@ from camrobust.stats import run_stats
 
 sm = snakemake  # noqa: F821
 with script_logging(sm.log[0]) as log:
-    p = sm.params.p
-    per_image = pd.read_parquet(sm.input[0])
-    frames = run_stats(
-        per_image,
-        measures=tuple(p["measures"]),
-        alpha=p["alpha"],
-        correction=p["correction"],
-        min_pairs=p["min_pairs"],
-    )
+    frames = run_stats(pd.read_parquet(sm.input[0]), sm.params.p)
     for name, path in sm.output.items():
         with atomic_path(path) as tmp:
             frames[name].to_csv(tmp, index=False)

@@ -16,8 +16,13 @@ from PIL import Image
 from camrobust.report import cam_grid, figures, registry
 from camrobust.report.accuracy import accuracy_table
 from camrobust.report.png import save_png
-from camrobust.stats import method_ranks, mixedlm_tests
+from camrobust.stats import method_ranks, mixedlm_tests, prepare_table, stats_options
 from camrobust.stats.synthetic import synthetic_per_image
+
+STATS = stats_options(
+    {"alpha": 0.05, "correction": "holm", "correction_scope": "stratum", "min_pairs": 5}
+    | {"measures": ["ssim"]}
+)
 
 
 @pytest.fixture(scope="module")
@@ -279,7 +284,7 @@ def test_kept_flipped_one_panel_per_model(tmp_path, per_image):
 
 
 def test_average_ranks_cd_plot(tmp_path, per_image):
-    ranks = method_ranks(per_image, min_pairs=5)
+    ranks = method_ranks(prepare_table(per_image, ("ssim",)), STATS)
     fig = figures.build_average_ranks(ranks)
     assert len(fig.axes) == 2  # one per model (noise and level pooled)
     texts = [t.get_text() for t in fig.axes[0].texts]
@@ -329,7 +334,7 @@ def test_accuracy_figure_plots_the_accuracy_table(per_image):
 
 
 def test_forest_plot_main_effects_and_slopes(tmp_path, per_image):
-    mixed = mixedlm_tests(per_image, min_pairs=5)
+    mixed = mixedlm_tests(prepare_table(per_image, ("ssim",)), STATS)
     fig = figures.build_forest_plot(mixed)
     assert len(fig.axes) == 2  # effect at the mean level, effect on the slope
     ax = fig.axes[0]

@@ -161,6 +161,48 @@ def test_bootstrap_equals_explicit_resampling_of_images():
     assert row.consistency_hi == pytest.approx(hi)
 
 
+def test_consistency_without_degenerate_pairs():
+    table = hand_table({"1": [1.0, 1.0, 0.6, 0.4, 0.2]}, {"1": [True, True, True, True, False]})
+    table["degenerate"] = [True, True, False, False, True]  # two constant-map pairs score 1
+    row = aggregate(table, measures=("ssim",), n_boot=200).iloc[0]
+    assert row.consistency == pytest.approx((1.0 + 1.0 + 0.6 + 0.4) / 4)
+    assert row.consistency_nondegenerate == pytest.approx((0.6 + 0.4) / 2)
+    assert row.consistency_nondegenerate_lo <= 0.5 <= row.consistency_nondegenerate_hi
+    assert row.n_degenerate == 3 and row.note == ""
+    every = aggregate(table.assign(degenerate=True), measures=("ssim",), n_boot=10).iloc[0]
+    assert np.isnan(every.consistency_nondegenerate) and every.consistency == pytest.approx(0.75)
+    assert "every kept pair degenerate" in every.note
+
+
+def test_bootstrap_reports_the_fraction_of_resamples_without_flipped_pairs():
+    # 1 flipped pair among 8 images: a resample misses it with probability (7/8)^8 = 0.344.
+    table = hand_table({"1": np.linspace(0.2, 0.9, 8)}, {"1": [False] + [True] * 7})
+    n_boot = 4000
+    row = aggregate(table, measures=("ssim",), n_boot=n_boot, seed=2).iloc[0]
+    counts = resample_counts(8, n_boot, group_rng(2, tuple(KEYS[k] for k in KEY_COLUMNS), "1"))
+    assert row.boot_dropped == (counts[:, 0] == 0).mean()  # exactly the resamples without it
+    assert row.boot_dropped == pytest.approx((7 / 8) ** 8, abs=3 * np.sqrt(0.344 * 0.656 / n_boot))
+    full = aggregate(hand_table({"1": [0.9, 0.1]}, {"1": [True, False]}), measures=("ssim",))
+    assert 0 < full["boot_dropped"].iloc[0] < 1  # 2 images: half the resamples lack one kind
+    assert np.isnan(aggregate(table, measures=("ssim",), n_boot=0)["boot_dropped"].iloc[0])
+
+
+def test_pooled_auroc_is_also_reported_within_levels():
+    # Kept and flipped alike within each level; flips mostly at the level where all pairs are
+    # less similar. Raw pooled AUROC is high, the level-adjusted one is the per-level AUROCs'
+    # mean weighted by their comparisons.
+    rng = np.random.default_rng(12)
+    s1, s5 = rng.uniform(0.8, 1.0, 60), rng.uniform(0.4, 0.6, 60)
+    k1, k5 = rng.random(60) >= 0.1, rng.random(60) >= 0.9
+    out = aggregate(hand_table({"1": s1, "5": s5}, {"1": k1, "5": k5}), measures=("ssim",))
+    by = out.set_index("level")
+    w = [k1.sum() * (~k1).sum(), k5.sum() * (~k5).sum()]
+    a = [mannwhitneyu(s[k], s[~k]).statistic / n for s, k, n in ((s1, k1, w[0]), (s5, k5, w[1]))]
+    assert by.loc["all", "auroc_level_adjusted"] == pytest.approx(np.average(a, weights=w))
+    assert by.loc["1", "auroc_level_adjusted"] == pytest.approx(by.loc["1", "auroc"])
+    assert by.loc["all", "auroc"] > 0.8 and abs(by.loc["all", "auroc_level_adjusted"] - 0.5) < 0.15
+
+
 def test_percentile_interval_equals_numpy_quantiles():
     reps = np.random.default_rng(11).random((200, 3))
     reps[:50, 1] = np.nan

@@ -1,16 +1,25 @@
 """Consistency, responsiveness, robustness score and separation AUROC from the per-image table.
 
 Per (dataset, model, arch, regularizer, noise, method, level, measure), with K the kept pairs
-and F the flipped ones (METRIC.md): C = mean_K s, R = mean_F (1 − s), H = 2CR/(C + R), and the
-AUROC of s separating K (positive) from F. Each level alone and all levels pooled
+and F the flipped ones (docs/metric.md): C = mean_K s, R = mean_F (1 − s), H = 2CR/(C + R), and
+the AUROC of s separating K (positive) from F. Each level alone and all levels pooled
 (``level = "all"``). Percentile bootstrap intervals for C, R, H resample images (an image
 brings all its rows, every level when pooled); one set of resampling weights is shared by the
 methods and measures of a group, so their intervals are paired.
+
+Two constant maps score 1 on every similarity, so C is also given over the kept pairs that are
+not degenerate (``consistency_nondegenerate``). A resample without kept or without flipped pairs
+has no H; ``boot_dropped`` is the fraction of resamples left out of the H interval for that
+reason (the intervals are conditional on the rest). Pooled over levels, the raw AUROC mixes
+levels (kept pairs come mostly from low levels, flipped from high ones), so
+``auroc_level_adjusted`` compares kept with flipped pairs of the same level only: the per-level
+AUROCs weighted by their n_kept · n_flipped comparisons.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,13 +42,18 @@ STAT_COLUMNS: tuple[str, ...] = (
     "consistency",
     "consistency_lo",
     "consistency_hi",
+    "consistency_nondegenerate",
+    "consistency_nondegenerate_lo",
+    "consistency_nondegenerate_hi",
     "responsiveness",
     "responsiveness_lo",
     "responsiveness_hi",
     "robustness",
     "robustness_lo",
     "robustness_hi",
+    "boot_dropped",
     "auroc",
+    "auroc_level_adjusted",
     "note",
 )
 OUTPUT_COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, "method", "level", "measure", *STAT_COLUMNS)
@@ -69,10 +83,12 @@ def group_rng(seed: int, stratum: tuple[str, ...], level: str) -> np.random.Gene
     return numpy_rng(seed, "aggregate", *stratum, level)
 
 
-def _note(n_kept: int, n_flipped: int) -> str:
+def _note(n_kept: int, n_flipped: int, n_kept_informative: int) -> str:
     notes = []
     if n_kept == 0:
         notes.append("no kept pairs: consistency, robustness and auroc undefined")
+    elif n_kept_informative == 0:
+        notes.append("every kept pair degenerate: consistency_nondegenerate undefined")
     if n_flipped == 0:
         notes.append("no flipped pairs: responsiveness, robustness and auroc undefined")
     return "; ".join(notes)
@@ -93,38 +109,53 @@ def _summarise(
     shape = (len(images), len(methods))
 
     # Per-image sums: every statistic is a ratio of these, so resampling images is a matmul.
+    degenerate = rows["degenerate"].to_numpy(dtype=bool)
+    informative = kept & ~degenerate
     n_k = np.zeros(shape)
     n_f = np.zeros(shape)
+    n_kn = np.zeros(shape)
     np.add.at(n_k, (img_idx, met_idx), kept)
     np.add.at(n_f, (img_idx, met_idx), ~kept)
+    np.add.at(n_kn, (img_idx, met_idx), informative)
     s_k = np.zeros((*shape, len(names)))
     s_f = np.zeros((*shape, len(names)))
+    s_kn = np.zeros((*shape, len(names)))
     np.add.at(s_k, (img_idx, met_idx), scores * kept[:, None])
     np.add.at(s_f, (img_idx, met_idx), (1 - scores) * ~kept[:, None])
+    np.add.at(s_kn, (img_idx, met_idx), scores * informative[:, None])
 
     c = ratio(s_k.sum(0), n_k.sum(0)[:, None])
     r = ratio(s_f.sum(0), n_f.sum(0)[:, None])
+    c_nd = ratio(s_kn.sum(0), n_kn.sum(0)[:, None])
     h = harmonic(c, r)
 
     if n_boot:
         counts = resample_counts(len(images), n_boot, rng)
         boot = (n_boot, len(methods), len(names))
-        c_b = ratio(
-            (counts @ s_k.reshape(len(images), -1)).reshape(boot), (counts @ n_k)[..., None]
-        )
-        r_b = ratio(
-            (counts @ s_f.reshape(len(images), -1)).reshape(boot), (counts @ n_f)[..., None]
-        )
+
+        def resampled(sums: np.ndarray, n: np.ndarray) -> np.ndarray:
+            flat = sums.reshape(len(images), -1)
+            return ratio((counts @ flat).reshape(boot), (counts @ n)[..., None])
+
+        c_b, r_b, c_nd_b = resampled(s_k, n_k), resampled(s_f, n_f), resampled(s_kn, n_kn)
+        dropped = ((counts @ n_k) == 0) | ((counts @ n_f) == 0)
+        boot_dropped = dropped.mean(axis=0)
     else:  # no resampling asked for: the interval columns stay NaN
-        c_b = r_b = np.full((1, len(methods), len(names)), np.nan)
+        c_b = r_b = c_nd_b = np.full((1, len(methods), len(names)), np.nan)
+        boot_dropped = np.full(len(methods), np.nan)
     intervals = {
         "consistency": percentile_interval(c_b, ci),
+        "consistency_nondegenerate": percentile_interval(c_nd_b, ci),
         "responsiveness": percentile_interval(r_b, ci),
         "robustness": percentile_interval(harmonic(c_b, r_b), ci),
     }
-    point = {"consistency": c, "responsiveness": r, "robustness": h}
+    point = {
+        "consistency": c,
+        "consistency_nondegenerate": c_nd,
+        "responsiveness": r,
+        "robustness": h,
+    }
 
-    degenerate = rows["degenerate"].to_numpy(dtype=bool)
     out = []
     for i, method in enumerate(methods):
         in_method = met_idx == i
@@ -149,8 +180,10 @@ def _summarise(
                 row[stat] = float(value[i, j])
                 row[f"{stat}_lo"] = float(lo[i, j]) if defined else np.nan
                 row[f"{stat}_hi"] = float(hi[i, j]) if defined else np.nan
+            row["boot_dropped"] = float(boot_dropped[i])
             row["auroc"] = auroc(s[k_mask], s[~k_mask])
-            row["note"] = _note(nk, nf)
+            row["auroc_level_adjusted"] = row["auroc"]  # one level; pooled rows are redone
+            row["note"] = _note(nk, nf, int(n_kn[:, i].sum()))
             out.append(row)
     return out
 
@@ -165,8 +198,9 @@ def aggregate(
     """Robustness statistics in long format (one measure per row), per level and pooled.
 
     Columns: dataset, model, arch, regularizer, noise, method, level, measure, n_images,
-    n_pairs, n_kept, n_flipped, flip_rate, n_degenerate, consistency/responsiveness/robustness
-    with ``_lo``/``_hi`` bootstrap bounds (NaN when n_boot = 0), auroc, note. Quantities that
+    n_pairs, n_kept, n_flipped, flip_rate, n_degenerate, consistency,
+    consistency_nondegenerate, responsiveness, robustness with ``_lo``/``_hi`` bootstrap bounds
+    (NaN when n_boot = 0), boot_dropped, auroc, auroc_level_adjusted, note. Quantities that
     need kept (or flipped) pairs are NaN when there are none, and ``note`` says so. Resampling
     is seeded from (seed, stratum, level), so results do not depend on what else the table holds.
     """
@@ -189,8 +223,31 @@ def aggregate(
         by_level = dict(tuple(rows.groupby("level", sort=False)))
         subsets = [(lvl, by_level[lvl]) for lvl in level_order if lvl in present]
         subsets.append((POOLED, rows))
+        per_level: list[dict[str, Any]] = []
         for level, subset in subsets:
             rng = group_rng(seed, tuple(stratum), level)
-            for rec in _summarise(subset, names, n_boot, ci, rng):
-                records.append({**keys, "level": level, **rec})
+            rows_out = _summarise(subset, names, n_boot, ci, rng)
+            if level == POOLED:
+                _adjust_auroc(rows_out, per_level)
+            else:
+                per_level.extend(rows_out)
+            records.extend({**keys, "level": level, **rec} for rec in rows_out)
     return pd.DataFrame.from_records(records, columns=list(OUTPUT_COLUMNS))
+
+
+def _adjust_auroc(pooled: list[dict[str, Any]], per_level: list[dict[str, Any]]) -> None:
+    """Set the pooled rows' auroc_level_adjusted: per-level AUROCs weighted by n_kept·n_flipped.
+
+    That is the share of same-level (kept, flipped) comparisons the kept pair wins (ties ½),
+    NaN when no level has both kinds of pairs.
+    """
+    total: dict[tuple[object, object], list[float]] = {}
+    for row in per_level:
+        weight = float(row["n_kept"]) * float(row["n_flipped"])
+        if weight > 0:
+            acc = total.setdefault((row["method"], row["measure"]), [0.0, 0.0])
+            acc[0] += weight * float(row["auroc"])
+            acc[1] += weight
+    for row in pooled:
+        won, weight = total.get((row["method"], row["measure"]), (0.0, 0.0))
+        row["auroc_level_adjusted"] = won / weight if weight else float("nan")

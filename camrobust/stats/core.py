@@ -1,17 +1,19 @@
-"""One stratum's tests (omnibus + pairwise) as result rows, with a reason when one is not run."""
+"""One stratum's tests (omnibus + pairwise) as result rows, with a reason when one is not run.
+
+Each row names its correction family in `family`: "omnibus" rows are corrected across the strata
+of a measure, "pairwise" rows within their stratum (see frames.tag_families and frames.finish).
+"""
 
 from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from camrobust.stats import effects
-from camrobust.stats.validate import adjust
 
 ROW_COLUMNS = (
     "test",
@@ -41,9 +43,11 @@ def result_row(
     p_value: float = np.nan,
     effect_size: float = np.nan,
     note: str = "",
+    family: str | None = "omnibus",
 ) -> dict:
     """A result row; p_adjusted and significant are filled once the family is known."""
     return {
+        "family": family,
         "test": test,
         "factor": factor,
         "group_a": group_a,
@@ -70,21 +74,11 @@ def _undefined(statistic: float, p_value: float) -> bool:
     return not (np.isfinite(statistic) and np.isfinite(p_value))
 
 
-def _finish_pairwise(rows: list[dict], correction: str, alpha: float) -> list[dict]:
-    """Adjust the pairwise p-values of one stratum together (one family per omnibus test)."""
-    p_adj = adjust([r["p_value"] for r in rows], correction, alpha)
-    for r, p in zip(rows, p_adj, strict=True):
-        r["p_adjusted"] = float(p)
-    return rows
-
-
 def paired_family(
     wide: pd.DataFrame,
     factor: str,
     *,
     min_pairs: int,
-    correction: str,
-    alpha: float,
 ) -> list[dict]:
     """Friedman over the columns of `wide` (rows are complete blocks), then pairwise Wilcoxon."""
     groups = [str(g) for g in wide.columns]
@@ -127,7 +121,7 @@ def paired_family(
     pairwise = []
     for i, j in itertools.combinations(range(k), 2):
         a, b = values[:, i], values[:, j]
-        kw = {"n": n, "effect_size_name": "rank_biserial"}
+        kw = {"n": n, "effect_size_name": "rank_biserial", "family": "pairwise"}
         if n < min_pairs:
             pairwise.append(result_row("wilcoxon", factor, groups[i], groups[j], note=few, **kw))
             continue
@@ -152,90 +146,28 @@ def paired_family(
                 **kw,
             )
         )
-    return [omnibus, *_finish_pairwise(pairwise, correction, alpha)]
+    return [omnibus, *pairwise]
 
 
 def mann_whitney_row(
-    a: np.ndarray,
-    b: np.ndarray,
-    factor: str,
-    group_a: str,
-    group_b: str,
-    *,
-    min_pairs: int,
-    effect: str,
+    kept: np.ndarray, flipped: np.ndarray, *, min_pairs: int, family: str = "omnibus"
 ) -> dict:
-    """Two-sided Mann-Whitney U of a vs b; effect 'auroc' (U/(n_a n_b)) or 'rank_biserial'."""
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    kw = {"n": a.size + b.size, "effect_size_name": effect}
+    """Two-sided Mann-Whitney U of kept vs flipped similarity, AUROC = U/(n_kept n_flipped)."""
+    a = np.asarray(kept, dtype=float)
+    b = np.asarray(flipped, dtype=float)
+    kw = {"n": a.size + b.size, "effect_size_name": "auroc", "family": family}
+    names = ("kept", "kept", "flipped")
     if a.size < min_pairs or b.size < min_pairs:
-        note = f"{group_a} n={a.size}, {group_b} n={b.size}: each needs min_pairs={min_pairs}"
-        return result_row("mann_whitney", factor, group_a, group_b, note=note, **kw)
+        note = f"kept n={a.size}, flipped n={b.size}: each needs min_pairs={min_pairs}"
+        return result_row("mann_whitney", *names, note=note, **kw)
     res = _quiet(stats.mannwhitneyu, a, b, alternative="two-sided")
     if _undefined(res.statistic, res.pvalue):
-        note = "Mann-Whitney statistic undefined"
-        return result_row("mann_whitney", factor, group_a, group_b, note=note, **kw)
-    if effect == "auroc":
-        size = effects.auroc_from_u(res.statistic, a.size, b.size)
-    else:
-        size = effects.mwu_rank_biserial(res.statistic, a.size, b.size)
+        return result_row("mann_whitney", *names, note="Mann-Whitney statistic undefined", **kw)
     return result_row(
         "mann_whitney",
-        factor,
-        group_a,
-        group_b,
+        *names,
         statistic=res.statistic,
         p_value=res.pvalue,
-        effect_size=size,
+        effect_size=effects.auroc_from_u(res.statistic, a.size, b.size),
         **kw,
     )
-
-
-def independent_family(
-    samples: Mapping[str, np.ndarray],
-    factor: str,
-    *,
-    min_pairs: int,
-    correction: str,
-    alpha: float,
-) -> list[dict]:
-    """Kruskal-Wallis over groups with at least min_pairs values, then pairwise Mann-Whitney."""
-    names = sorted(samples)
-    sizes = {g: len(samples[g]) for g in names}
-    usable = [g for g in names if sizes[g] >= min_pairs]
-    small = [f"{g} (n={sizes[g]})" for g in names if sizes[g] < min_pairs]
-    n_used = sum(sizes[g] for g in usable)
-    kw = {"n": n_used, "effect_size_name": "epsilon_squared"}
-    excluded = f"excluded, fewer than min_pairs={min_pairs}: {', '.join(small)}" if small else ""
-    if len(names) < 2:
-        note = f"single {factor} ({', '.join(names) or 'none'}): nothing to compare"
-        return [result_row("kruskal", factor, note=note, **kw)]
-    if len(usable) < 2:
-        omnibus = result_row(
-            "kruskal", factor, note=f"fewer than 2 groups usable; {excluded}", **kw
-        )
-    else:
-        res = _quiet(stats.kruskal, *(samples[g] for g in usable))
-        if _undefined(res.statistic, res.pvalue):
-            note = "all values identical: statistic undefined"
-            omnibus = result_row(
-                "kruskal", factor, note="; ".join(filter(None, [note, excluded])), **kw
-            )
-        else:
-            omnibus = result_row(
-                "kruskal",
-                factor,
-                statistic=res.statistic,
-                p_value=res.pvalue,
-                effect_size=effects.epsilon_squared(res.statistic, n_used),
-                note=excluded,
-                **kw,
-            )
-    pairwise = [
-        mann_whitney_row(
-            samples[a], samples[b], factor, a, b, min_pairs=min_pairs, effect="rank_biserial"
-        )
-        for a, b in itertools.combinations(names, 2)
-    ]
-    return [omnibus, *_finish_pairwise(pairwise, correction, alpha)]

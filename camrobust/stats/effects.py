@@ -28,16 +28,6 @@ def auroc_from_u(u_first: float, n_first: int, n_second: int) -> float:
     return float(u_first) / (n_first * n_second)
 
 
-def mwu_rank_biserial(u_first: float, n_first: int, n_second: int) -> float:
-    """Glass rank-biserial r = 2·AUROC − 1: positive when the first sample tends to be larger."""
-    return 2.0 * auroc_from_u(u_first, n_first, n_second) - 1.0
-
-
-def epsilon_squared(kruskal_h: float, n_total: int) -> float:
-    """Epsilon-squared of Kruskal-Wallis, H/(n − 1): the share of rank variance between groups."""
-    return float(kruskal_h) / (n_total - 1)
-
-
 def nemenyi_cd(k_groups: int, n_blocks: int, alpha: float) -> float:
     """Nemenyi critical difference of average ranks (Demšar 2006), for critical-difference plots."""
     q = studentized_range.ppf(1.0 - alpha, k_groups, np.inf) / np.sqrt(2.0)

@@ -1,248 +1,158 @@
-"""The rank-based test families of METRIC.md: CAM methods, regularisers, kept vs flipped, noises."""
+"""The rank-based test families: CAM methods, kept vs flipped, noise types, method ranks.
+
+Every family takes a table from `validate.prepare_table` and options from
+`options.stats_options` (checked once, at the stats stage's entry). The unit of analysis is the
+image: an image pooled over levels is one block (its kept values averaged over the levels),
+never one block per level.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
 from camrobust.stats import effects
-from camrobust.stats.core import independent_family, mann_whitney_row, paired_family
+from camrobust.stats.core import mann_whitney_row, paired_family
 from camrobust.stats.frames import (
+    POOLED,
     finish,
     join_notes,
     label,
     log_rows,
     nan_note,
     strata,
+    tag_families,
     wide_blocks,
 )
-from camrobust.stats.validate import check_options, check_per_image
+from camrobust.stats.options import StatsOptions
+from camrobust.stats.stratified import van_elteren_row
 
 log = logging.getLogger(__name__)
 
 METHOD_STRATA = ("dataset", "model", "noise", "level", "measure")
-REGULARIZER_STRATA = ("dataset", "arch", "method", "noise", "level", "measure")
 FLIP_STRATA = ("dataset", "model", "method", "noise", "level", "measure")
 NOISE_STRATA = ("dataset", "model", "method", "level", "measure")
 RANK_COLUMNS = (*METHOD_STRATA, "method", "avg_rank", "n", "k", "cd", "note")
 
 
-def _prepare(per_image, measures, alpha, correction, min_pairs):
-    """Validate the shared arguments; levels as strings so '1' and 1 are one stratum."""
-    df = check_per_image(per_image, measures)
-    df = df.assign(level=df["level"].astype(str))
-    return (df, tuple(measures), *check_options(alpha, correction, min_pairs))
-
-
-def _paired_tests(
-    factor: str,
-    strata_columns: Sequence[str],
-    per_image: pd.DataFrame,
-    measures: Sequence[str],
-    alpha: float,
-    correction: str,
-    min_pairs: int,
-    progress: bool | None,
-) -> pd.DataFrame:
-    """Friedman + Wilcoxon over `factor` per stratum, per level and levels pooled (if several).
-
-    The strata are `strata_columns` (which end with level and measure); the blocks are images.
-    """
-    df, measures, alpha, correction, min_pairs = _prepare(
-        per_image, measures, alpha, correction, min_pairs
-    )
-    keys = tuple(strata_columns[:-2])  # the strata less level and measure
-    records = []
-    for measure in measures:
-        for pooled in (False, True):
-            by = [*keys] if pooled else [*keys, "level"]
-            index = ["level", "image"] if pooled else ["image"]
-            desc = f"{factor} tests ({measure}{', levels pooled' if pooled else ''})"
-            for stratum, sub in strata(df, by, desc, progress):
-                if pooled and sub["level"].nunique() < 2:
-                    continue  # one level: the pooled test would repeat the per-level one
-                where = label({**stratum, "measure": measure})
-                wide, n_nan = wide_blocks(sub, index, factor, measure, where)
-                rows = paired_family(
-                    wide, factor, min_pairs=min_pairs, correction=correction, alpha=alpha
-                )
-                head = {**stratum, "level": "all" if pooled else stratum["level"]}
-                head["measure"] = measure
-                for r in rows:
-                    r["note"] = join_notes(r["note"], nan_note(n_nan))
-                    records.append({**head, **r})
-    out = finish(
-        records, strata_columns, across_strata=("friedman",), correction=correction, alpha=alpha
-    )
-    return log_rows(log, f"{factor} tests", out)
-
-
 def method_tests(
-    per_image: pd.DataFrame,
-    measures: Sequence[str] = ("ssim",),
-    alpha: float = 0.05,
-    correction: str = "holm",
-    min_pairs: int = 10,
-    progress: bool | None = None,
+    table: pd.DataFrame, options: StatsOptions, progress: bool | None = None
 ) -> pd.DataFrame:
     """Do CAM methods differ in stability? Friedman (Kendall's W) + pairwise Wilcoxon, kept pairs.
 
-    Per (dataset, model, noise, level, measure) and with the levels pooled (level "all"): images
-    kept and present for every method are the blocks. Pairwise p-values are adjusted within their
-    stratum; Friedman p-values across the strata of a measure. rank_biserial > 0: group_a more
-    similar (more stable) than group_b.
+    Per (dataset, model, noise, level, measure), images kept and present for every method are
+    the blocks; with the levels pooled (level "all"), an image's kept values are averaged over
+    its levels first, so it is one block. rank_biserial > 0: group_a more similar (more stable)
+    than group_b.
     """
-    return _paired_tests(
-        "method", METHOD_STRATA, per_image, measures, alpha, correction, min_pairs, progress
-    )
-
-
-def regularizer_tests(
-    per_image: pd.DataFrame,
-    measures: Sequence[str] = ("ssim",),
-    alpha: float = 0.05,
-    correction: str = "holm",
-    min_pairs: int = 10,
-    progress: bool | None = None,
-) -> pd.DataFrame:
-    """Does the regulariser change stability? Friedman + pairwise Wilcoxon over regularisers.
-
-    Per (dataset, arch, method, noise, level, measure) and levels pooled: the blocks are images
-    kept under every regulariser's model (the same test images), so each block compares models.
-    """
-    return _paired_tests(
-        "regularizer",
-        REGULARIZER_STRATA,
-        per_image,
-        measures,
-        alpha,
-        correction,
-        min_pairs,
-        progress,
-    )
+    records = []
+    for measure in options.measures:
+        for pooled in (False, True):
+            by = ["dataset", "model", "noise"] if pooled else ["dataset", "model", "noise", "level"]
+            desc = f"method tests ({measure}{', levels pooled' if pooled else ''})"
+            for stratum, sub in strata(table, by, desc, progress):
+                if pooled and sub["level"].nunique() < 2:
+                    continue  # one level: the pooled test would repeat the per-level one
+                head = {**stratum, "level": POOLED if pooled else stratum["level"]}
+                head["measure"] = measure
+                over = ("level",) if pooled else ()
+                wide, n_nan = wide_blocks(sub, "method", measure, label(head), average_over=over)
+                rows = paired_family(wide, "method", min_pairs=options.min_pairs)
+                for r in rows:
+                    r["note"] = join_notes(r["note"], nan_note(n_nan))
+                records.extend(tag_families(rows, head))
+    return log_rows(log, "method tests", finish(records, METHOD_STRATA, options))
 
 
 def flip_tests(
-    per_image: pd.DataFrame,
-    measures: Sequence[str] = ("ssim",),
-    alpha: float = 0.05,
-    correction: str = "holm",
-    min_pairs: int = 10,
-    progress: bool | None = None,
+    table: pd.DataFrame, options: StatsOptions, progress: bool | None = None
 ) -> pd.DataFrame:
-    """Do CAMs respond to flips? Mann-Whitney U of similarity, kept vs flipped pairs, AUROC.
+    """Do CAMs respond to flips? Kept vs flipped similarity per level, and stratified by level.
 
-    Per (dataset, model, method, noise, measure) with the levels pooled (flips are rare at low
-    levels). AUROC = U_kept/(n_kept n_flipped): 1 when every kept pair is more similar than every
-    flipped one. p-values are adjusted across the strata of a measure. Each group needs min_pairs.
+    Per (dataset, model, method, noise, measure): a Mann-Whitney U per level (AUROC =
+    U_kept/(n_kept n_flipped)) and, as level "all", van Elteren's test stratified by level with the
+    within-level AUROC, so severity (flips are rare at low levels) does not pass for separation.
+    Each group needs min_pairs.
     """
-    df, measures, alpha, correction, min_pairs = _prepare(
-        per_image, measures, alpha, correction, min_pairs
-    )
     records = []
-    for measure in measures:
-        desc = f"flip tests ({measure})"
+    for measure in options.measures:
         keys = ("dataset", "model", "method", "noise")
-        for stratum, sub in strata(df, keys, desc, progress):
-            s = sub[measure].to_numpy(dtype=float)
-            kept = sub["kept"].to_numpy()
-            ok = np.isfinite(s)
-            row = mann_whitney_row(
-                s[ok & kept],
-                s[ok & ~kept],
-                "kept",
-                "kept",
-                "flipped",
-                min_pairs=min_pairs,
-                effect="auroc",
-            )
-            row["note"] = join_notes(row["note"], nan_note(int((~ok).sum())))
-            records.append({**stratum, "level": "all", "measure": measure, **row})
-    out = finish(
-        records, FLIP_STRATA, across_strata=("mann_whitney",), correction=correction, alpha=alpha
-    )
-    return log_rows(log, "flip tests", out)
+        for stratum, sub in strata(table, keys, f"flip tests ({measure})", progress):
+            levels = []
+            for level, part in sub.groupby("level", sort=True):
+                s = part[measure].to_numpy(dtype=float)
+                kept = part["kept"].to_numpy()
+                ok = np.isfinite(s)
+                levels.append((s[ok & kept], s[ok & ~kept]))
+                row = mann_whitney_row(*levels[-1], min_pairs=options.min_pairs)
+                row["note"] = join_notes(row["note"], nan_note(int((~ok).sum())))
+                records.extend(tag_families([row], {**stratum, "level": level, "measure": measure}))
+            n_nan = int(sub[measure].isna().sum())
+            row = van_elteren_row(levels, min_pairs=options.min_pairs)
+            row["note"] = join_notes(row["note"], nan_note(n_nan))
+            records.extend(tag_families([row], {**stratum, "level": POOLED, "measure": measure}))
+    return log_rows(log, "flip tests", finish(records, FLIP_STRATA, options))
 
 
 def noise_tests(
-    per_image: pd.DataFrame,
-    measures: Sequence[str] = ("ssim",),
-    alpha: float = 0.05,
-    correction: str = "holm",
-    min_pairs: int = 10,
-    progress: bool | None = None,
+    table: pd.DataFrame, options: StatsOptions, progress: bool | None = None
 ) -> pd.DataFrame:
-    """Do noise types differ? Kruskal-Wallis on kept-pair similarity over noises, levels pooled.
+    """Do noise types differ? Friedman over noises with images as blocks, levels pooled.
 
-    Per (dataset, model, method, measure); then pairwise Mann-Whitney (rank-biserial, > 0: group_a
-    more similar) adjusted within the stratum. A noise with fewer than min_pairs kept pairs is left
-    out of the Kruskal-Wallis test and named in its note.
+    Every noise type uses the same images, so the design is paired: per (dataset, model, method,
+    measure), an image's kept values are averaged over the levels of each noise, and images with
+    a value under every noise are the blocks; then pairwise Wilcoxon (rank-biserial > 0: group_a
+    more similar). Noises have their own level scales, so there is no per-level comparison.
     """
-    df, measures, alpha, correction, min_pairs = _prepare(
-        per_image, measures, alpha, correction, min_pairs
-    )
     records = []
-    for measure in measures:
-        desc = f"noise tests ({measure})"
-        for stratum, sub in strata(df, ("dataset", "model", "method"), desc, progress):
-            noises = sorted(sub["noise"].astype(str).unique())
-            kept = sub[sub["kept"]]
-            n_nan = int(kept[measure].isna().sum())
-            kept = kept[kept[measure].notna()]
-            by_noise = kept.groupby(kept["noise"].astype(str))[measure]
-            samples = {n: np.zeros(0) for n in noises}
-            samples.update({n: v.to_numpy(dtype=float) for n, v in by_noise})
-            rows = independent_family(
-                samples, "noise", min_pairs=min_pairs, correction=correction, alpha=alpha
-            )
+    for measure in options.measures:
+        keys = ("dataset", "model", "method")
+        for stratum, sub in strata(table, keys, f"noise tests ({measure})", progress):
+            head = {**stratum, "level": POOLED, "measure": measure}
+            wide, n_nan = wide_blocks(sub, "noise", measure, label(head), average_over=("level",))
+            rows = paired_family(wide, "noise", min_pairs=options.min_pairs)
             for r in rows:
                 r["note"] = join_notes(r["note"], nan_note(n_nan))
-                records.append({**stratum, "level": "all", "measure": measure, **r})
-    out = finish(
-        records, NOISE_STRATA, across_strata=("kruskal",), correction=correction, alpha=alpha
-    )
-    return log_rows(log, "noise tests", out)
+            records.extend(tag_families(rows, head))
+    return log_rows(log, "noise tests", finish(records, NOISE_STRATA, options))
 
 
 def method_ranks(
-    per_image: pd.DataFrame,
-    measures: Sequence[str] = ("ssim",),
-    alpha: float = 0.05,
-    min_pairs: int = 10,
-    progress: bool | None = None,
+    table: pd.DataFrame, options: StatsOptions, progress: bool | None = None
 ) -> pd.DataFrame:
     """Average rank of each CAM method (1 = most stable) over complete kept blocks, with Nemenyi CD.
 
     Per (dataset, model, noise, level, measure), per noise with levels pooled (level "all"), and
     over every noise and level (noise "all", level "all"): the input of a critical-difference plot.
+    A block is an image; pooled, its kept values are averaged over what is pooled first.
     """
-    df, measures, alpha, _, min_pairs = _prepare(per_image, measures, alpha, "holm", min_pairs)
     records = []
     modes = (
-        (("dataset", "model", "noise", "level"), ("image",)),
-        (("dataset", "model", "noise"), ("level", "image")),
-        (("dataset", "model"), ("noise", "level", "image")),
+        (("dataset", "model", "noise", "level"), ()),
+        (("dataset", "model", "noise"), ("level",)),
+        (("dataset", "model"), ("noise", "level")),
     )
-    for measure in measures:
-        for keys, index in modes:
-            for stratum, sub in strata(df, keys, f"method ranks ({measure})", progress):
-                if "level" in index and "noise" not in index and sub["level"].nunique() < 2:
+    for measure in options.measures:
+        for keys, over in modes:
+            for stratum, sub in strata(table, keys, f"method ranks ({measure})", progress):
+                if over == ("level",) and sub["level"].nunique() < 2:
                     continue  # one level: pooling would repeat the per-level ranks
-                wide, n_nan = wide_blocks(
-                    sub, index, "method", measure, label({**stratum, "measure": measure})
-                )
+                head = {"noise": POOLED, "level": POOLED, **stratum, "measure": measure}
+                wide, n_nan = wide_blocks(sub, "method", measure, label(head), average_over=over)
                 n, k = wide.shape
-                head = {"noise": "all", "level": "all", **stratum, "measure": measure}
                 if n and k:
                     avg = rankdata(-wide.to_numpy(dtype=float), axis=1).mean(axis=0)
                 else:
                     avg = np.full(k, np.nan)
-                cd = effects.nemenyi_cd(k, n, alpha) if n and k >= 2 else np.nan
-                few = f"{n} complete blocks < min_pairs={min_pairs}" if n < min_pairs else ""
+                cd = effects.nemenyi_cd(k, n, options.alpha) if n and k >= 2 else np.nan
+                few = (
+                    f"{n} complete blocks < min_pairs={options.min_pairs}"
+                    if n < options.min_pairs
+                    else ""
+                )
                 note = join_notes(few, nan_note(n_nan))
                 for method, r in zip(wide.columns, avg, strict=True):
                     records.append(

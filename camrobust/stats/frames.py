@@ -10,7 +10,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from camrobust.stats.core import ROW_COLUMNS
+from camrobust.stats.options import StatsOptions
 from camrobust.stats.validate import adjust
+
+# The level name of rows that pool every level of a stratum (as in the robustness table).
+POOLED = "all"
 
 
 def strata(
@@ -35,23 +39,37 @@ def _codes(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
 
 
 def wide_blocks(
-    sub: pd.DataFrame, index: Sequence[str], column: str, measure: str, where: str
+    sub: pd.DataFrame,
+    column: str,
+    measure: str,
+    where: str,
+    average_over: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, int]:
-    """Kept-pair similarity as blocks × groups, complete blocks only; also the NaN count dropped."""
+    """Kept-pair similarity as images × groups of `column`, complete blocks only; also NaNs dropped.
+
+    With `average_over` (e.g. level), an image's kept values are first averaged over those columns,
+    so each image is one block however many levels it was kept at (an image is the unit).
+    """
     groups = sorted(sub[column].astype(str).unique())
     kept = sub[sub["kept"].to_numpy()]
-    values = kept[measure].to_numpy(dtype=float)
-    group_of = pd.Categorical(kept[column].astype(str), categories=groups).codes
-    block_codes, blocks = pd.factorize(_codes(kept, index))
-    cell = block_codes.astype(np.int64) * len(groups) + group_of
+    cell_columns = ("image", *average_over, column)
+    cell = _codes(kept, cell_columns)
     if len(np.unique(cell)) < len(cell):
         first = kept.iloc[int(np.flatnonzero(pd.Series(cell).duplicated().to_numpy())[0])]
-        ident = ", ".join(f"{c}={first[c]}" for c in (*index, column))
+        ident = ", ".join(f"{c}={first[c]}" for c in cell_columns)
         raise ValueError(f"duplicate per-image rows in {where}: {ident}")
-    grid = np.full((len(blocks), len(groups)), np.nan)
-    grid[block_codes, group_of] = values
-    complete = ~np.isnan(grid).any(axis=1)
-    return pd.DataFrame(grid[complete], columns=groups), int(np.isnan(values).sum())
+    values = kept[measure].to_numpy(dtype=float)
+    finite = ~np.isnan(values)
+    group_of = pd.Categorical(kept[column].astype(str), categories=groups).codes[finite]
+    block_codes, blocks = pd.factorize(kept["image"].to_numpy()[finite])
+    shape = (len(blocks), len(groups))
+    total = np.zeros(shape)
+    count = np.zeros(shape)
+    np.add.at(total, (block_codes, group_of), values[finite])
+    np.add.at(count, (block_codes, group_of), 1.0)
+    complete = (count > 0).all(axis=1)
+    grid = total[complete] / count[complete]
+    return pd.DataFrame(grid, columns=groups), int((~finite).sum())
 
 
 def nan_note(n_nan: int) -> str:
@@ -69,28 +87,58 @@ def label(stratum: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in stratum.items())
 
 
+def tag_families(rows: list[dict], head: dict) -> list[dict]:
+    """Rows with `head` (their stratum) and their correction family made explicit.
+
+    "omnibus" rows form one family per measure across strata; any other family name ("pairwise",
+    "terms") is one family per stratum; None is not corrected.
+    """
+    out = []
+    for r in rows:
+        kind = r["family"]
+        if kind == "omnibus":
+            family = (kind, head["measure"])
+        elif kind is not None:
+            family = (kind, tuple(sorted(head.items())))
+        else:
+            family = None
+        out.append({**head, **r, "family": family})
+    return out
+
+
 def finish(
     records: Iterable[dict],
     strata_columns: Sequence[str],
-    *,
-    across_strata: Iterable[str],
-    correction: str,
-    alpha: float,
+    options: StatsOptions,
     extra_columns: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """The result frame; tests named in `across_strata` are adjusted across strata per measure.
+    """The result frame, p-values adjusted by the options' correction within the scope chosen.
 
-    Pairwise tests were already adjusted within their stratum (one family per omnibus test).
+    Each record names its correction family in `family` (None: not tested, e.g. an intercept).
+    Scope `stratum` adjusts each family alone; `study` adjusts every tested row of the table
+    together. The correction and its scope are written in every row.
     """
     columns = [*strata_columns, *ROW_COLUMNS, *extra_columns]
-    df = pd.DataFrame.from_records(list(records), columns=columns)
-    across = df["test"].isin(list(across_strata))
-    for _, idx in df[across].groupby("measure", sort=False).groups.items():
-        df.loc[idx, "p_adjusted"] = adjust(df.loc[idx, "p_value"].to_numpy(), correction, alpha)
-    df["p_adjusted"] = df["p_adjusted"].astype(float)
-    sig = pd.array(df["p_adjusted"].to_numpy() < alpha, dtype="boolean")
-    sig[~np.isfinite(df["p_adjusted"].to_numpy())] = pd.NA
+    records = list(records)
+    families = [r.get("family") for r in records]
+    df = pd.DataFrame.from_records(records, columns=columns)
+    p = df["p_value"].to_numpy(dtype=float)
+    p_adjusted = np.full(len(df), np.nan)
+    tested = np.array([f is not None for f in families], dtype=bool)
+    if options.correction_scope == "study":
+        keys = np.where(tested, 0, -1)
+    else:
+        codes, _ = pd.factorize(pd.Series([repr(f) for f in families]))
+        keys = np.where(tested, codes, -1)
+    for key in np.unique(keys[keys >= 0]):
+        idx = np.flatnonzero(keys == key)
+        p_adjusted[idx] = adjust(p[idx], options.correction, options.alpha)
+    df["p_adjusted"] = p_adjusted
+    sig = pd.array(p_adjusted < options.alpha, dtype="boolean")
+    sig[~np.isfinite(p_adjusted)] = pd.NA
     df["significant"] = sig
+    df["correction"] = options.correction
+    df["correction_scope"] = options.correction_scope
     df["n"] = df["n"].astype(int)
     for c in strata_columns:
         df[c] = df[c].astype(str)

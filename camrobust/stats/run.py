@@ -2,37 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 
 import pandas as pd
 
-from camrobust.stats.families import (
-    flip_tests,
-    method_ranks,
-    method_tests,
-    noise_tests,
-    regularizer_tests,
-)
+from camrobust.stats.families import flip_tests, method_ranks, method_tests, noise_tests
 from camrobust.stats.mixed import mixedlm_tests
-from camrobust.stats.validate import check_options
+from camrobust.stats.models import regularizer_model_tests
+from camrobust.stats.options import stats_options
+from camrobust.stats.validate import prepare_table
+
+# The results tables, in the order the stats rule writes them (rules/common.smk STATS_TABLES).
+FAMILIES = {
+    "methods": method_tests,
+    "method_ranks": method_ranks,
+    "regularizers": regularizer_model_tests,
+    "mixedlm": mixedlm_tests,
+    "flips": flip_tests,
+    "noise": noise_tests,
+}
 
 
 def run_stats(
-    per_image: pd.DataFrame,
-    measures: Sequence[str] = ("ssim",),
-    alpha: float = 0.05,
-    correction: str = "holm",
-    min_pairs: int = 10,
-    progress: bool | None = None,
+    per_image: pd.DataFrame, config: Mapping[str, object], progress: bool | None = None
 ) -> dict[str, pd.DataFrame]:
-    """Every family of METRIC.md: methods, method_ranks, regularizers, mixedlm, flips, noise."""
-    check_options(alpha, correction, min_pairs)
-    kw = {"measures": measures, "alpha": alpha, "min_pairs": min_pairs, "progress": progress}
-    return {
-        "methods": method_tests(per_image, correction=correction, **kw),
-        "method_ranks": method_ranks(per_image, **kw),
-        "regularizers": regularizer_tests(per_image, correction=correction, **kw),
-        "mixedlm": mixedlm_tests(per_image, correction=correction, **kw),
-        "flips": flip_tests(per_image, correction=correction, **kw),
-        "noise": noise_tests(per_image, correction=correction, **kw),
-    }
+    """Every family on the per-image table; `config` is the `stats:` section, checked here once."""
+    options = stats_options(config)
+    table = prepare_table(per_image, options.measures)
+    return {name: family(table, options, progress) for name, family in FAMILIES.items()}

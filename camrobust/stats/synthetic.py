@@ -27,11 +27,17 @@ def synthetic_per_image(
     sd: float = 0.05,
     dataset: str = "shapes",
     arch: str = "resnet",
+    seeds: Sequence[int] | None = None,
+    seed_sd: float = 0.0,
 ) -> pd.DataFrame:
     """Per-image rows like the metrics stage's: s = 0.7 + image + planted effects − slope·level.
 
     Each image has its own stability (the block effect); flipped pairs lose `flip_drop`.
-    Effects are added to every measure; with none planted the table is a null table.
+    Effects are added to every measure; with none planted the table is a null table. With
+    `seeds`, each regulariser has one model per seed, named {arch}-{reg}-s{seed} with a `seed`
+    column, and each model shifts all its similarities by a N(0, seed_sd) draw (the training
+    seed's effect); without, one model per regulariser named {arch}_{reg} and no `seed` column,
+    like a table from a single-seed run.
     """
     rng = numpy_rng(seed, "synthetic_per_image")
     method_effect = dict(method_effect or {})
@@ -41,21 +47,26 @@ def synthetic_per_image(
     label = rng.integers(0, 10, n_images)
     images = np.arange(n_images)
     parts = []
-    for reg, noise, level in itertools.product(regularizers, noises, levels):
+    runs = [(reg, s) for reg in regularizers for s in (seeds if seeds is not None else (None,))]
+    shifts = rng.normal(0.0, seed_sd, len(runs)) if seed_sd else np.zeros(len(runs))
+    seed_shift = dict(zip(runs, shifts, strict=True))
+    for (reg, seed_index), noise, level in itertools.product(runs, noises, levels):
         kept = rng.random(n_images) < keep_rate
         pred_noisy = np.where(kept, label, (label + 1) % 10)
         base = (
             0.7
             + image_effect
             + regularizer_effect.get(reg, 0.0)
+            + seed_shift[(reg, seed_index)]
             + noise_effect.get(noise, 0.0)
             - 0.02 * float(level)
             - flip_drop * ~kept
         )
         for method in methods:
+            model = f"{arch}_{reg}" if seed_index is None else f"{arch}-{reg}-s{seed_index}"
             frame = {
                 "dataset": dataset,
-                "model": f"{arch}_{reg}",
+                "model": model,
                 "arch": arch,
                 "regularizer": reg,
                 "noise": noise,
@@ -68,6 +79,8 @@ def synthetic_per_image(
                 "kept": kept,
                 "degenerate": False,
             }
+            if seed_index is not None:
+                frame["seed"] = int(seed_index)
             for measure in measures:
                 s = base + method_effect.get(method, 0.0) + rng.normal(0.0, sd, n_images)
                 frame[measure] = np.clip(s, 0.0, 1.0)

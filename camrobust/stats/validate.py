@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -13,65 +13,18 @@ from statsmodels.stats.multitest import multipletests
 from camrobust.columns import PER_IMAGE_COLUMNS
 from camrobust.frames import require_columns
 
-# Method names statsmodels' multipletests accepts: canonical name -> its aliases.
-CORRECTIONS = {
-    "bonferroni": ("b", "bonf"),
-    "sidak": ("s",),
-    "holm": ("h",),
-    "holm-sidak": ("hs",),
-    "simes-hochberg": ("sh",),
-    "hommel": ("ho",),
-    "fdr_bh": ("fdr_i", "fdr_p", "fdri", "fdrp"),
-    "fdr_by": ("fdr_n", "fdr_c", "fdrn", "fdrcorr"),
-    "fdr_tsbh": ("fdr_2sbh",),
-    "fdr_tsbky": ("fdr_2sbky", "fdr_twostage"),
-    "fdr_gbs": (),
-}
-_ACCEPTED = {name for canon, aliases in CORRECTIONS.items() for name in (canon, *aliases)}
 
+def prepare_table(per_image: pd.DataFrame, measures: Sequence[str]) -> pd.DataFrame:
+    """The per-image table checked once for the stats stage: `kept` as bool, levels as strings.
 
-def check_correction(correction: str) -> str:
-    """Return `correction` if statsmodels' multipletests knows it, else raise naming the options."""
-    if not isinstance(correction, str) or correction.lower() not in _ACCEPTED:
-        raise ValueError(
-            f"unknown correction {correction!r}; statsmodels multipletests allows: "
-            + ", ".join(CORRECTIONS)
-            + " (or their short aliases)"
-        )
-    return correction.lower()
-
-
-def check_alpha(alpha: float) -> float:
-    """Return alpha as a float if it lies strictly between 0 and 1."""
-    alpha = float(alpha)
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha}")
-    return alpha
-
-
-def check_min_pairs(min_pairs: int) -> int:
-    """Return min_pairs if it is an integer of at least 2 (no test runs on fewer)."""
-    if int(min_pairs) != min_pairs or min_pairs < 2:
-        raise ValueError(f"min_pairs must be an integer >= 2, got {min_pairs!r}")
-    return int(min_pairs)
-
-
-def check_options(alpha: float, correction: str, min_pairs: int) -> tuple[float, str, int]:
-    """Check a test family's alpha, correction and min_pairs (in that order); return them."""
-    return check_alpha(alpha), check_correction(correction), check_min_pairs(min_pairs)
-
-
-def check_per_image(
-    per_image: pd.DataFrame, measures: Sequence[str], extra: Iterable[str] = ()
-) -> pd.DataFrame:
-    """Check the per-image table has the columns the tests need; return it with `kept` as bool."""
+    Needs the per-image columns and every measure; each model (the unit of the regulariser
+    tests) must belong to one architecture and one regulariser. A `seed` column is not needed:
+    a model is identified by its name, so a table from a single-seed run has one model per
+    architecture and regulariser.
+    """
     if not isinstance(per_image, pd.DataFrame):
         raise TypeError(f"per_image must be a pandas DataFrame, got {type(per_image).__name__}")
-    if isinstance(measures, str):
-        raise TypeError("measures must be a sequence of column names, not a single string")
-    if len(measures) == 0:
-        raise ValueError("measures is empty: name at least one similarity column")
-    require_columns(per_image, [*PER_IMAGE_COLUMNS, *extra, *measures], "per-image table")
+    require_columns(per_image, [*PER_IMAGE_COLUMNS, *measures], "per-image table")
     if per_image.empty:
         raise ValueError("per-image table is empty")
     for m in measures:
@@ -82,8 +35,20 @@ def check_per_image(
         values = set(pd.unique(kept.dropna()))
         if kept.isna().any() or not values <= {0, 1}:
             raise ValueError("column 'kept' must be boolean (or 0/1) without missing values")
-        per_image = per_image.assign(kept=kept.astype(bool))
-    return per_image
+    ambiguous = (
+        per_image.groupby(["dataset", "model"], observed=True)[["arch", "regularizer"]].nunique()
+        > 1
+    ).any(axis=1)
+    if ambiguous.any():
+        dataset, model = ambiguous[ambiguous].index[0]
+        raise ValueError(
+            f"per-image table: model {model!r} ({dataset}) has several architectures or "
+            "regularizers"
+        )
+    level = per_image["level"].astype(str)
+    if (level == "all").any():
+        raise ValueError("per-image table uses the reserved level name 'all' (pooled rows)")
+    return per_image.assign(kept=kept.astype(bool), level=level)
 
 
 def numeric_levels(levels: pd.Series) -> pd.Series:

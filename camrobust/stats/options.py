@@ -1,0 +1,108 @@
+"""The stats stage's options, validated once at its entry; the test families trust them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Method names statsmodels' multipletests accepts: canonical name -> its aliases.
+CORRECTIONS = {
+    "bonferroni": ("b", "bonf"),
+    "sidak": ("s",),
+    "holm": ("h",),
+    "holm-sidak": ("hs",),
+    "simes-hochberg": ("sh",),
+    "hommel": ("ho",),
+    "fdr_bh": ("fdr_i", "fdr_p", "fdri", "fdrp"),
+    "fdr_by": ("fdr_n", "fdr_c", "fdrn", "fdrcorr"),
+    "fdr_tsbh": ("fdr_2sbh",),
+    "fdr_tsbky": ("fdr_2sbky", "fdr_twostage"),
+    "fdr_gbs": (),
+}
+_ACCEPTED = {name for canon, aliases in CORRECTIONS.items() for name in (canon, *aliases)}
+# stratum: each test's own family (pairwise rows of one stratum, omnibus rows of one measure,
+# the terms of one fit); study: every row of a results table is one family.
+CORRECTION_SCOPES = ("stratum", "study")
+CONFIG_KEYS = ("alpha", "correction", "correction_scope", "min_pairs", "measures")
+
+
+@dataclass(frozen=True)
+class StatsOptions:
+    """Significance level, correction and its scope, the fewest pairs a test needs, the measures.
+
+    Built (and checked) once by `stats_options`; `reference` is the regulariser every other one
+    is compared with.
+    """
+
+    alpha: float
+    correction: str
+    correction_scope: str
+    min_pairs: int
+    measures: tuple[str, ...]
+    reference: str = "erm"
+
+
+def _alpha(alpha: Any) -> float:
+    """alpha as a float strictly between 0 and 1."""
+    value = float(alpha)
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"stats.alpha must lie strictly between 0 and 1, got {alpha!r}")
+    return value
+
+
+def _correction(correction: Any) -> str:
+    """The canonical multipletests name of `correction` (aliases allowed)."""
+    if not isinstance(correction, str) or correction.lower() not in _ACCEPTED:
+        raise ValueError(
+            f"stats.correction: unknown correction {correction!r}; statsmodels multipletests "
+            "allows: " + ", ".join(CORRECTIONS) + " (or their short aliases)"
+        )
+    return correction.lower()
+
+
+def _scope(scope: Any) -> str:
+    """The correction scope, one of CORRECTION_SCOPES."""
+    if scope not in CORRECTION_SCOPES:
+        raise ValueError(
+            f"stats.correction_scope must be one of {', '.join(CORRECTION_SCOPES)}, got {scope!r}"
+        )
+    return str(scope)
+
+
+def _min_pairs(min_pairs: Any) -> int:
+    """min_pairs as an integer of at least 2 (no test runs on fewer)."""
+    if isinstance(min_pairs, bool) or int(min_pairs) != min_pairs or min_pairs < 2:
+        raise ValueError(f"stats.min_pairs must be an integer >= 2, got {min_pairs!r}")
+    return int(min_pairs)
+
+
+def _measures(measures: Any) -> tuple[str, ...]:
+    """The measures as a non-empty tuple of column names."""
+    if isinstance(measures, str) or not all(isinstance(m, str) for m in measures):
+        raise TypeError("stats.measures must be a list of similarity column names")
+    out = tuple(measures)
+    if not out:
+        raise ValueError("stats.measures is empty: name at least one similarity column")
+    return out
+
+
+def stats_options(config: Mapping[str, Any], reference: str = "erm") -> StatsOptions:
+    """The one validation of the `stats:` config section (every key present, as the schema fills).
+
+    Raises a one-line error naming the key that is wrong.
+    """
+    missing = [k for k in CONFIG_KEYS if k not in config]
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    problems = [f"missing {', '.join(missing)}"] if missing else []
+    problems += [f"unknown {', '.join(unknown)}"] if unknown else []
+    if problems:
+        raise ValueError(f"stats options: {'; '.join(problems)}")
+    return StatsOptions(
+        alpha=_alpha(config["alpha"]),
+        correction=_correction(config["correction"]),
+        correction_scope=_scope(config["correction_scope"]),
+        min_pairs=_min_pairs(config["min_pairs"]),
+        measures=_measures(config["measures"]),
+        reference=reference,
+    )
