@@ -184,28 +184,60 @@ def test_defocus_blur_equals_scipy_correlate_mirror(param):
     np.testing.assert_allclose(C.defocus_blur(x, param).numpy(), expected, atol=2e-6)
 
 
-def zoom_oracle(image: np.ndarray, factors: np.ndarray) -> np.ndarray:
-    """Mean of an H×W image and its bilinear centre zooms, by scipy.ndimage.map_coordinates."""
-    h, w = image.shape
-    rows, cols = np.mgrid[0:h, 0:w].astype(float)
-    total = image.copy()
-    for z in factors:
-        coords = [(h - 1) / 2 + (rows - (h - 1) / 2) / z, (w - 1) / 2 + (cols - (w - 1) / 2) / z]
-        total += ndimage.map_coordinates(image, coords, order=1, mode="nearest")
-    return total / (len(factors) + 1)
+def published_zoom_blur(image: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """make_cifar_c.py's zoom blur of one square H×W×C float32 image, written out with scipy:
+    crop ceil(h / f) from (h - crop) // 2, zoom at order 1, trim (zoomed - h) // 2, average."""
+    h = image.shape[0]
+    total = np.zeros_like(image)
+    for f in factors:
+        crop = int(np.ceil(h / f))
+        top = (h - crop) // 2
+        zoomed = ndimage.zoom(image[top : top + crop, top : top + crop], (f, f, 1), order=1)
+        trim = (zoomed.shape[0] - h) // 2
+        total += zoomed[trim : trim + h, trim : trim + h]
+    return (image + total) / (len(factors) + 1)
 
 
-@pytest.mark.parametrize("param", table_values("zoom_blur"))
-def test_zoom_blur_equals_map_coordinates_oracle(param):
-    images = random_images(2)
-    x, ref = float_layout(images)
+@pytest.mark.parametrize("severity", range(1, 6))
+@pytest.mark.parametrize(("table", "size"), [("cifar10c", 32), ("imagenetc", 224)])
+def test_zoom_blur_equals_the_published_clipped_zoom(table, size, severity):
+    images = random_images(3, size, size, seed=severity)
+    param = corruption_parameter("zoom_blur", severity, table)
     factors = np.arange(*param)
     assert C.zoom_factors(param).tolist() == factors.tolist()
-    out = C.zoom_blur(x, param).numpy()
-    for n in range(2):
-        for ch in range(3):
-            expected = zoom_oracle(ref[:, :, n, ch], factors)
-            np.testing.assert_allclose(out[:, :, n, ch], expected, atol=2e-6)
+    out = C.zoom_blur(C.to_float(images), param).numpy()
+    for n, image in enumerate(images):
+        expected = published_zoom_blur((image / 255.0).astype(np.float32), factors)
+        np.testing.assert_allclose(out[:, :, n], expected, atol=2e-6)
+
+
+def test_zoom_blur_at_32_pixels_keeps_the_published_quirks():
+    # ceil(32 / 1.01) = 32 crops nothing: zooms by 1.00 and 1.01 are both the identity.
+    images = random_images(2, 32, 32)
+    x = C.to_float(images)
+    assert torch.allclose(C.zoom_blur(x, (1.0, 1.015, 0.01)), x, atol=1e-6)
+    # 1.02 and 1.03 both crop 31 pixels and zoom them back to 32: the same image.
+    once = C.zoom_blur(x, (1.02, 1.025, 0.01))
+    assert torch.allclose(once, C.zoom_blur(x, (1.03, 1.035, 0.01)))
+    assert not torch.allclose(once, x)
+
+
+def test_zoom_blur_on_non_square_images_zooms_each_axis_by_its_own_crop():
+    images = random_images(2, 20, 28)
+    out = C.zoom_blur(C.to_float(images), (1.1, 1.15, 0.1)).numpy()
+    for n, image in enumerate(images):
+        x = (image / 255.0).astype(np.float32)
+        zoomed = x
+        for axis, size in enumerate(x.shape[:2]):
+            crop = int(np.ceil(size / 1.1))
+            top = (size - crop) // 2
+            part = np.take(zoomed, np.arange(top, top + crop), axis=axis)
+            factors = [1.0, 1.0, 1.0]
+            factors[axis] = 1.1
+            part = ndimage.zoom(part, factors, order=1)
+            trim = (part.shape[axis] - size) // 2
+            zoomed = np.take(part, np.arange(trim, trim + size), axis=axis)
+        np.testing.assert_allclose(out[:, :, n], (x + zoomed) / 2, atol=2e-6)
 
 
 @pytest.mark.parametrize("c", table_values("contrast"))
@@ -301,7 +333,7 @@ def test_blurs_keep_constants_and_remove_detail_with_severity(noise):
         ("speckle", 0.0),
         ("impulse", 0.0),
         ("gaussian_blur", 0.0),
-        ("zoom_blur", (1.0, 1.005, 0.01)),
+        ("zoom_blur", (1.0, 1.015, 0.01)),
         ("contrast", 1.0),
         ("brightness", 0.0),
         ("saturate", (1.0, 0.0)),

@@ -99,7 +99,10 @@ def zoom_factors(param: tuple[float, float, float]) -> np.ndarray:
 
 
 def zoom_blur(x: torch.Tensor, param: tuple[float, float, float]) -> torch.Tensor:
-    """Mean of the image and its bilinear centre zooms by each factor (CIFAR-10-C's zoom blur)."""
+    """Mean of the image and its clipped zooms by each factor, as published (`taps.zoom_taps`).
+
+    The reference zooms float32 images; here the taps run in the tensor's dtype, axis by axis.
+    """
     factors = zoom_factors(param)
     total = x.clone()
     for factor in factors:

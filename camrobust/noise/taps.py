@@ -119,14 +119,32 @@ def correlate2d(x: torch.Tensor, kernel: np.ndarray, mode: str) -> torch.Tensor:
     return out
 
 
+def clipped_zoom_geometry(size: int, factor: float) -> tuple[int, int, int, int]:
+    """(top, crop, zoomed, trim) of the published clipped zoom along one axis of length `size`.
+
+    The reference crops ceil(size / factor) samples from offset (size - crop) // 2, zooms them
+    with scipy.ndimage.zoom (output length round(crop * factor)) and keeps `size` samples from
+    offset (zoomed - size) // 2, so the zoom actually applied is (zoomed - 1) / (crop - 1).
+    """
+    crop = math.ceil(size / factor)
+    top = (size - crop) // 2
+    zoomed = round(crop * factor)
+    return top, crop, zoomed, (zoomed - size) // 2
+
+
 def zoom_taps(size: int, factor: float) -> tuple[np.ndarray, np.ndarray]:
-    """Bilinear taps of a centre zoom by `factor`: output u samples c + (u - c) / factor."""
-    centre = (size - 1) / 2
-    coord = np.clip(centre + (np.arange(size) - centre) / factor, 0, size - 1)
+    """Bilinear taps of the published clipped zoom (see `clipped_zoom_geometry`) along one axis.
+
+    scipy.ndimage.zoom (order 1, grid_mode False) maps output sample j to crop coordinate
+    j (crop - 1) / (zoomed - 1), corners to corners.
+    """
+    top, crop, zoomed, trim = clipped_zoom_geometry(size, factor)
+    scale = (crop - 1) / (zoomed - 1) if zoomed > 1 else 0.0
+    coord = np.minimum((np.arange(size) + trim) * scale, crop - 1)
     low = np.floor(coord).astype(np.int64)
-    high = np.minimum(low + 1, size - 1)
+    high = np.minimum(low + 1, crop - 1)
     frac = coord - low
-    return np.stack([low, high], axis=1), np.stack([1 - frac, frac], axis=1)
+    return top + np.stack([low, high], axis=1), np.stack([1 - frac, frac], axis=1)
 
 
 def box_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
