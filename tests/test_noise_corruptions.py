@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from scipy import ndimage, signal, stats
+from scipy import ndimage, stats
 from skimage.color import hsv2rgb, rgb2hsv
 
-from camrobust.noise import CORRUPTIONS, SEVERITY_TABLES, corrupt, corruption_parameter, taps
+from camrobust.noise import (
+    BENCHMARK_CORRUPTIONS,
+    CORRUPTIONS,
+    SEVERITY_TABLES,
+    corrupt,
+    corruption_parameter,
+    taps,
+)
 from camrobust.noise import corruptions as C
 
 SEED = (0, "test", "noise")
@@ -41,7 +49,8 @@ def table_values(noise: str) -> list:
 
 
 def test_tables_cover_every_family_with_five_levels():
-    assert len(CORRUPTIONS) == 12
+    assert len(CORRUPTIONS) == 19
+    assert set(BENCHMARK_CORRUPTIONS) < set(CORRUPTIONS) and len(BENCHMARK_CORRUPTIONS) == 15
     for table in SEVERITY_TABLES.values():
         assert set(table) == set(CORRUPTIONS)
         assert all(len(levels) == 5 for levels in table.values())
@@ -56,7 +65,7 @@ def test_tables_cover_every_family_with_five_levels():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"noise": "fog", "severity": 1}, "noise: unknown corruption 'fog'"),
+        ({"noise": "rain", "severity": 1}, "noise: unknown corruption 'rain'"),
         ({"noise": "gaussian", "severity": 0}, "severity: must be 1-5"),
         ({"noise": "gaussian", "severity": 6}, "severity: must be 1-5"),
         ({"noise": "gaussian", "severity": 2.5}, "severity: must be an integer"),
@@ -163,17 +172,23 @@ def test_gaussian_blur_equals_scipy_gaussian_filter(sigma):
     np.testing.assert_allclose(C.gaussian_blur(x, sigma).numpy(), expected, atol=2e-6)
 
 
-@pytest.mark.parametrize("param", table_values("defocus_blur"))
-def test_disk_kernel_is_aliased_disk_smoothed_by_opencv_gaussian(param):
-    radius, alias = param
-    half = int(np.floor(radius))
-    yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
-    disk = (xx**2 + yy**2 <= radius**2).astype(float)
-    ksize = 3 if radius <= 8 else 5
-    g = np.exp(-((np.arange(ksize) - ksize // 2) ** 2) / (2 * alias**2))
-    expected = signal.convolve2d(disk / disk.sum(), np.outer(g, g) / g.sum() ** 2, mode="full")
-    np.testing.assert_allclose(taps.disk_kernel(radius, alias), expected, atol=1e-12)
-    assert taps.disk_kernel(radius, alias).sum() == pytest.approx(1.0)
+def published_disk(radius: float, alias_blur: float) -> np.ndarray:
+    """make_imagenet_c.py's disk(), with OpenCV itself doing the anti-alias blur."""
+    grid = np.arange(-8, 8 + 1) if radius <= 8 else np.arange(-radius, radius + 1)
+    xx, yy = np.meshgrid(grid, grid)
+    disk = np.array((xx**2 + yy**2) <= radius**2, dtype=np.float32)
+    disk /= np.sum(disk)
+    ksize = (3, 3) if radius <= 8 else (5, 5)
+    return cv2.GaussianBlur(disk, ksize=ksize, sigmaX=alias_blur)
+
+
+@pytest.mark.parametrize("param", [*table_values("defocus_blur"), (2, 0.0), (9, 0.3)])
+def test_disk_kernel_is_the_published_disk(param):
+    expected = published_disk(*param)
+    kernel = taps.disk_kernel(*param)
+    pad = (expected.shape[0] - kernel.shape[0]) // 2
+    assert pad >= 0 and expected.shape[0] == kernel.shape[0] + 2 * pad
+    np.testing.assert_allclose(np.pad(kernel, pad), expected, atol=1e-7)
 
 
 @pytest.mark.parametrize("param", table_values("defocus_blur"))
