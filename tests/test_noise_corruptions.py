@@ -1,8 +1,9 @@
-"""The twelve corruption families against their definitions (scipy, skimage, Pillow oracles)."""
+"""The 19 corruption families against their definitions (scipy, skimage, OpenCV, Pillow oracles)."""
 
 from __future__ import annotations
 
 import io
+import sys
 
 import cv2
 import numpy as np
@@ -15,12 +16,17 @@ from skimage.color import hsv2rgb, rgb2hsv
 from camrobust.noise import (
     BENCHMARK_CORRUPTIONS,
     CORRUPTIONS,
+    RANDOM_CORRUPTIONS,
     SEVERITY_TABLES,
     corrupt,
     corruption_parameter,
+    motion,
+    optional,
     taps,
+    weather,
 )
 from camrobust.noise import corruptions as C
+from camrobust.seeding import derive_seed
 
 SEED = (0, "test", "noise")
 GREY = 128 / 255
@@ -79,6 +85,13 @@ def test_tables_cover_every_family_with_five_levels():
         ({"noise": "impulse", "value": 1.5}, "value: impulse is a fraction"),
         ({"noise": "pixelate", "value": 0}, "value: pixelate is a size fraction"),
         ({"noise": "zoom_blur", "value": (1.0, 0.9, 0.01)}, "value: zoom_blur"),
+        ({"noise": "glass_blur", "value": (0.5, 1.5, 1)}, "value: glass_blur needs a whole number"),
+        ({"noise": "glass_blur", "value": (0.5, 0, 1)}, "value: glass_blur needs max_delta >= 1"),
+        ({"noise": "spatter", "value": (0.6, 0.1, 1, 0.7, 0.5, 2)}, "value: spatter's last number"),
+        ({"noise": "snow", "value": (0.1, 0.2, 1)}, "value: snow takes 7 numbers"),
+        ({"noise": "fog", "value": (0.5, 0)}, "value: fog needs a wibble decay"),
+        ({"noise": "frost", "value": (1, 0.4, 0)}, "value: frost needs a texture scale"),
+        ({"noise": "motion_blur", "severity": 1, "seed": None}, "seed: motion_blur draws random"),
         ({"noise": "contrast", "severity": 1, "value": 0.5}, "severity/value: give exactly one"),
         ({"noise": "contrast"}, "severity/value: give exactly one"),
         ({"noise": "gaussian", "severity": 1, "seed": None}, "seed: gaussian draws random"),
@@ -96,6 +109,24 @@ def test_bad_images_raise():
         corrupt(random_images(2).astype(np.float32), "contrast", severity=1)
     with pytest.raises(ValueError, match="images: brightness works in HSV"):
         corrupt(random_images(2)[..., :1], "brightness", severity=1)
+    for noise in ("snow", "frost", "spatter"):
+        with pytest.raises(ValueError, match=f"images: {noise} is defined on RGB"):
+            corrupt(random_images(2)[..., :1], noise, severity=1, seed=SEED)
+
+
+def test_missing_optional_packages_raise_one_line_naming_them(monkeypatch):
+    monkeypatch.setattr(optional.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ValueError, match=r"^noise: frost needs the package imagecorruptions \("):
+        corrupt(random_images(2, 32, 32), "frost", severity=1, seed=SEED, progress=False)
+    monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 now raises ImportError
+    for noise in ("spatter", "elastic_transform"):
+        with pytest.raises(ValueError, match=f"^noise: {noise} needs the package opencv-python"):
+            corrupt(random_images(2, 32, 32), noise, severity=1, seed=SEED, progress=False)
+
+
+def test_frost_refuses_images_larger_than_its_textures():
+    with pytest.raises(ValueError, match="images: 400×400 images do not fit in the frost"):
+        corrupt(random_images(1, 400, 400), "frost", value=(1, 0.4, 0.2), seed=SEED)
 
 
 # --- random families: statistics on mid-grey images -----------------------------------------
@@ -321,6 +352,54 @@ def test_jpeg_equals_pillow_reencode(severity, table):
         assert np.array_equal(got, np.asarray(Image.open(buffer)))
 
 
+def reference_glass_shuffle(image: np.ndarray, delta: int, iterations: int) -> np.ndarray:
+    """make_cifar_c.py's pixel loop, tuple swap on numpy views included, on one uint8 image."""
+    x = image.copy()
+    h, w = x.shape[:2]
+    for _ in range(iterations):
+        for row in range(h - delta, delta, -1):
+            for col in range(w - delta, delta, -1):
+                dx, dy = np.random.randint(-delta, delta, size=(2,))  # noqa: NPY002
+                x[row, col], x[row + dy, col + dx] = x[row + dy, col + dx], x[row, col]
+    return x
+
+
+@pytest.mark.parametrize("param", [(0.0, 1, 2), (0.0, 3, 1), (0.0, 2, 3)])
+def test_glass_blur_shuffle_runs_the_references_sequential_loop(param):
+    # sigma 0 leaves only the shuffle; non-square images check the row/column bounds.
+    images = random_images(3, 20, 28)
+    got = corrupt(images, "glass_blur", value=param, seed=SEED, progress=False)
+    for i, image in enumerate(images):
+        np.random.seed(C.legacy_seed(derive_seed(*SEED, i)))  # noqa: NPY002
+        assert np.array_equal(got[i], reference_glass_shuffle(image, *param[1:]))
+
+
+def test_motion_blur_kernel_is_imagemagicks_line():
+    kernel = motion.motion_kernel(3, 1.5)
+    assert len(kernel) == 7 and kernel.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(
+        kernel, np.exp(-(np.arange(7) ** 2) / 4.5) / np.exp(-(np.arange(7) ** 2) / 4.5).sum()
+    )
+    assert [o.tolist() for o in motion.motion_offsets(4, 0.0)] == [[0, 0, 0, 0], [0, 1, 2, 3]]
+    assert [o.tolist() for o in motion.motion_offsets(4, 90.0)] == [[0, 1, 2, 3], [0, 0, 0, 0]]
+    # A vertical line blurred at 0 degrees (along x) smears to the left: tap i reads x + i.
+    image = np.zeros((1, 9, 9, 1))
+    image[0, :, 6] = 1
+    out = motion.motion_blur_images(image, 3, 1.5, np.array([0.0]))[0, 4, :, 0]
+    np.testing.assert_allclose(out[:7], kernel[::-1])
+    assert out[7:].sum() == 0
+
+
+def test_fog_map_is_a_normalised_fractal_and_fog_keeps_the_brightest_value():
+    maps = weather.plasma_fractal(32, 2.0, C.legacy_rngs([1, 2]))
+    assert maps.shape == (2, 32, 32) and maps.min() == 0 and maps.max() == 1
+    assert not np.array_equal(maps[0], maps[1])
+    images = random_images(4, 32, 32)
+    fogged = weather.fog(images, (1.5, 1.75), C.legacy_rngs([1, 2, 3, 4]))
+    peak = images.max(axis=(1, 2, 3)) / 255
+    assert np.all(fogged.max(axis=(1, 2, 3)) <= peak * (1 + 1.5) / (peak + 1.5) + 1e-12)
+
+
 # --- behaviour across severities and the uint8 round trip ------------------------------------
 
 
@@ -382,7 +461,7 @@ def test_bytes_do_not_depend_on_batch_size_or_threads(noise):
     assert not np.array_equal(reference, images)
 
 
-@pytest.mark.parametrize("noise", ["gaussian", "shot", "impulse", "speckle"])
+@pytest.mark.parametrize("noise", sorted(RANDOM_CORRUPTIONS))
 def test_random_families_follow_the_seed(noise):
     images = random_images(8, 16, 16)
     a = corrupt(images, noise, severity=3, seed=(0, "shapes", noise, "3"), progress=False)
