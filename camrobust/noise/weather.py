@@ -64,14 +64,17 @@ def frost(images: np.ndarray, param: tuple[float, float, float], rngs: Rngs) -> 
     (shrunk by the table's texture scale: 0.2 for CIFAR-10-C, 1 for ImageNet-C)."""
     image_weight, frost_weight, scale = param
     n, h, w, _ = images.shape
+    # Checked against every texture, so that whether a size works does not depend on the draw.
+    textures = [frost_texture(k, float(scale)) for k in range(5)]
+    fits = min(t.shape[0] for t in textures), min(t.shape[1] for t in textures)
+    if fits[0] <= h or fits[1] <= w:
+        raise ValueError(
+            f"images: {h}×{w} images do not fit in the frost textures scaled by {scale} "
+            f"(the smallest is {fits[0]} rows, {fits[1]} columns); use smaller images"
+        )
     out = np.empty(images.shape)
     for i, rng in enumerate(rngs):
-        texture = frost_texture(int(rng.randint(5)), float(scale))
-        if texture.shape[0] <= h or texture.shape[1] <= w:
-            raise ValueError(
-                f"images: {h}×{w} images do not fit in the frost textures scaled by {scale} "
-                f"({texture.shape[0]}×{texture.shape[1]}); use a smaller image size or scale"
-            )
+        texture = textures[rng.randint(5)]
         top = rng.randint(0, texture.shape[0] - h)
         left = rng.randint(0, texture.shape[1] - w)
         crop = texture[top : top + h, left : left + w]
