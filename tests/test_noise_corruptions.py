@@ -408,15 +408,20 @@ def high_frequency_energy(images: np.ndarray) -> float:
     return float(np.mean(np.diff(x, axis=1) ** 2) + np.mean(np.diff(x, axis=2) ** 2))
 
 
-@pytest.mark.parametrize("noise", ["gaussian_blur", "defocus_blur", "zoom_blur"])
+@pytest.mark.parametrize("noise", ["gaussian_blur", "defocus_blur", "zoom_blur", "motion_blur"])
 def test_blurs_keep_constants_and_remove_detail_with_severity(noise):
     constant = np.full((3, 32, 32, 3), 77, dtype=np.uint8)
-    assert np.array_equal(corrupt(constant, noise, severity=5, progress=False), constant)
+    assert np.array_equal(corrupt(constant, noise, severity=5, seed=SEED, progress=False), constant)
     images = random_images(4, 32, 32)
     energy = [high_frequency_energy(images)]
     for severity in range(1, 6):
-        blurred = corrupt(images, noise, severity=severity, progress=False)
+        blurred = corrupt(images, noise, severity=severity, seed=SEED, progress=False)
         energy.append(high_frequency_energy(blurred))
+    # CIFAR-10-C's motion blur (radius, sigma) (6, 2) and (8, 2) differ only in taps weighted
+    # below 1e-9 (i >= 13 at sigma 2): severities 3 and 4 give the same images.
+    if noise == "motion_blur":
+        assert energy[3] == energy[4], energy
+        energy = energy[:4] + energy[5:]
     assert all(a > b for a, b in zip(energy, energy[1:], strict=False)), energy
 
 
