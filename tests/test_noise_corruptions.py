@@ -456,12 +456,14 @@ def test_bytes_do_not_depend_on_batch_size_or_threads(noise):
     assert np.array_equal(
         reference, corrupt(images, noise, severity=4, seed=SEED, batch_size=5, progress=False)
     )
-    threads = torch.get_num_threads()
+    threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
     try:
         torch.set_num_threads(1)
+        cv2.setNumThreads(1)
         single = corrupt(images, noise, severity=4, seed=SEED, batch_size=7, progress=False)
     finally:
         torch.set_num_threads(threads)
+        cv2.setNumThreads(cv2_threads)
     assert np.array_equal(reference, single)
     assert not np.array_equal(reference, images)
 

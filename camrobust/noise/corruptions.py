@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -194,8 +195,8 @@ IMAGE_CORRUPTIONS: dict[str, Callable[..., np.ndarray]] = {
 RANDOM_CORRUPTIONS = frozenset({"gaussian", "shot", "impulse", "speckle", *IMAGE_CORRUPTIONS})
 
 
-# Reused generators: creating a RandomState costs ~100x more than reseeding one.
-_GENERATORS: list[np.random.RandomState] = []
+# Reused generators, per thread: creating a RandomState costs ~100x more than reseeding one.
+_GENERATORS = threading.local()
 
 
 def legacy_seed(seed: int) -> int:
@@ -204,16 +205,18 @@ def legacy_seed(seed: int) -> int:
 
 
 def legacy_rngs(seeds: Sequence[int]) -> list[np.random.RandomState]:
-    """One legacy numpy RandomState per seed, seeded with `legacy_seed` (valid until next call).
+    """One legacy numpy RandomState per seed, seeded with `legacy_seed` (valid until the
+    thread's next call).
 
     Legacy, because the published generators draw from numpy's global RandomState:
     np.random.seed(legacy_seed(s)) makes them draw the very numbers drawn here.
     """
-    while len(_GENERATORS) < len(seeds):
-        _GENERATORS.append(np.random.RandomState(0))
-    for rng, seed in zip(_GENERATORS, seeds, strict=False):
+    pool = _GENERATORS.__dict__.setdefault("pool", [])
+    while len(pool) < len(seeds):
+        pool.append(np.random.RandomState(0))
+    for rng, seed in zip(pool, seeds, strict=False):
         rng.seed(legacy_seed(seed))
-    return _GENERATORS[: len(seeds)]
+    return pool[: len(seeds)]
 
 
 def to_float(images: np.ndarray) -> torch.Tensor:
