@@ -1,7 +1,8 @@
 """The 19 corruption families of CIFAR-10-C / ImageNet-C, batched.
 
-Twelve families are functions of an H×W×N×C float tensor (values in [0,1]; spatial dims first so
-the filters gather contiguous blocks, see `taps.py`) and its parameter. `corrupt` drives them over
+Eleven families are functions of an H×W×N×C float tensor (values in [0,1]; spatial dims first
+so the filters gather contiguous blocks, see `taps.py`) and its parameter; jpeg goes through
+Pillow. `corrupt` drives them over
 uint8 N×H×W×C arrays in batches, clips to [0,1] and stores back as uint8 by rounding to the
 nearest level (ties to even). CIFAR-10-C truncates instead; rounding keeps an identity operation
 exact and avoids truncation's systematic -0.5/255 bias.

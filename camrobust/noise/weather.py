@@ -54,7 +54,8 @@ def snow(images: np.ndarray, param: tuple[float, ...], rngs: Rngs) -> np.ndarray
     stored = (np.clip(layers, 0, 1) * 255).astype(np.uint8)[..., None] / 255.0
     flakes = np.round(motion_blur_images(stored, radius, sigma, angles) * 255) / 255.0
     x = images.astype(np.float32) / 255
-    grey = (x @ GREY)[..., None]
+    # Written out rather than a matmul, whose BLAS kernel could depend on the thread count.
+    grey = (x[..., 0] * GREY[0] + x[..., 1] * GREY[1] + x[..., 2] * GREY[2])[..., None]
     x = weight * x + (1 - weight) * np.maximum(x, grey * 1.5 + 0.5)
     return x + flakes + flakes[:, ::-1, ::-1]
 
