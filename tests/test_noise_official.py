@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from camrobust.data.download import DownloadError
-from camrobust.noise.official import ARCHIVE_NAMES, CIFAR10C, fetch_cifar10c, official_corruption
+from camrobust.noise.official import CIFAR10C, fetch_cifar10c, official_corruption
+from camrobust.noise.severities import PUBLISHED_NAMES
 
 N = 7  # test images per severity in the small archives
 
@@ -37,7 +38,7 @@ def npy_bytes(array: np.ndarray) -> bytes:
 
 def write_archive(path: Path, families: list[str], extra: dict[str, bytes] | None = None) -> str:
     """An uncompressed CIFAR-10-C-style tar at `path`; returns its MD5."""
-    members = {f"CIFAR-10-C/{ARCHIVE_NAMES[f]}.npy": npy_bytes(family_array(f)) for f in families}
+    members = {f"CIFAR-10-C/{PUBLISHED_NAMES[f]}.npy": npy_bytes(family_array(f)) for f in families}
     members["CIFAR-10-C/labels.npy"] = npy_bytes(np.tile(np.arange(N, dtype=np.uint8), 5))
     members.update(extra or {})
     with tarfile.open(path, "w") as tar:
@@ -66,7 +67,7 @@ def served(tmp_path):
 def test_real_archive_facts():
     assert CIFAR10C["filename"] == "CIFAR-10-C.tar"
     assert CIFAR10C["url"].endswith("/records/2535967/files/CIFAR-10-C.tar")
-    assert len(ARCHIVE_NAMES) == 19 and len(set(ARCHIVE_NAMES.values())) == 19
+    assert len(PUBLISHED_NAMES) == 19 and len(set(PUBLISHED_NAMES.values())) == 19
 
 
 @pytest.mark.parametrize("severity", range(1, 6))

@@ -18,6 +18,7 @@ from typing import IO
 import numpy as np
 
 from camrobust.data.download import DownloadError, fetch
+from camrobust.noise.severities import PUBLISHED_NAMES
 
 CIFAR10C: dict[str, str] = {
     "url": "https://zenodo.org/records/2535967/files/CIFAR-10-C.tar",
@@ -26,28 +27,6 @@ CIFAR10C: dict[str, str] = {
 }
 FOLDER = "CIFAR-10-C"
 SEVERITIES = 5
-# The library's family names -> the archive's file names.
-ARCHIVE_NAMES: dict[str, str] = {
-    "gaussian": "gaussian_noise",
-    "shot": "shot_noise",
-    "impulse": "impulse_noise",
-    "speckle": "speckle_noise",
-    "gaussian_blur": "gaussian_blur",
-    "defocus_blur": "defocus_blur",
-    "zoom_blur": "zoom_blur",
-    "contrast": "contrast",
-    "brightness": "brightness",
-    "saturate": "saturate",
-    "jpeg": "jpeg_compression",
-    "pixelate": "pixelate",
-    "glass_blur": "glass_blur",
-    "motion_blur": "motion_blur",
-    "snow": "snow",
-    "frost": "frost",
-    "fog": "fog",
-    "spatter": "spatter",
-    "elastic_transform": "elastic_transform",
-}
 
 
 def fetch_cifar10c(
@@ -108,14 +87,14 @@ def official_corruption(
     is unreadable or lacks the family, ValueError for a bad argument.
     """
     archive = Path(archive)
-    if noise not in ARCHIVE_NAMES:
+    if noise not in PUBLISHED_NAMES:
         raise ValueError(f"noise: {noise!r} is not a CIFAR-10-C family")
     if isinstance(severity, bool) or not isinstance(severity, int) or not 1 <= severity <= 5:
         raise ValueError(f"severity: the official arrays have severities 1-5, got {severity!r}")
     picks = np.asarray(indices)
     if picks.ndim != 1 or (picks.size and not np.issubdtype(picks.dtype, np.integer)):
         raise ValueError("indices: need a list of integer test-image indices")
-    name = f"{FOLDER}/{ARCHIVE_NAMES[noise]}.npy"
+    name = f"{FOLDER}/{PUBLISHED_NAMES[noise]}.npy"
     try:
         with tarfile.open(archive, "r:") as tar:
             try:

@@ -54,6 +54,16 @@ BENCHMARK_CORRUPTIONS: tuple[str, ...] = (
     "jpeg",
 )
 
+# The family names of the published code (its function names, CIFAR-10-C's file names and
+# imagecorruptions' names), where they differ from the library's.
+PUBLISHED_NAMES: dict[str, str] = {name: name for name in CORRUPTIONS} | {
+    "gaussian": "gaussian_noise",
+    "shot": "shot_noise",
+    "impulse": "impulse_noise",
+    "speckle": "speckle_noise",
+    "jpeg": "jpeg_compression",
+}
+
 Parameter = float | int | tuple[float, ...]
 
 SEVERITY_TABLES: dict[str, dict[str, tuple[Parameter, ...]]] = {
