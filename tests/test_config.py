@@ -46,7 +46,7 @@ BAD = [
     ({"datasets": {"shapes": {"source": "shapes", "sise": 32}}}, "unknown key 'datasets.shapes.sise'"),
     ({**OK, "architectures": {"resnet50": {}}}, "architectures: 'resnet50' is not allowed; allowed: cnn13, resnet18, vgg11_bn"),
     ({**OK, "regularizers": {"vat": {"eps": 0}}}, "regularizers.vat.eps: 0 is out of range"),
-    ({**OK, "noise": {"corruptions": {"fog": {"severities": [1]}}}}, "'fog' is not allowed"),
+    ({**OK, "noise": {"corruptions": {"rain": {"severities": [1]}}}}, "'rain' is not allowed"),
     ({**OK, "noise": {"corruptions": {"gaussian": {"severities": [6]}}}}, "gaussian.severities[0]: 6 is out of range (maximum 5)"),
     ({**OK, "noise": {"corruptions": {"gaussian": {"values": [-0.1]}}}}, "gaussian.values[0]: -0.1 is out of range"),
     ({**OK, "noise": {"corruptions": {"gaussian": {"values": ["big"]}}}}, "gaussian.values[0]: 'big' has the wrong type"),

@@ -1,12 +1,18 @@
-"""The twelve corruption families of CORRUPTIONS.md, batched on [0,1] float tensors.
+"""The 19 corruption families of CIFAR-10-C / ImageNet-C, batched.
 
-Each family is one function of an H×W×N×C float tensor (values in [0,1]; spatial dims first so
-the filters gather contiguous blocks, see `taps.py`) and its parameter. `corrupt` drives them over
+Eleven families are functions of an H×W×N×C float tensor (values in [0,1]; spatial dims first
+so the filters gather contiguous blocks, see `taps.py`) and its parameter; jpeg goes through
+Pillow. `corrupt` drives them over
 uint8 N×H×W×C arrays in batches, clips to [0,1] and stores back as uint8 by rounding to the
 nearest level (ties to even). CIFAR-10-C truncates instead; rounding keeps an identity operation
 exact and avoids truncation's systematic -0.5/255 bias.
 
-The random families draw each image's noise (in its own H×W×C order) from a generator seeded
+The other seven (glass and motion blur, snow, frost, fog, spatter, elastic transform) follow
+the published generators step by step in numpy (`blurs.py`, `weather.py`, `elastic.py`): each
+image draws from its own legacy numpy RandomState, in the reference's order, so seeding numpy
+the same way makes the reference produce the same corruption.
+
+The torch random families draw each image's noise (in its own H×W×C order) from a generator seeded
 with (seed parts, image index), and the filters are fixed-order gather-multiply-add taps, so the
 bytes depend neither on the batch size nor on the torch thread count.
 """
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -23,15 +30,17 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from camrobust.data.tensors import unit_float
-from camrobust.noise import taps
+from camrobust.noise import blurs, elastic, taps, weather
 from camrobust.noise.color import hsv_to_rgb, rgb_to_hsv
+from camrobust.noise.optional import check_available
 from camrobust.noise.severities import Parameter, check_noise, check_value, corruption_parameter
 from camrobust.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 
-RANDOM_CORRUPTIONS = frozenset({"gaussian", "shot", "impulse", "speckle"})
 COLOUR_CORRUPTIONS = frozenset({"brightness", "saturate"})
+# Families whose published definitions mix or colour the RGB channels.
+RGB_CORRUPTIONS = frozenset({"snow", "frost", "spatter"})
 
 
 def _per_image(
@@ -100,7 +109,10 @@ def zoom_factors(param: tuple[float, float, float]) -> np.ndarray:
 
 
 def zoom_blur(x: torch.Tensor, param: tuple[float, float, float]) -> torch.Tensor:
-    """Mean of the image and its bilinear centre zooms by each factor (CIFAR-10-C's zoom blur)."""
+    """Mean of the image and its clipped zooms by each factor, as published (`taps.zoom_taps`).
+
+    The reference zooms float32 images; here the taps run in the tensor's dtype, axis by axis.
+    """
     factors = zoom_factors(param)
     total = x.clone()
     for factor in factors:
@@ -172,6 +184,43 @@ FLOAT_CORRUPTIONS: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 
+# The published families on uint8 N×H×W×C arrays, each image with its own legacy generator.
+IMAGE_CORRUPTIONS: dict[str, Callable[..., np.ndarray]] = {
+    "glass_blur": blurs.glass_blur,
+    "motion_blur": blurs.motion_blur,
+    "snow": weather.snow,
+    "frost": weather.frost,
+    "fog": weather.fog,
+    "spatter": weather.spatter,
+    "elastic_transform": elastic.elastic_transform,
+}
+RANDOM_CORRUPTIONS = frozenset({"gaussian", "shot", "impulse", "speckle", *IMAGE_CORRUPTIONS})
+
+
+# Reused generators, per thread: creating a RandomState costs ~100x more than reseeding one.
+_GENERATORS = threading.local()
+
+
+def legacy_seed(seed: int) -> int:
+    """The 32-bit seed of a legacy RandomState: the low half of a 63-bit derived seed."""
+    return seed & 0xFFFFFFFF
+
+
+def legacy_rngs(seeds: Sequence[int]) -> list[np.random.RandomState]:
+    """One legacy numpy RandomState per seed, seeded with `legacy_seed` (valid until the
+    thread's next call).
+
+    Legacy, because the published generators draw from numpy's global RandomState:
+    np.random.seed(legacy_seed(s)) makes them draw the very numbers drawn here.
+    """
+    pool = _GENERATORS.__dict__.setdefault("pool", [])
+    while len(pool) < len(seeds):
+        pool.append(np.random.RandomState(0))
+    for rng, seed in zip(pool, seeds, strict=False):
+        rng.seed(legacy_seed(seed))
+    return pool[: len(seeds)]
+
+
 def to_float(images: np.ndarray) -> torch.Tensor:
     """uint8 N×H×W×C array -> float32 H×W×N×C tensor in [0,1]."""
     return unit_float(
@@ -185,6 +234,11 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return levels.permute(2, 0, 1, 3).contiguous().numpy()
 
 
+def store_uint8(y: np.ndarray) -> np.ndarray:
+    """Float N×H×W×C array on the [0,1] scale -> uint8, clipped and rounded like `to_uint8`."""
+    return np.round(np.clip(y, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
 def _check_images(images: object, noise: str) -> np.ndarray:
     if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4:
         kind = getattr(images, "dtype", type(images).__name__)
@@ -194,6 +248,10 @@ def _check_images(images: object, noise: str) -> np.ndarray:
         raise ValueError(f"images: need 1 or 3 channels last, got shape {images.shape}")
     if noise in COLOUR_CORRUPTIONS and images.shape[-1] != 3:
         raise ValueError(f"images: {noise} works in HSV and needs 3 channels, got {images.shape}")
+    if noise in RGB_CORRUPTIONS and images.shape[-1] != 3:
+        raise ValueError(
+            f"images: {noise} is defined on RGB and needs 3 channels, got {images.shape}"
+        )
     return images
 
 
@@ -230,11 +288,13 @@ def corrupt(
     """Corrupt uint8 N×H×W×C `images` with `noise` at a severity (1-5) or an explicit value.
 
     `seed` (a tuple of parts, e.g. (config seed, dataset, noise, level)) is required by the
-    random families; image i draws from derive_seed(*seed, i), so the output is byte-identical
+    random families; image i draws from derive_seed(*seed, i) (a torch Generator or, for the
+    published numpy families, `legacy_rng`), so the output is byte-identical
     for any `batch_size` or thread count. Returns a new uint8 array of the same shape. The work is
     many small memory-bound tensor ops: on a busy CPU, one torch thread per job is fastest.
     """
     param = resolve_parameter(noise, severity, table, value)
+    check_available(noise)
     images = _check_images(images, noise)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: must be a positive integer, got {batch_size!r}")
@@ -247,6 +307,10 @@ def corrupt(
         batch = images[start:stop]
         if noise == "jpeg":
             out[start:stop] = jpeg(batch, param)  # type: ignore[arg-type]
+            continue
+        if noise in IMAGE_CORRUPTIONS:
+            rngs = legacy_rngs([derive_seed(*parts, i) for i in range(start, stop)])
+            out[start:stop] = store_uint8(IMAGE_CORRUPTIONS[noise](batch, param, rngs))
             continue
         x = to_float(batch)
         if noise in RANDOM_CORRUPTIONS:

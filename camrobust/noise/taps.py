@@ -78,32 +78,52 @@ def gaussian_kernel(sigma: float, truncate: float = 4.0) -> np.ndarray:
     return kernel / kernel.sum()
 
 
+# OpenCV's fixed small kernels, used when sigma <= 0 (getGaussianKernel's small_gaussian_tab).
+_OPENCV_SMALL_GAUSSIANS = {3: (0.25, 0.5, 0.25), 5: (0.0625, 0.25, 0.375, 0.25, 0.0625)}
+
+
 def opencv_gaussian_kernel(ksize: int, sigma: float) -> np.ndarray:
-    """The normalised 1-D Gaussian OpenCV's GaussianBlur uses for an odd `ksize` and sigma > 0."""
+    """The normalised 1-D Gaussian OpenCV's GaussianBlur uses for an odd `ksize`.
+
+    For sigma <= 0 OpenCV takes a fixed binomial kernel (ksize 3 and 5, all this module uses).
+    """
+    if sigma <= 0:
+        return np.array(_OPENCV_SMALL_GAUSSIANS[ksize])
     x = np.arange(ksize) - (ksize - 1) / 2
     kernel = np.exp(-(x**2) / (2 * sigma**2))
     return kernel / kernel.sum()
 
 
 def disk_kernel(radius: float, alias_blur: float) -> np.ndarray:
-    """CIFAR-10-C's defocus kernel: an aliased disk normalised to sum 1, then Gaussian-smoothed.
+    """The published defocus kernel: an aliased disk on a fixed grid, normalised, then blurred
+    by cv2.GaussianBlur on that grid (so its borders reflect, BORDER_REFLECT_101).
 
-    The disk is x^2 + y^2 <= radius^2 on the integer grid; the smoothing is a ksize 3 (5 when the
-    radius exceeds 8) Gaussian of sigma `alias_blur`, done as a full convolution so the kernel
-    keeps its mass (the disk sits well inside its grid, as in the original).
+    The grid is -8..8 up to radius 8 (ksize 3) and -radius..radius beyond (ksize 5), as in
+    make_imagenet_c.py's disk(); the disk reaches the grid's edge at radius 8 and 10, where the
+    reflection matters. The reference
+    stores the kernel as float32, and so is it rounded here. Zero rows and columns around the
+    support are dropped (they only cost time); an even grid (a non-integer radius above 8) gets
+    a zero row and column appended, which is where OpenCV's anchor puts it.
     """
-    half = math.floor(radius)
-    grid = np.arange(-half, half + 1)
-    disk = ((grid[:, None] ** 2 + grid[None, :] ** 2) <= radius**2).astype(np.float64)
-    disk /= disk.sum()
-    if alias_blur <= 0:
-        return disk
-    g = opencv_gaussian_kernel(3 if radius <= 8 else 5, alias_blur)
-    blurred = np.zeros((disk.shape[0] + len(g) - 1,) * 2)
-    for i, gi in enumerate(g):
-        for j, gj in enumerate(g):
-            blurred[i : i + disk.shape[0], j : j + disk.shape[1]] += gi * gj * disk
-    return blurred
+    grid = np.arange(-8, 9) if radius <= 8 else np.arange(-radius, radius + 1)
+    disk = ((grid[:, None] ** 2 + grid[None, :] ** 2) <= radius**2).astype(np.float32)
+    disk = (disk / disk.sum()).astype(np.float64)
+    ksize = 3 if radius <= 8 else 5
+    g = opencv_gaussian_kernel(ksize, alias_blur)
+    size = len(grid)
+    for axis in (0, 1):
+        blurred = np.zeros_like(disk)
+        for t, weight in enumerate(g):
+            index = boundary_index(np.arange(size) + t - ksize // 2, size, "mirror")
+            blurred += weight * np.take(disk, index, axis=axis)
+        disk = blurred
+    kernel = disk.astype(np.float32).astype(np.float64)
+    if size % 2 == 0:
+        kernel = np.pad(kernel, ((0, 1), (0, 1)))
+    centre = kernel.shape[0] // 2
+    rows, cols = np.nonzero(kernel)
+    reach = max(np.abs(rows - centre).max(), np.abs(cols - centre).max())
+    return kernel[centre - reach : centre + reach + 1, centre - reach : centre + reach + 1]
 
 
 def correlate2d(x: torch.Tensor, kernel: np.ndarray, mode: str) -> torch.Tensor:
@@ -119,14 +139,32 @@ def correlate2d(x: torch.Tensor, kernel: np.ndarray, mode: str) -> torch.Tensor:
     return out
 
 
+def clipped_zoom_geometry(size: int, factor: float) -> tuple[int, int, int, int]:
+    """(top, crop, zoomed, trim) of the published clipped zoom along one axis of length `size`.
+
+    The reference crops ceil(size / factor) samples from offset (size - crop) // 2, zooms them
+    with scipy.ndimage.zoom (output length round(crop * factor)) and keeps `size` samples from
+    offset (zoomed - size) // 2, so the zoom actually applied is (zoomed - 1) / (crop - 1).
+    """
+    crop = math.ceil(size / factor)
+    top = (size - crop) // 2
+    zoomed = round(crop * factor)
+    return top, crop, zoomed, (zoomed - size) // 2
+
+
 def zoom_taps(size: int, factor: float) -> tuple[np.ndarray, np.ndarray]:
-    """Bilinear taps of a centre zoom by `factor`: output u samples c + (u - c) / factor."""
-    centre = (size - 1) / 2
-    coord = np.clip(centre + (np.arange(size) - centre) / factor, 0, size - 1)
+    """Bilinear taps of the published clipped zoom (see `clipped_zoom_geometry`) along one axis.
+
+    scipy.ndimage.zoom (order 1, grid_mode False) maps output sample j to crop coordinate
+    j (crop - 1) / (zoomed - 1), corners to corners.
+    """
+    top, crop, zoomed, trim = clipped_zoom_geometry(size, factor)
+    scale = (crop - 1) / (zoomed - 1) if zoomed > 1 else 0.0
+    coord = np.minimum((np.arange(size) + trim) * scale, crop - 1)
     low = np.floor(coord).astype(np.int64)
-    high = np.minimum(low + 1, size - 1)
+    high = np.minimum(low + 1, crop - 1)
     frac = coord - low
-    return np.stack([low, high], axis=1), np.stack([1 - frac, frac], axis=1)
+    return top + np.stack([low, high], axis=1), np.stack([1 - frac, frac], axis=1)
 
 
 def box_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
