@@ -91,10 +91,19 @@ def _images(n: int, name: str = "images", size: int = 32) -> torch.Tensor:
     return torch.rand(n, 3, size, size, generator=torch_generator("test_cam", name, n))
 
 
-def _oracle(method: str, model: nn.Module, layer: str, x: torch.Tensor, targets=None) -> np.ndarray:
+def _oracle(
+    method: str,
+    model: nn.Module,
+    layer: str,
+    x: torch.Tensor,
+    targets=None,
+    reshape=None,
+    ablation_layer=None,
+) -> np.ndarray:
     """pytorch-grad-cam's maps. To keep tests fast its backward is confined to the layers after
     the target (parameters frozen, the target output made a grad-requiring copy first); the
-    gradient w.r.t. the target output, all it uses, is unchanged."""
+    gradient w.r.t. the target output, all it uses, is unchanged. `reshape` is its
+    reshape_transform, `ablation_layer` its AblationCAM layer."""
     target_layer = model.get_submodule(layer)
     flags = [(p, p.requires_grad) for p in model.parameters()]
     for p, _ in flags:
@@ -102,9 +111,11 @@ def _oracle(method: str, model: nn.Module, layer: str, x: torch.Tensor, targets=
     handle = target_layer.register_forward_hook(
         lambda module, args, out: out.detach().requires_grad_().clone()
     )
-    cam = ORACLE[method](model, [target_layer])
+    cam = ORACLE[method](model, [target_layer], reshape_transform=reshape)
     if method == "ablationcam":
         cam.batch_size = 64
+        if ablation_layer is not None:
+            cam.ablation_layer = ablation_layer
     if method == "scorecam":
         cam.batch_size = 128
     wrapped = None if targets is None else [ClassifierOutputTarget(int(t)) for t in targets]
@@ -445,3 +456,243 @@ def test_maps_flat_up_to_rounding_are_degenerate():
     keys = {"dataset": "d", "model": "m", "arch": "a", "regularizer": "r", "noise": "n"}
     table = per_image_table(clean, noisy, preds, None, (8, 8), keys=keys)
     assert table["degenerate"].tolist() == [True, True, False, False]
+
+
+# --- transformers: token (ViT, DeiT, registers) and channels-last (Swin) layer outputs ---
+
+
+def _tv_vit() -> nn.Module:
+    return torchvision.models.VisionTransformer(
+        image_size=32,
+        patch_size=8,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=32,
+        mlp_dim=64,
+        num_classes=10,
+    )
+
+
+def _tv_swin() -> nn.Module:
+    return torchvision.models.SwinTransformer(
+        patch_size=[4, 4],
+        embed_dim=16,
+        depths=[1, 1],
+        num_heads=[1, 2],
+        window_size=[2, 2],
+        num_classes=10,
+    )
+
+
+def _timm_vit() -> nn.Module:
+    """A timm ViT with two register tokens besides the class token (3 prefix tokens)."""
+    import timm
+
+    return timm.create_model(
+        "vit_tiny_patch16_224",
+        pretrained=False,
+        img_size=32,
+        patch_size=8,
+        depth=2,
+        embed_dim=32,
+        num_heads=2,
+        num_classes=10,
+        reg_tokens=2,
+    )
+
+
+def _timm_deit_distilled() -> nn.Module:
+    """A timm DeiT with class and distillation tokens (2 prefix tokens)."""
+    import timm
+
+    return timm.create_model(
+        "deit_tiny_distilled_patch16_224",
+        pretrained=False,
+        img_size=32,
+        patch_size=8,
+        depth=2,
+        embed_dim=32,
+        num_heads=2,
+        num_classes=10,
+    )
+
+
+def _timm_swin() -> nn.Module:
+    import timm
+
+    return timm.create_model(
+        "swin_tiny_patch4_window7_224",
+        pretrained=False,
+        img_size=32,
+        window_size=2,
+        embed_dim=16,
+        depths=(1, 1),
+        num_heads=(1, 2),
+        num_classes=10,
+    )
+
+
+def _lively(build):
+    """A builder whose model has the spread of a trained one: at initialisation LayerNorms are
+    the identity affine (their outputs then average to zero over channels, so near-uniform
+    channel weights cancel to rounding noise) and torchvision's ViT head is all zero."""
+
+    def built() -> nn.Module:
+        model = build()
+        with torch.no_grad():
+            for module in model.modules():
+                if isinstance(module, nn.LayerNorm):
+                    module.weight.uniform_(0.5, 1.5)
+                    module.bias.normal_(0.0, 0.5)
+                elif isinstance(module, nn.Linear) and not module.weight.any():
+                    module.weight.normal_(0.0, 3.0 / module.in_features**0.5)
+        return model
+
+    return built
+
+
+def _tokens_to_grid(prefix: int):
+    """pytorch-grad-cam's reshape_transform for ViTs (its tutorial's, with `prefix` tokens)."""
+
+    def reshape(t: torch.Tensor) -> torch.Tensor:
+        side = int(round((t.shape[1] - prefix) ** 0.5))
+        return t[:, prefix:, :].reshape(t.shape[0], side, side, t.shape[2]).permute(0, 3, 1, 2)
+
+    return reshape
+
+
+def _nhwc_to_grid(t: torch.Tensor) -> torch.Tensor:
+    return t.permute(0, 3, 1, 2)
+
+
+class _ZeroingAblationVit:
+    """pytorch-grad-cam's ViT ablation layer, made to zero the channel on the patches only.
+
+    Its own AblationLayerVit writes min − 1e7 where activations go negative (all transformer
+    layers) and also ablates the class token; we zero the feature map's channel (docs/cam.md).
+    """
+
+    def __new__(cls, prefix: int):
+        from pytorch_grad_cam.ablation_layer import AblationLayerVit
+
+        class Zeroing(AblationLayerVit):
+            def __call__(self, x):
+                out = self.activations
+                for i in range(out.size(0)):
+                    if out.ndim == 3:
+                        out[i, prefix:, self.indices[i]] = 0
+                    else:
+                        out[i, :, :, self.indices[i]] = 0
+                return out
+
+        return Zeroing()
+
+
+TRANSFORMERS = {
+    # name: (builder, default layer, pytorch-grad-cam reshape_transform, prefix tokens)
+    "tv_vit": (_tv_vit, "encoder.layers.encoder_layer_1.ln_1", _tokens_to_grid(1), 1),
+    "tv_swin": (_tv_swin, "features.3", _nhwc_to_grid, 0),
+    "timm_vit": (_timm_vit, "blocks.1.norm1", _tokens_to_grid(3), 3),
+    "timm_deit": (_timm_deit_distilled, "blocks.1.norm1", _tokens_to_grid(2), 2),
+    "timm_swin": (_timm_swin, "layers.1", _nhwc_to_grid, 0),
+}
+
+
+@pytest.mark.parametrize("arch", list(TRANSFORMERS))
+def test_transformers_match_pytorch_grad_cam_with_its_reshape_transform(arch):
+    """Every method, at the family's default layer, against pytorch-grad-cam given the layout
+    as its reshape_transform (AblationCAM: its ViT ablation layer, zeroing; see the class).
+    Both run the model in float64: transformer layers have activations of both signs, and in
+    float32 pytorch-grad-cam's HiResCAM alone moves normalised Swin maps by up to 7.6e-4."""
+    build, layer, reshape, prefix = TRANSFORMERS[arch]
+    model, x = _seeded(arch, _lively(build)).double(), _images(4, arch).double()
+    targets = torch.tensor([0, 3, 6, 9])  # several classes: one class's maps may all be < 0
+    res = compute_cams(model, None, x, methods=METHODS, targets=targets, batch_size=3)
+    assert res.layer == layer
+    assert torch.equal(res.preds, model(x).argmax(1))
+    for method in METHODS:
+        assert res.maps[method].shape == (4, 4, 4), method
+        # a pattern in some map (degenerate, all-zero maps would match each other trivially)
+        assert bool((normalize_maps(res.maps[method]).flatten(1).amax(1) == 1).any()), method
+        zeroing = _ZeroingAblationVit(prefix)
+        oracle = _oracle(method, model, layer, x, targets, reshape=reshape, ablation_layer=zeroing)
+        _assert_matches(method, res.maps[method], oracle)
+
+
+def test_layout_override_equals_family_default_and_inverts_for_ablation(monkeypatch):
+    """layout='tokens' + prefix_tokens on a wrapped ViT gives the family's maps; AblationCAM
+    through the traced split equals full forwards with the re-tokenised ablated maps."""
+    model, x = _seeded("tv_vit", _tv_vit), _images(2, "override")
+    layer = "encoder.layers.encoder_layer_1.ln_1"
+    auto = compute_cams(model, layer, x, methods=("gradcam", "ablationcam"))
+    manual = compute_cams(
+        model, layer, x, methods=("gradcam", "ablationcam"), layout="tokens", prefix_tokens=1
+    )
+    assert auto.ablation_split is True
+    for method in ("gradcam", "ablationcam"):
+        torch.testing.assert_close(auto.maps[method], manual.maps[method])
+    monkeypatch.setattr(engine, "split_at", lambda model, path: None)
+    full = compute_cams(model, layer, x, methods=("ablationcam",))
+    assert full.ablation_split is False
+    torch.testing.assert_close(full.maps["ablationcam"], auto.maps["ablationcam"])
+
+
+def test_unrecognised_layouts_are_errors_naming_layer_and_shape(models):
+    x = _images(2, "layouts")
+    swin = _seeded("tv_swin", _tv_swin)
+    # Swin's stage output is 2×4×4×32: read as N×C×H×W (what the engine did before families)
+    # it gives 4×32 maps; the override that says so is honoured, the family default is right.
+    wrong = compute_cams(swin, "features.3", x, methods=("gradcam",), layout="nchw")
+    assert wrong.maps["gradcam"].shape == (2, 4, 32)
+    assert compute_cams(swin, "features.3", x, methods=("gradcam",)).maps["gradcam"].shape == (
+        2,
+        4,
+        4,
+    )
+    vit = _seeded("tv_vit", _tv_vit)
+    with pytest.raises(
+        ValueError, match=r"'encoder.ln' outputs shape \(2, 17, 32\), not the N×C×H×W"
+    ):
+        compute_cams(vit, "encoder.ln", x, methods=("gradcam",), layout="nchw")
+    with pytest.raises(
+        ValueError, match=r"'encoder.ln' outputs shape \(2, 17, 32\): 15 tokens after 2"
+    ):
+        compute_cams(vit, "encoder.ln", x, methods=("gradcam",), layout="tokens", prefix_tokens=2)
+    with pytest.raises(ValueError, match=r"'heads' outputs shape \(2, 10\), not the N×C×H×W"):
+        compute_cams(vit, "heads", x, methods=("gradcam",))
+    with pytest.raises(ValueError, match=r"'fc' outputs shape \(2, 10\)"):
+        compute_cams(models["resnet18"], "fc", x, methods=("gradcam",))
+    with pytest.raises(ValueError, match="layout must be one of nchw, nhwc, tokens"):
+        compute_cams(vit, None, x, layout="NHWC")
+    with pytest.raises(ValueError, match="prefix_tokens needs layout='tokens'"):
+        compute_cams(vit, None, x, prefix_tokens=1)
+
+
+@pytest.mark.parametrize(
+    ("arch", "layer"),
+    [
+        ("resnet18", "layer4"),
+        ("resnet18_imagenet_stem", "layer4"),
+        ("vgg11_bn", "features"),
+        ("densenet121", "features"),
+        ("tiny", "8"),
+    ],
+)
+def test_default_target_layer_of_cnns_is_the_last_conv_stage(models, arch, layer):
+    res = compute_cams(models[arch], None, _images(1, "default", size=64), methods=("gradcam",))
+    assert res.layer == layer
+
+
+def test_layer_names_take_negative_indices_and_misses_list_closest_names():
+    vit = _seeded("timm_vit", _timm_vit)
+    x = _images(2, "names")
+    by_index = compute_cams(vit, "blocks.-1.norm1", x, methods=("gradcam",))
+    assert by_index.layer == "blocks.1.norm1"
+    torch.testing.assert_close(
+        by_index.maps["gradcam"], compute_cams(vit, None, x, methods=("gradcam",)).maps["gradcam"]
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"'blocks.1.norm' is not a module.*closest: blocks.1.norm2, blocks.1.norm1",
+    ):
+        compute_cams(vit, "blocks.1.norm", x)

@@ -13,7 +13,9 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from camrobust.cam.ablation import Rerun
-from camrobust.cam.layers import resolve_layer
+from camrobust.cam.families import choose_layout, default_target_layer, find_family
+from camrobust.cam.layers import find_layer, user_name
+from camrobust.cam.layout import Layout
 from camrobust.cam.methods import (
     CHANNEL_WEIGHTS,
     GRADIENT_METHODS,
@@ -115,7 +117,9 @@ def _rerun_for(
         extras = split.extras(images)
 
         def run_suffix(ablated: Tensor, image: Tensor) -> Tensor:
-            return split.suffix(ablated, *(extra[image] for extra in extras))
+            # Non-tensor extras (e.g. an optional mask traced as None) are not per image.
+            rows = (extra[image] if isinstance(extra, Tensor) else extra for extra in extras)
+            return split.suffix(ablated, *rows)
 
         return run_suffix
 
@@ -148,10 +152,11 @@ class _Suffix:
         self.split = split_at(model, target_layer)
         self.checked = False
 
-    def rerun(self, images: Tensor, acts: Tensor, logits: Tensor) -> Rerun:
-        """The suffix for this batch (`acts` and `logits` are its unperturbed forward)."""
+    def rerun(self, images: Tensor, raw: Tensor, logits: Tensor, layout: Layout) -> Rerun:
+        """The suffix for this batch, fed N×C×h×w maps (`raw`, the layer's output in its own
+        layout, and `logits` are the batch's unperturbed forward)."""
         if self.split is not None and not self.checked:
-            if not _split_agrees(self.split, images, acts, logits):
+            if not _split_agrees(self.split, images, raw, logits):
                 logger.warning(
                     "traced split at %s disagrees with the model; AblationCAM falls back to "
                     "full forwards",
@@ -159,7 +164,11 @@ class _Suffix:
                 )
                 self.split = None
             self.checked = True
-        return _rerun_for(self.model, self.layer, self.split, images)
+        run = _rerun_for(self.model, self.layer, self.split, images)
+        if layout.kind == "nchw":
+            return run
+        # Ablated maps go back into the layer's layout; prefix tokens keep their values.
+        return lambda ablated, image: run(layout.to_raw(ablated, raw[image]), image)
 
 
 def _no_suffix() -> Rerun:
@@ -202,7 +211,7 @@ def _target_gradients(output: Tensor, leaf: Tensor, targets: Tensor, target_laye
 
 def compute_cams(
     model: nn.Module,
-    target_layer: str,
+    target_layer: str | None,
     images: Tensor,
     methods: Sequence[str] = METHODS,
     targets: Tensor | None = None,
@@ -212,6 +221,8 @@ def compute_cams(
     autocast: str | None = None,
     score_chunk: int = 256,
     ablation_chunk: int = 1024,
+    layout: str | None = None,
+    prefix_tokens: int | None = None,
 ) -> CamResult:
     """CAMs of `images` (float N×C×H×W in [0,1]) at `target_layer` for every method in `methods`.
 
@@ -222,6 +233,11 @@ def compute_cams(
     `targets` None explains the predicted class, a LongTensor N explicit classes. Maps stay on the
     device and come back on the images' device; `autocast` ('bf16'/'fp16') applies to the forwards,
     maps are float32. Model mode and requires_grad flags are restored on exit, also on error.
+
+    `target_layer` None takes the model family's default (`families.default_target_layer`).
+    Token (ViT) and channels-last (Swin) outputs are read as N×C×h×w as the family says;
+    `layout` ('nchw', 'nhwc', 'tokens') with `prefix_tokens` (leading non-patch tokens)
+    overrides that for unusual models.
     """
     names = check_methods(methods)
     images = _check_images(images)
@@ -229,8 +245,14 @@ def compute_cams(
     explicit = _check_targets(targets, n)
     if batch_size < 1 or score_chunk < 1 or ablation_chunk < 1:
         raise ValueError("batch_size, score_chunk and ablation_chunk must be positive")
-    layer = resolve_layer(model, target_layer)
     device = _model_device(model, images.device)
+    family = find_family(model)
+    choose_layout(family, nn.Identity(), 0, layout, prefix_tokens)  # bad overrides fail first
+    if target_layer is None:
+        with frozen_eval(model):
+            target_layer = default_target_layer(model, images[:1].to(device))
+    full_path, layer = find_layer(model, target_layer)
+    target_layer = user_name(model, full_path)
     _autocast(device, autocast)
     need_grad = any(name in GRADIENT_METHODS for name in names)
     perturbations = {name: CHANNEL_WEIGHTS[name] for name in names if name in CHANNEL_WEIGHTS}
@@ -242,7 +264,7 @@ def compute_cams(
     suffix: _Suffix | None = None
     with frozen_eval(model):
         if uses_suffix:
-            suffix = _Suffix(model, layer, target_layer)
+            suffix = _Suffix(model, layer, full_path)
         batches = range(0, n, batch_size)
         for start in tqdm(batches, desc="CAM batches", unit="batch", disable=_quiet(progress)):
             x = images[start : start + batch_size].to(device)
@@ -255,8 +277,13 @@ def compute_cams(
                     int(explicit.min()) >= 0 and int(explicit.max()) < output.shape[1]
                 ):
                     raise ValueError(f"targets must lie in [0, {output.shape[1]})")
-            grads = _target_gradients(output, leaf, tgt, target_layer) if need_grad else None
-            acts = leaf.detach()
+            raw = leaf.detach()
+            shape = choose_layout(family, layer, raw.ndim, layout, prefix_tokens)
+            hw = (x.shape[-2], x.shape[-1])
+            acts = shape.to_grid(raw, hw, target_layer)
+            grads = None
+            if need_grad:
+                grads = shape.to_grid(_target_gradients(output, leaf, tgt, target_layer), hw, "")
             # The map formulas run in float64 (cheap at feature-map resolution): on layers with
             # negative activations GradCAM++'s 2g² + ΣA·g³ and the signed channel sums cancel,
             # and float32 moves single normalised maps visibly. Maps are returned as float32.
@@ -271,7 +298,7 @@ def compute_cams(
                 acts=acts,
                 logits=logits,
                 targets=tgt,
-                suffix=partial(suffix.rerun, x, acts, logits) if suffix else _no_suffix,
+                suffix=partial(suffix.rerun, x, raw, logits, shape) if suffix else _no_suffix,
                 score_chunk=score_chunk,
                 ablation_chunk=ablation_chunk,
             )
@@ -281,7 +308,7 @@ def compute_cams(
                 maps[name].append(weighted_sum(channel_weights.double(), acts64).float())
             all_logits.append(logits)
             all_targets.append(tgt)
-            del output, leaf, grads, batch
+            del output, leaf, raw, grads, batch
     home = images.device
     logits = torch.cat(all_logits).to(home)
     return CamResult(
