@@ -1,7 +1,10 @@
 """CAM throughput: our one-pass engine against pytorch-grad-cam and torch-cam, same model/batch.
 
-Prints median wall times and ratios to a bare no-grad forward and to each peer. Example:
+Prints median wall times and ratios to a bare no-grad forward and to each peer. Examples:
     python benchmarks/cam_throughput.py --device cpu --batch 64 --repeats 3
+    python benchmarks/cam_throughput.py --model vit_b_16 --batch 4 --repeats 1
+The ViT-B/16 case (224 pixels, random weights) compares the seven gradient methods only, against
+pytorch-grad-cam given its reshape_transform for tokens (torch-cam has no token layout).
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from collections.abc import Callable
 
 import pytorch_grad_cam as pgc
 import torch
-import torchcam.methods as tcm
 import torchvision
 from torch import nn
 
@@ -32,7 +34,13 @@ PGC = {
     "eigencam": pgc.EigenCAM,
     "eigengradcam": pgc.EigenGradCAM,
 }
-TORCHCAM = (tcm.GradCAM, tcm.GradCAMpp, tcm.XGradCAM, tcm.LayerCAM)
+
+
+def torchcam_four() -> tuple[type, ...]:
+    """torch-cam's four gradient methods (imported here: the ViT case does not need torch-cam)."""
+    import torchcam.methods as tcm
+
+    return (tcm.GradCAM, tcm.GradCAMpp, tcm.XGradCAM, tcm.LayerCAM)
 
 
 def resnet18_cifar(classes: int = 10) -> nn.Module:
@@ -42,6 +50,54 @@ def resnet18_cifar(classes: int = 10) -> nn.Module:
     model.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
     model.maxpool = nn.Identity()
     return model.eval()
+
+
+def vit_b_16(classes: int = 1000) -> nn.Module:
+    """torchvision ViT-B/16 at 224 pixels, random weights (nothing is downloaded)."""
+    torch.manual_seed(0)
+    return torchvision.models.vit_b_16(weights=None, num_classes=classes).eval()
+
+
+def vit_tokens_to_grid(tokens: torch.Tensor) -> torch.Tensor:
+    """pytorch-grad-cam's reshape_transform for ViT-B/16 at 224: drop the class token, 14×14."""
+    n, _, c = tokens.shape
+    return tokens[:, 1:, :].reshape(n, 14, 14, c).permute(0, 3, 1, 2)
+
+
+def vit_case(args: argparse.Namespace, device: torch.device) -> None:
+    """Seven gradient methods on ViT-B/16 at 224: ours against pytorch-grad-cam, one process."""
+    model = vit_b_16().to(device)
+    layer_name = "encoder.layers.encoder_layer_11.ln_1"
+    layer = model.get_submodule(layer_name)
+    x = torch.rand(args.batch, 3, 224, 224, generator=torch_generator("bench-vit", args.batch))
+    x = x.to(device)
+
+    def bare() -> None:
+        with torch.no_grad():
+            model(x)
+
+    def pgc_seven() -> None:
+        for cls in PGC.values():
+            cam = cls(model, [layer], reshape_transform=vit_tokens_to_grid)
+            cam(input_tensor=x, targets=None)
+            cam.activations_and_grads.release()
+
+    def ours_seven() -> None:
+        compute_cams(model, layer_name, x, methods=SEVEN, batch_size=args.batch)
+
+    t_bare = timed(bare, args.repeats, device)
+    t_pgc = timed(pgc_seven, args.repeats, device)
+    t_ours = timed(ours_seven, args.repeats, device)
+    print(
+        f"device={device} model=vit_b_16@224 layer={layer_name} batch={args.batch} "
+        f"repeats={args.repeats} threads={torch.get_num_threads()} torch={torch.__version__}"
+    )
+    print(f"{'what':42s} {'seconds':>9s} {'× bare fwd':>11s}  speed-up")
+    print(f"{'bare no-grad forward':42s} {t_bare:9.4f} {1.0:11.1f}")
+    print(f"{'pytorch-grad-cam, 7 methods (reshape)':42s} {t_pgc:9.4f} {t_pgc / t_bare:11.1f}")
+    print(
+        f"{'ours, 7 at once':42s} {t_ours:9.4f} {t_ours / t_bare:11.1f}  {t_pgc / t_ours:.1f}× pgc"
+    )
 
 
 def timed(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
@@ -73,6 +129,7 @@ def peak_mb(fn: Callable[[], object], device: torch.device) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--model", default="resnet18-cifar", choices=("resnet18-cifar", "vit_b_16"))
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--layer", default="layer4")
@@ -85,6 +142,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     device = resolve_device(args.device)
+    if args.model == "vit_b_16":
+        vit_case(args, device)
+        return
     model = resnet18_cifar().to(device)
     x = torch.rand(args.batch, 3, 32, 32, generator=torch_generator("bench", args.batch))
     x = x.to(device)
@@ -101,8 +161,10 @@ def main() -> None:
             cam(input_tensor=x, targets=None)
             cam.activations_and_grads.release()
 
-    def torchcam_four() -> None:
-        for cls in TORCHCAM:
+    torchcam_classes = torchcam_four()
+
+    def torchcam_run() -> None:
+        for cls in torchcam_classes:
             with cls(model, target_layer=args.layer, input_shape=(3, 32, 32)) as extractor:
                 out = model(x)
                 extractor(out.argmax(1).tolist(), out)
@@ -129,7 +191,7 @@ def main() -> None:
     rows: list[tuple[str, float, str]] = []
     t_bare = timed(bare, args.repeats, device)
     t_pgc = timed(pgc_seven, args.repeats, device)
-    t_tc = timed(torchcam_four, args.repeats, device)
+    t_tc = timed(torchcam_run, args.repeats, device)
     t_ours = timed(ours_seven, args.repeats, device)
     t_ours_n = timed(ours_seven_normalized, args.repeats, device)
     rows.append(("bare no-grad forward", t_bare, ""))
