@@ -100,7 +100,12 @@ def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu")
     if not isinstance(payload, dict) or payload.get("format") != CLASSIFIER_FORMAT:
         raise ValueError(f"{path} is not a classifier file written by save_classifier")
     arch = dict(payload["arch"])
-    model = build_classifier(arch.pop("name"), **arch)
+    if "source" in arch:  # a torchvision/timm network in its pixel-space wrapper
+        from camrobust.models.sources import build_model  # sources builds on this module
+
+        model = build_model(**arch)
+    else:
+        model = build_classifier(arch.pop("name"), **arch)
     model.load_state_dict(payload["state_dict"])
     model.hparams = payload["hparams"]
     return model.to(device).eval()

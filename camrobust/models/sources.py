@@ -1,0 +1,146 @@
+"""Classifiers from a source and a name: torchvision, timm (optional) or the project's own.
+
+Weights are never downloaded: networks are constructed with random weights (torchvision
+`weights=None`, timm `pretrained=False`) and, given `checkpoint`, filled from a local state dict.
+Every model takes images in [0, 1]; torchvision and timm networks are wrapped in a
+`PixelSpaceModel` that applies their published preprocessing, the project's own standardise
+their input themselves.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import torchvision
+from torch import nn
+
+from camrobust.models.checkpoints import load_checkpoint
+from camrobust.models.common import INPUT_MEAN, INPUT_STD, MIN_IMAGE_SIZE
+from camrobust.models.pixel_space import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    PixelSpaceModel,
+    Preprocessing,
+)
+from camrobust.models.registry import ARCHITECTURES, build_classifier
+
+SOURCES = ("torchvision", "timm", "camrobust")
+_DEFAULT_SIZE = 224
+
+
+def _unknown(source: str, name: str, known: Sequence[str]) -> ValueError:
+    close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
+    return ValueError(
+        f"{source} has no classification model {name!r}; closest: {', '.join(close) or 'none'}"
+    )
+
+
+def _torchvision_size(name: str) -> int:
+    """The crop size of the architecture's published weights (read from torchvision's
+    metadata, nothing downloaded); 224 where none are published."""
+    try:
+        weights = torchvision.models.get_model_weights(name)
+    except ValueError:
+        return _DEFAULT_SIZE
+    default = getattr(weights, "DEFAULT", None)
+    transforms = getattr(default, "transforms", None)
+    size = getattr(transforms, "keywords", {}).get("crop_size", _DEFAULT_SIZE)
+    return int(size[0] if isinstance(size, list | tuple) else size)
+
+
+def _torchvision_net(
+    name: str, num_classes: int, input_size: int | None, kwargs: dict[str, Any]
+) -> tuple[nn.Module, Preprocessing]:
+    known = torchvision.models.list_models(module=torchvision.models)
+    if name not in known:
+        raise _unknown("torchvision", name, known)
+    size = input_size or _torchvision_size(name)
+    if name.startswith("vit_"):
+        kwargs = {"image_size": size, **kwargs}  # the position embedding fixes the input size
+    net = torchvision.models.get_model(name, weights=None, num_classes=num_classes, **kwargs)
+    return net, Preprocessing(IMAGENET_MEAN, IMAGENET_STD, size)
+
+
+def _timm_net(
+    name: str, num_classes: int, input_size: int | None, kwargs: dict[str, Any]
+) -> tuple[nn.Module, Preprocessing]:
+    try:
+        import timm
+    except ImportError:
+        raise ImportError(
+            "models from source 'timm' need the optional dependency: pip install 'camrobust[timm]'"
+        ) from None
+    if not timm.is_model(name):
+        raise _unknown("timm", name, timm.list_models())
+    if input_size is not None:
+        # ViT-like models fix their patch grid at construction; CNNs take any size.
+        try:
+            net = timm.create_model(
+                name, pretrained=False, num_classes=num_classes, img_size=input_size, **kwargs
+            )
+        except TypeError:
+            net = timm.create_model(name, pretrained=False, num_classes=num_classes, **kwargs)
+    else:
+        net = timm.create_model(name, pretrained=False, num_classes=num_classes, **kwargs)
+    cfg = net.pretrained_cfg
+    size = input_size or int(cfg.get("input_size", (3, _DEFAULT_SIZE, _DEFAULT_SIZE))[-1])
+    mean = tuple(cfg.get("mean", IMAGENET_MEAN))
+    std = tuple(cfg.get("std", IMAGENET_STD))
+    return net, Preprocessing(mean, std, size)
+
+
+_WRAPPED = {"torchvision": _torchvision_net, "timm": _timm_net}
+
+
+def build_model(
+    source: str,
+    name: str,
+    num_classes: int,
+    checkpoint: str | os.PathLike | None = None,
+    *,
+    input_size: int | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """A classifier of `name` from `source` taking [0, 1] images, `checkpoint` loaded if given.
+
+    `input_size`, `mean`, `std` override the architecture's published preprocessing (ImageNet
+    statistics and the weights' crop size for torchvision, the pretrained config for timm; the
+    project's own keep their fixed standardisation). Extra `kwargs` go to the constructor.
+    The result has `.preprocessing` and, for saving with save_classifier, `.build_config`.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"unknown model source {source!r}; known: {', '.join(SOURCES)}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer ≥ 2, got {num_classes!r}")
+    architecture = f"{source}:{name} with {num_classes} classes"
+    if source == "camrobust":
+        if mean is not None or std is not None:
+            raise ValueError("the project's own models keep their fixed standardisation")
+        if name not in ARCHITECTURES:
+            raise _unknown("camrobust", name, list(ARCHITECTURES))
+        model = build_classifier(name, num_classes, **kwargs)
+        if checkpoint is not None:
+            load_checkpoint(model, checkpoint, architecture)
+        channels = len(IMAGENET_MEAN)
+        model.preprocessing = Preprocessing(
+            (INPUT_MEAN,) * channels, (INPUT_STD,) * channels, input_size or MIN_IMAGE_SIZE
+        )
+        return model
+    net, published = _WRAPPED[source](name, num_classes, input_size, dict(kwargs))
+    if checkpoint is not None:
+        load_checkpoint(net, checkpoint, architecture)
+    preprocessing = Preprocessing(
+        tuple(float(v) for v in (mean if mean is not None else published.mean)),
+        tuple(float(v) for v in (std if std is not None else published.std)),
+        published.input_size,
+    )
+    model = PixelSpaceModel(net, preprocessing)
+    model.build_config = dict(
+        source=source, name=name, num_classes=num_classes, **preprocessing.as_dict(), **kwargs
+    )
+    return model
