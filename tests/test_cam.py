@@ -642,6 +642,8 @@ def test_unrecognised_layouts_are_errors_naming_layer_and_shape(models):
         compute_cams(vit, None, x, layout="NHWC")
     with pytest.raises(ValueError, match="prefix_tokens needs layout='tokens'"):
         compute_cams(vit, None, x, prefix_tokens=1)
+    with pytest.raises(ValueError, match="prefix_tokens must be an integer ≥ 0, got -1"):
+        compute_cams(vit, None, x, layout="tokens", prefix_tokens=-1)
 
 
 @pytest.mark.parametrize(

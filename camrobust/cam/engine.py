@@ -13,7 +13,12 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from camrobust.cam.ablation import Rerun
-from camrobust.cam.families import choose_layout, default_target_layer, find_family
+from camrobust.cam.families import (
+    check_override,
+    choose_layout,
+    default_target_layer,
+    find_family,
+)
 from camrobust.cam.layers import find_layer, user_name
 from camrobust.cam.layout import Layout
 from camrobust.cam.methods import (
@@ -247,7 +252,7 @@ def compute_cams(
         raise ValueError("batch_size, score_chunk and ablation_chunk must be positive")
     device = _model_device(model, images.device)
     family = find_family(model)
-    choose_layout(family, nn.Identity(), 0, layout, prefix_tokens)  # bad overrides fail first
+    check_override(layout, prefix_tokens)
     if target_layer is None:
         with frozen_eval(model):
             target_layer = default_target_layer(model, images[:1].to(device))

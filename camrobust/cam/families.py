@@ -45,19 +45,29 @@ def find_family(model: nn.Module) -> Family:
     return Family("cnn")
 
 
+def check_override(layout: str | None, prefix_tokens: int | None) -> None:
+    """ValueError for a layout override that cannot apply (checked before any forward)."""
+    if layout is not None and layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)} or None, not {layout!r}")
+    if prefix_tokens is not None:
+        if layout != "tokens":
+            raise ValueError("prefix_tokens needs layout='tokens'")
+        if (
+            isinstance(prefix_tokens, bool)
+            or not isinstance(prefix_tokens, int)
+            or prefix_tokens < 0
+        ):
+            raise ValueError(f"prefix_tokens must be an integer ≥ 0, got {prefix_tokens!r}")
+
+
 def choose_layout(
     family: Family, layer: nn.Module, ndim: int, layout: str | None, prefix_tokens: int | None
 ) -> Layout:
     """The layout of a `ndim`-dimensional layer output: the override, else the family's."""
+    check_override(layout, prefix_tokens)
     if layout is not None:
-        if layout not in LAYOUTS:
-            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)} or None, not {layout!r}")
-        if layout != "tokens" and prefix_tokens:
-            raise ValueError("prefix_tokens applies only to layout='tokens'")
         default = family.prefix_tokens if family.kind == "vit" else 0
         return Layout(layout, default if prefix_tokens is None else prefix_tokens)
-    if prefix_tokens is not None:
-        raise ValueError("prefix_tokens needs layout='tokens'")
     if family.kind == "vit" and ndim == 3:
         return Layout("tokens", family.prefix_tokens)
     # Swin's patch embedding starts with a convolution, whose output is still channels-first.
@@ -93,8 +103,10 @@ def default_target_layer(model: nn.Module, example: Tensor) -> str:
             raise ValueError(f"no default target layer for {type(net).__name__}; pass one")
         return user_name(model, full)
     if family.kind == "swin":
-        stages = "features" if isinstance(net, torchvision.models.SwinTransformer) else "layers"
-        return user_name(model, _child(family.root, stages, _last(getattr(net, stages))))
+        for stages in ("features", "layers", "stages"):
+            if isinstance(getattr(net, stages, None), nn.Module) and len(getattr(net, stages)):
+                return user_name(model, _child(family.root, stages, _last(getattr(net, stages))))
+        raise ValueError(f"no default target layer for {type(net).__name__}; pass one")
     return user_name(model, _last_conv_stage(model, example))
 
 
