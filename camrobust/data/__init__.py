@@ -1,1 +1,21 @@
+"""Datasets as uint8 arrays: the synthetic shapes set, CIFAR-10, SVHN, image folders.
 
+Only numpy-level modules are imported here (the Snakefile reads `prepare` while parsing);
+`to_model_input`, which needs torch, is loaded on first use.
+"""
+
+from typing import Any
+
+from camrobust.data.prepare import prepare_dataset
+from camrobust.data.shapes import CLASS_NAMES, make_shapes
+
+__all__ = ["CLASS_NAMES", "make_shapes", "prepare_dataset", "to_model_input"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the torch conversion lazily, so that `import camrobust.data` stays torch-free."""
+    if name == "to_model_input":
+        from camrobust.data.tensors import to_model_input
+
+        return to_model_input
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,8 +1,9 @@
-"""The CAM robustness metric: similarities, the per-image table and its aggregation (METRIC.md)."""
+"""The CAM robustness metric: similarities, the per-image table, C/R/H (docs/metric.md)."""
 
 from camrobust.metrics.auroc import auroc
 from camrobust.metrics.masks import mask_energy, pointing_hit
 from camrobust.metrics.measures import MEASURES, similarity, validate_measures
+from camrobust.metrics.pair import robustness_scores
 from camrobust.metrics.robustness import OUTPUT_COLUMNS, aggregate
 from camrobust.metrics.table import KEY_COLUMNS, MASK_COLUMNS, ROW_COLUMNS, per_image_table
 
@@ -17,6 +18,7 @@ __all__ = [
     "mask_energy",
     "per_image_table",
     "pointing_hit",
+    "robustness_scores",
     "similarity",
     "validate_measures",
 ]

@@ -4,3 +4,5 @@ Modules: `registry` (the figures by name; light, read by the Snakefile), `figure
 `tables`, `accuracy`, `headline`. Nothing is imported here, so that reading the registry does
 not load matplotlib or scipy.
 """
+
+__all__ = ["accuracy", "cam_grid", "figures", "headline", "registry", "tables"]
