@@ -4,10 +4,13 @@ Only numpy-level modules are imported here (the Snakefile reads `prepare` while 
 `to_model_input`, which needs torch, is loaded on first use.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from camrobust.data.prepare import prepare_dataset
 from camrobust.data.shapes import CLASS_NAMES, make_shapes
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ loads it
+    from camrobust.data.tensors import to_model_input
 
 __all__ = ["CLASS_NAMES", "make_shapes", "prepare_dataset", "to_model_input"]
 
