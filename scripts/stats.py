@@ -1,4 +1,4 @@
-"""Adapter for rule `stats`: the four families of statistical tests of METRIC.md."""
+"""Adapter for rule `stats`: the six tables of statistical tests of docs/metric.md."""
 
 import pandas as pd
 

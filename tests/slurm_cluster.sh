@@ -5,7 +5,7 @@
 #   bash tests/slurm_cluster.sh status   print the daemons and the node; exit 0 only if usable
 #   bash tests/slurm_cluster.sh stop     cancel jobs, stop the daemons this script started, clean up
 #
-# Needs root on Debian 12 (SLURM 22.05). See docs: ../shared/design/SLURM.md. Every step is
+# Needs root on Debian 12 (SLURM 22.05). See docs/cluster.md. Every step is
 # idempotent: `start` on a running cluster only checks it, `stop` on a stopped one does nothing.
 # The config must live at /etc/slurm/slurm.conf: `srun` inside a batch job ignores SLURM_CONF.
 # One fake GPU (GRES gpu:1 backed by /dev/null) lets rules with `resources: gpu=1` be submitted as

@@ -1,4 +1,4 @@
-"""The CAM robustness metric: similarities, the per-image table and its aggregation (METRIC.md)."""
+"""The CAM robustness metric (docs/metric.md): similarities, per-image table, aggregation."""
 
 from camrobust.metrics.auroc import auroc
 from camrobust.metrics.masks import mask_energy, pointing_hit

@@ -1,7 +1,7 @@
 """Consistency, responsiveness, robustness score and separation AUROC from the per-image table.
 
 Per (dataset, model, arch, regularizer, noise, method, level, measure), with K the kept pairs
-and F the flipped ones (METRIC.md): C = mean_K s, R = mean_F (1 − s), H = 2CR/(C + R), and the
+and F the flipped ones (docs/metric.md): C = mean_K s, R = mean_F (1 − s), H = 2CR/(C + R), and the
 AUROC of s separating K (positive) from F. Each level alone and all levels pooled
 (``level = "all"``). Percentile bootstrap intervals for C, R, H resample images (an image
 brings all its rows, every level when pooled); one set of resampling weights is shared by the

@@ -1,4 +1,4 @@
-"""The per-image table: one row per image × CAM method × noise level (METRIC.md)."""
+"""The per-image table: one row per image × CAM method × noise level (docs/metric.md)."""
 
 from __future__ import annotations
 

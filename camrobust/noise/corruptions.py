@@ -1,4 +1,4 @@
-"""The twelve corruption families of CORRUPTIONS.md, batched on [0,1] float tensors.
+"""The twelve corruption families of docs/corruptions.md, batched on [0,1] float tensors.
 
 Each family is one function of an H×W×N×C float tensor (values in [0,1]; spatial dims first so
 the filters gather contiguous blocks, see `taps.py`) and its parameter. `corrupt` drives them over

@@ -1,4 +1,4 @@
-"""Statistical tests of CAM robustness (METRIC.md): which methods and regularisers are stable."""
+"""Statistical tests of CAM robustness (docs/metric.md): which methods, regularisers are stable."""
 
 from camrobust.stats.families import (
     flip_tests,

@@ -1,4 +1,4 @@
-"""The rank-based test families of METRIC.md: CAM methods, regularisers, kept vs flipped, noises."""
+"""The rank-based test families (docs/metric.md): CAM methods, regularisers, flips, noises."""
 
 from __future__ import annotations
 

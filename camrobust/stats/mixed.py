@@ -25,8 +25,8 @@ _BOUNDARY = "The MLE may be on the boundary of the parameter space."
 # Below this share of the total variance the random intercept is taken to sit at zero.
 BOUNDARY_SHARE = 1e-3
 # Powell first, gradient methods as fallbacks. On [0, 1] similarities the variances are ~1e-4,
-# and statsmodels' default (bfgs) often stopped short of the REML optimum: on the default run's
-# strata it reached a lower log-likelihood, sometimes "not converged", in 5-9x the time.
+# and statsmodels' default (bfgs) often stopped short of the REML optimum, and took longer
+# (measured in docs/performance.md).
 FIT_METHODS = ("powell", "lbfgs", "bfgs")
 
 

@@ -25,7 +25,7 @@ def run_stats(
     min_pairs: int = 10,
     progress: bool | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Every family of METRIC.md: methods, method_ranks, regularizers, mixedlm, flips, noise."""
+    """The tables of docs/metric.md: methods, method_ranks, regularizers, mixedlm, flips, noise."""
     check_options(alpha, correction, min_pairs)
     kw = {"measures": measures, "alpha": alpha, "min_pairs": min_pairs, "progress": progress}
     return {
