@@ -6,8 +6,14 @@ STAMP := $(VENV)/.installed
 SNAKEMAKE := $(BIN)/snakemake
 CORES ?= all
 PYTEST_ARGS ?=
+# Two workers: the SLURM tests and the tests of the tiny local run each keep to one worker
+# (xdist groups, tests/conftest.py) while the unit tests fill in around them.
+PYTEST_XDIST ?= -n 2 --dist loadgroup
+# Debian packages the tests need besides .venv: chromium (the report test renders the report)
+# and those of the single-node SLURM cluster that the SLURM tests start (tests/slurm_cluster.sh).
+SYSTEM_PACKAGES = chromium $(shell bash tests/slurm_cluster.sh packages)
 
-.PHONY: install run report test lint format clean
+.PHONY: install system-deps run report test lint format clean
 
 install: $(STAMP)
 
@@ -25,8 +31,16 @@ run: install
 	@echo "Summary (results/tables/summary.md):"
 	@cat results/tables/summary.md
 
-test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# Install the tests' system packages where possible (root with apt-get); otherwise stop with one
+# line naming them. Starting the test cluster also needs root, unless one is running already.
+system-deps:
+	@bash tests/system_deps.sh $(SYSTEM_PACKAGES)
+	@bash tests/slurm_cluster.sh status >/dev/null 2>&1 || [ "$$(id -u)" = 0 ] || { \
+		echo "the SLURM tests start a local cluster, which needs root: run make test as root" >&2; \
+		exit 1; }
+
+test: install system-deps
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

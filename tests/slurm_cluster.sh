@@ -4,6 +4,7 @@
 #   bash tests/slurm_cluster.sh start    install (if missing), configure, start, wait until idle
 #   bash tests/slurm_cluster.sh status   print the daemons and the node; exit 0 only if usable
 #   bash tests/slurm_cluster.sh stop     cancel jobs, stop the daemons this script started, clean up
+#   bash tests/slurm_cluster.sh packages print the Debian packages `start` installs (for make)
 #
 # Needs root on Debian 12 (SLURM 22.05). See docs/cluster.md. Every step is
 # idempotent: `start` on a running cluster only checks it, `stop` on a stopped one does nothing.
@@ -239,8 +240,9 @@ case "${1:-}" in
 start) lock && cmd_start ;;
 stop) lock && cmd_stop ;;
 status) cmd_status ;;
+packages) echo "${PACKAGES[*]}" ;;
 *)
-    echo "usage: $0 start|stop|status" >&2
+    echo "usage: $0 start|stop|status|packages" >&2
     exit 2
     ;;
 esac
