@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from math import comb
 from pathlib import Path
 
 import numpy as np
@@ -93,11 +94,25 @@ def test_tables_have_the_expected_columns_ranges_and_rows(tiny_run):
 
     accuracy = pd.read_csv(tiny_run / "results/tables/accuracy.csv", dtype={"level": str})
     assert accuracy["accuracy"].between(0, 1).all() and len(accuracy) == n_models * 5
+    # Rows per test family (docs/metric.md): strata × (omnibus + pairwise tests). Per-level strata,
+    # plus the levels pooled where a noise has several (gaussian).
+    n_levels = sum(levels.values()) + sum(n > 1 for n in levels.values())
+    expected = {
+        "methods": n_models * n_levels * (1 + comb(n_methods, 2)),
+        "regularizers": n_methods * n_levels * (1 + comb(n_models, 2)),  # one architecture
+        "flips": n_models * n_methods * len(levels),  # levels pooled
+        "noise": n_models * n_methods * (1 + comb(len(levels), 2)),  # levels pooled
+    }
     for name in ("methods", "regularizers", "mixedlm", "flips", "noise"):
         stats = pd.read_csv(tiny_run / f"results/stats/{name}.csv")
-        assert len(stats) > 0 and {"test", "p_value", "note"} <= set(stats.columns)
+        assert {"test", "p_value", "note"} <= set(stats.columns)
         # every row has a p-value or says why not
         assert (stats["p_value"].notna() | stats["note"].notna()).all()
+        if name in expected:
+            assert len(stats) == expected[name], name
+    # one mixed model (or the reason why not) per method and noise
+    mixed = pd.read_csv(tiny_run / "results/stats/mixedlm.csv")
+    assert len(mixed.groupby(["method", "noise"])) == n_methods * len(levels)
     pngs = sorted((tiny_run / "results/report/shapes").rglob("*.png"))
     assert len(pngs) == 6 + n_models, pngs  # six figures and one CAM grid per model
     for png in pngs:
@@ -190,7 +205,12 @@ def test_the_report_builds_and_chromium_renders_it(tiny_run, tmp_path):
     assert shutil.which("chromium"), "Debian's chromium is needed: run `make system-deps`"
     report = tiny_run / "report.html"
     snakemake(tiny_run, "--cores", "1", "--report", str(report))
-    assert report.stat().st_size > 100_000
+    html = report.read_text()
+    assert html.count("data:image/png") == 6 + 4  # the six figures and one CAM grid per model
+    for name in ("h_heatmap", "severity_curves", "kept_flipped", "average_ranks",
+                 "accuracy_vs_severity", "forest_plot", "robustness.csv", "summary.csv",
+                 "methods.csv", "regularizers.csv", "mixedlm.csv", "flips.csv", "noise.csv"):  # fmt: skip
+        assert name in html, name
     shot = tmp_path / "report.png"
     subprocess.run(
         ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
