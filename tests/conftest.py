@@ -46,6 +46,19 @@ def planned_jobs(workdir: Path, config: Path | None = TINY) -> dict[str, int]:
     return {rule: int(n) for rule, n in counts.items()}
 
 
+def slurm_jobs(run: subprocess.CompletedProcess, fields: str) -> list[list[str]]:
+    """The SLURM jobs of one Snakemake run (named by its run id), finished ones too, as the
+    `squeue --format` `fields` of each job (e.g. "%i %T")."""
+    run_id = re.search(r"SLURM run ID: (\S+)", run.stderr).group(1)
+    listing = subprocess.run(
+        ["squeue", "--noheader", "--states=all", f"--name={run_id}", f"--format={fields}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [line.split() for line in listing.splitlines()]
+
+
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on `path` (created if missing) between test processes."""

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import slurm_jobs
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / "tests" / "slurm_cluster.sh"
@@ -71,14 +72,7 @@ def test_toy_workflow_runs_through_slurm(slurm_cluster: None, tmp_path: Path) ->
 
     # SLURM's own list of this run's jobs (named by the run's id): prepare_data failed once
     # and was resubmitted; the CAM levels and metrics ran together as one group job.
-    run_id = re.search(r"SLURM run ID: (\S+)", run.stderr).group(1)
-    listing = subprocess.run(
-        ["squeue", "--noheader", "--states=all", f"--name={run_id}", "--format=%i %T %k"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    listed = sorted(tuple(line.split()) for line in listing.splitlines())
+    listed = sorted(tuple(job) for job in slurm_jobs(run, "%i %T %k"))
     group = jobs["metrics.txt"]
     assert {jobs[f"cams/{lv}.txt"] for lv in LEVELS} == {group}
     failed = [job for job, state, _ in listed if state == "FAILED"]

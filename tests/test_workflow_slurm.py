@@ -3,12 +3,9 @@ cluster equals the local run, and a job failing its first attempt is retried."""
 
 from __future__ import annotations
 
-import re
-import subprocess
-
 import pytest
 import yaml
-from conftest import TINY, snakemake
+from conftest import TINY, slurm_jobs, snakemake
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 MODEL = "resnet18-erm"  # needs no generative model: the shortest chain through every stage kind
@@ -37,12 +34,6 @@ def test_one_models_metrics_through_slurm_equal_the_local_run(slurm_cluster, req
     assert len(list((workdir / "results" / "metrics").rglob("*.failed-once"))) == len(NOISES)
     # SLURM's own record of this run's jobs: one failed submission per metrics job (each in
     # the group of its model and noise), everything else completed.
-    run_id = re.search(r"SLURM run ID: (\S+)", run.stderr).group(1)
-    states = subprocess.run(
-        ["squeue", "--states=all", "--noheader", f"--name={run_id}", "--format=%T"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    states = [state for (state,) in slurm_jobs(run, "%T")]
     assert states.count("FAILED") == len(NOISES), states
     assert set(states) == {"FAILED", "COMPLETED"}, states
