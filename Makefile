@@ -6,9 +6,11 @@ STAMP := $(VENV)/.installed
 SNAKEMAKE := $(BIN)/snakemake
 CORES ?= all
 PYTEST_ARGS ?=
-# Two workers: the SLURM tests and the tests of the tiny local run each keep to one worker
-# (xdist groups, tests/conftest.py) while the unit tests fill in around them.
-PYTEST_XDIST ?= -n 2 --dist loadgroup
+# Two workers, given whole test files, the slowest first (tests/conftest.py orders them): the
+# SLURM file and the tiny local run's file start at once, one per worker, and the unit tests fill
+# in around them. (`--dist loadgroup` would group by marks, but pytest-xdist 3.8 loses the
+# groups under pytest 9.2: pytest-dev/pytest-xdist#1386.)
+PYTEST_XDIST ?= -n 2 --dist loadfile --no-loadscope-reorder
 # Debian packages the tests need besides .venv: chromium (the report test renders the report)
 # and those of the single-node SLURM cluster that the SLURM tests start (tests/slurm_cluster.sh).
 SYSTEM_PACKAGES = chromium $(shell bash tests/slurm_cluster.sh packages)

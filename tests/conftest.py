@@ -70,15 +70,23 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Groups for `--dist loadgroup`: the SLURM tests on one worker, the tests of the tiny local
-    run on one worker, so the unit tests run beside them while SLURM polls."""
-    for item in items:
+    """The slowest test files first: the SLURM tests, then those of the tiny local run.
+
+    `make test` distributes whole files in this order (`-n 2 --dist loadfile
+    --no-loadscope-reorder`), so each of the two starts at once on its own worker, and the unit
+    test files run beside them while SLURM polls.
+    """
+
+    def rank(item: pytest.Item) -> int:
         if item.get_closest_marker("slurm"):
-            item.add_marker(pytest.mark.xdist_group("slurm"))
-        elif "tiny_run" in item.fixturenames:
-            item.add_marker(pytest.mark.xdist_group("tiny_run"))
+            return 0
+        return 1 if "tiny_run" in item.fixturenames else 2
+
+    file_rank: dict[Path, int] = {}
+    for item in items:
+        file_rank[item.path] = min(file_rank.get(item.path, 2), rank(item))
+    items.sort(key=lambda item: file_rank[item.path])  # stable: a file's tests stay together
 
 
 @pytest.fixture(scope="session")
