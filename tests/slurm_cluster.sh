@@ -70,7 +70,9 @@ install_packages() {
 
 write_config() {
     local cpus mem_mb margin_mb
-    cpus="$(nproc)"
+    # nproc counts the usable cores but also obeys OMP_NUM_THREADS, which test shells often set
+    # to 1: a one-CPU node could never run a group job that asks for two.
+    cpus="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"
     mem_mb=$(($(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024))
     # Leave room for the OS so slurmd never finds less memory than configured (it would drain).
     margin_mb=$((mem_mb / 10 > 1024 ? mem_mb / 10 : 1024))
