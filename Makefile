@@ -6,8 +6,16 @@ STAMP := $(VENV)/.installed
 SNAKEMAKE := $(BIN)/snakemake
 CORES ?= all
 PYTEST_ARGS ?=
+# Two workers, given whole test files, the slowest first (tests/conftest.py orders them): the
+# SLURM file and the tiny local run's file start at once, one per worker, and the unit tests fill
+# in around them. (`--dist loadgroup` would group by marks, but pytest-xdist 3.8 loses the
+# groups under pytest 9.2: pytest-dev/pytest-xdist#1386.)
+PYTEST_XDIST ?= -n 2 --dist loadfile --no-loadscope-reorder
+# Debian packages the tests need besides .venv: chromium (the report test renders the report)
+# and those of the single-node SLURM cluster that the SLURM tests start (tests/slurm_cluster.sh).
+SYSTEM_PACKAGES = chromium $(shell bash tests/slurm_cluster.sh packages)
 
-.PHONY: install run report test lint format clean
+.PHONY: install system-deps run report test lint format clean
 
 install: $(STAMP)
 
@@ -24,8 +32,16 @@ run: install
 	@echo
 	@cat results/tables/headline.md
 
-test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# Install the tests' system packages where possible (root with apt-get); otherwise stop with one
+# line naming them. Starting the test cluster also needs root, unless one is running already.
+system-deps:
+	@bash tests/system_deps.sh $(SYSTEM_PACKAGES)
+	@bash tests/slurm_cluster.sh status >/dev/null 2>&1 || [ "$$(id -u)" = 0 ] || { \
+		echo "the SLURM tests start a local cluster, which needs root: run make test as root" >&2; \
+		exit 1; }
+
+test: install system-deps
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -22,7 +22,7 @@ from camrobust.train.loop import training_step
 from camrobust.train.regularizers import REGULARIZERS, get_regularizer
 from camrobust.train.schedule import BETA1, BETA2
 
-# config/config.yaml (default) and LVAT.md (paper) generative sizes.
+# config/config.yaml (default) and config/paper.yaml (paper) generative sizes, see docs/training.md.
 SMALL = {
     "vae": {"latent_dim": 32, "channels": (32, 64, 128)},
     "glow": {"scales": 2, "steps_per_scale": 4, "hidden": 32},
@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--paper-sizes", action="store_true", help="CNN-13, LVAT.md generators")
+    parser.add_argument("--paper-sizes", action="store_true", help="CNN-13, paper-size generators")
     args = parser.parse_args()
     paper = args.paper_sizes
     arch = args.arch or ("cnn13" if paper else "resnet18")

@@ -1,4 +1,4 @@
-# Statistical tests (METRIC.md): methods, regularisers (+ mixed model), kept vs flipped, noise types.
+# Statistical tests (docs/metric.md): methods, regularisers (+ mixed model), kept vs flipped, noise types.
 
 
 rule per_image_table:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import re
 import subprocess
 import sys
@@ -16,12 +19,18 @@ CLUSTER = ROOT / "tests" / "slurm_cluster.sh"
 
 
 def snakemake(
-    workdir: Path, *args: str, config: Path = TINY, timeout: float = 1500, check: bool = True
+    workdir: Path,
+    *args: str,
+    config: Path | None = TINY,
+    timeout: float = 1500,
+    check: bool = True,
 ) -> subprocess.CompletedProcess:
-    """Run snakemake on `config` in `workdir` (the repository's Snakefile and default profile)."""
+    """Run snakemake on `config` (None: the embedded default) in `workdir`, with the
+    repository's Snakefile and default profile."""
+    configfile = ["--configfile", str(config)] if config is not None else []
     cmd = [
         sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
-        "--configfile", str(config), *args,
+        *configfile, *args,
     ]  # fmt: skip
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     if check and result.returncode != 0:
@@ -29,7 +38,7 @@ def snakemake(
     return result
 
 
-def planned_jobs(workdir: Path, config: Path = TINY) -> dict[str, int]:
+def planned_jobs(workdir: Path, config: Path | None = TINY) -> dict[str, int]:
     """Jobs a dry run would schedule, per rule (empty when there is nothing to do)."""
     out = snakemake(workdir, "-n", "--quiet", "rules", "--cores", "2", config=config).stdout
     counts = dict(re.findall(r"^([a-z_]+)\s+(\d+)$", out, re.MULTILINE))
@@ -37,11 +46,72 @@ def planned_jobs(workdir: Path, config: Path = TINY) -> dict[str, int]:
     return {rule: int(n) for rule, n in counts.items()}
 
 
+def slurm_jobs(run: subprocess.CompletedProcess, fields: str) -> list[list[str]]:
+    """The SLURM jobs of one Snakemake run (named by its run id), finished ones too, as the
+    `squeue --format` `fields` of each job (e.g. "%i %T")."""
+    run_id = re.search(r"SLURM run ID: (\S+)", run.stderr).group(1)
+    listing = subprocess.run(
+        ["squeue", "--noheader", "--states=all", f"--name={run_id}", f"--format={fields}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [line.split() for line in listing.splitlines()]
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if missing) between test processes."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slowest test files first: the SLURM tests, then those of the tiny local run.
+
+    `make test` distributes whole files in this order (`-n 2 --dist loadfile
+    --no-loadscope-reorder`), so each of the two starts at once on its own worker, and the unit
+    test files run beside them while SLURM polls.
+    """
+
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("slurm"):
+            return 0
+        return 1 if "tiny_run" in item.fixturenames else 2
+
+    file_rank: dict[Path, int] = {}
+    for item in items:
+        file_rank[item.path] = min(file_rank.get(item.path, 2), rank(item))
+    items.sort(key=lambda item: file_rank[item.path])  # stable: a file's tests stay together
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """A complete local run of the tiny config (every stage), shared by the workflow tests."""
-    workdir = tmp_path_factory.mktemp("tiny_local")
-    snakemake(workdir, "--cores", "2")
+    """A complete local run of the tiny config (every stage), shared by the workflow tests.
+
+    Made once per pytest run: under pytest-xdist the first worker that asks runs it while holding
+    a lock in the run's shared temporary folder; the others wait and reuse its files (or its
+    error, rather than running it again).
+    """
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # all workers' parent
+    workdir = shared / "tiny_local"
+    done, failed = shared / "tiny_local.done", shared / "tiny_local.failed"
+    with file_lock(shared / "tiny_local.lock"):
+        if failed.exists():
+            raise AssertionError(f"the tiny run failed in another worker:\n{failed.read_text()}")
+        if not done.exists():
+            workdir.mkdir()
+            try:
+                snakemake(workdir, "--cores", "2")
+            except Exception as err:  # a failed run or a timeout: tell the other workers
+                failed.write_text(f"{type(err).__name__}: {err}")
+                raise
+            done.touch()
     return workdir
 
 

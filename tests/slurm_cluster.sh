@@ -4,8 +4,9 @@
 #   bash tests/slurm_cluster.sh start    install (if missing), configure, start, wait until idle
 #   bash tests/slurm_cluster.sh status   print the daemons and the node; exit 0 only if usable
 #   bash tests/slurm_cluster.sh stop     cancel jobs, stop the daemons this script started, clean up
+#   bash tests/slurm_cluster.sh packages print the Debian packages `start` installs (for make)
 #
-# Needs root on Debian 12 (SLURM 22.05). See docs: ../shared/design/SLURM.md. Every step is
+# Needs root on Debian 12 (SLURM 22.05). See docs/cluster.md. Every step is
 # idempotent: `start` on a running cluster only checks it, `stop` on a stopped one does nothing.
 # The config must live at /etc/slurm/slurm.conf: `srun` inside a batch job ignores SLURM_CONF.
 # One fake GPU (GRES gpu:1 backed by /dev/null) lets rules with `resources: gpu=1` be submitted as
@@ -69,7 +70,9 @@ install_packages() {
 
 write_config() {
     local cpus mem_mb margin_mb
-    cpus="$(nproc)"
+    # nproc counts the usable cores but also obeys OMP_NUM_THREADS, which test shells often set
+    # to 1: a one-CPU node could never run a group job that asks for two.
+    cpus="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"
     mem_mb=$(($(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024))
     # Leave room for the OS so slurmd never finds less memory than configured (it would drain).
     margin_mb=$((mem_mb / 10 > 1024 ? mem_mb / 10 : 1024))
@@ -239,8 +242,9 @@ case "${1:-}" in
 start) lock && cmd_start ;;
 stop) lock && cmd_stop ;;
 status) cmd_status ;;
+packages) echo "${PACKAGES[*]}" ;;
 *)
-    echo "usage: $0 start|stop|status" >&2
+    echo "usage: $0 start|stop|status|packages" >&2
     exit 2
     ;;
 esac

@@ -1,4 +1,4 @@
-"""The per-image table and the aggregated robustness statistics (METRIC.md)."""
+"""The per-image table and the aggregated robustness statistics (docs/metric.md)."""
 
 from __future__ import annotations
 

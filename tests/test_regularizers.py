@@ -1,4 +1,4 @@
-"""VAT / LVAT losses: the checks of LVAT.md against scipy and against the real tiny models."""
+"""VAT / LVAT losses: the checks of docs/training.md against scipy and against the real tiny models."""
 
 from __future__ import annotations
 

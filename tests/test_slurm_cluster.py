@@ -1,8 +1,10 @@
-"""The SLURM profiles run a toy workflow through a real single-node SLURM cluster.
+"""The SLURM profiles run a toy workflow, and one model's chain of the tiny workflow, through a
+real single-node SLURM cluster.
 
 The cluster comes from tests/slurm_cluster.sh (started here unless already running, e.g. by
 CI). SLURM itself is the oracle for where the jobs ran and what they asked for: `squeue`
-still lists finished jobs (MinJobAge=600) and `scontrol show job` their requests.
+still lists finished jobs (MinJobAge=600) and `scontrol show job` their requests. All SLURM
+tests live in this one file, so that one test worker runs them (`--dist loadfile`).
 """
 
 import re
@@ -10,7 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import conftest
 import pytest
+import yaml
+from conftest import slurm_jobs
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / "tests" / "slurm_cluster.sh"
@@ -71,14 +76,7 @@ def test_toy_workflow_runs_through_slurm(slurm_cluster: None, tmp_path: Path) ->
 
     # SLURM's own list of this run's jobs (named by the run's id): prepare_data failed once
     # and was resubmitted; the CAM levels and metrics ran together as one group job.
-    run_id = re.search(r"SLURM run ID: (\S+)", run.stderr).group(1)
-    listing = subprocess.run(
-        ["squeue", "--noheader", "--states=all", f"--name={run_id}", "--format=%i %T %k"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    listed = sorted(tuple(line.split()) for line in listing.splitlines())
+    listed = sorted(tuple(job) for job in slurm_jobs(run, "%i %T %k"))
     group = jobs["metrics.txt"]
     assert {jobs[f"cams/{lv}.txt"] for lv in LEVELS} == {group}
     failed = [job for job, state, _ in listed if state == "FAILED"]
@@ -116,3 +114,38 @@ def test_slurm_profile_groups_levels_per_model_and_noise(tmp_path: Path) -> None
         fields = dict(item.split("=", 1) for item in line.split(", "))
         assert fields["slurm_partition"] == "<PARTITION>"
         assert (fields["mem_mb"], fields["runtime"], fields["gpu"]) == ("8000", "20", "1")
+
+
+TINY_MODEL = "resnet18-erm"  # needs no generative model: the shortest chain through every stage
+TINY_NOISES = ("gaussian", "fgsm")  # a corruption shared by the models, an attack made per model
+
+
+@pytest.mark.slurm
+def test_one_models_tiny_chain_through_slurm_equals_the_local_run(
+    slurm_cluster: None, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Its metric files equal the local tiny run's, and a failing first attempt is retried."""
+    config = yaml.safe_load(conftest.TINY.read_text())
+    config["fail_first_attempt"] = ["metrics"]  # test-only switch: retried by the profile
+    path = tmp_path / "tiny_retry.yaml"
+    path.write_text(yaml.safe_dump(config))
+    workdir = tmp_path / "cluster"
+    targets = [
+        f"results/metrics/shapes/{TINY_MODEL}/{noise}.{kind}"
+        for noise in TINY_NOISES
+        for kind in ("parquet", "robustness.csv")
+    ]
+    run = conftest.snakemake(
+        workdir, "--profile", "profiles/slurm-local", *targets, config=path, timeout=2400
+    )
+    # Asked for only now, so that another test worker can make it while SLURM runs.
+    local = request.getfixturevalue("tiny_run")
+    for target in targets:
+        assert (workdir / target).read_bytes() == (local / target).read_bytes(), target
+    # the failed first attempts left their markers: the retries really happened
+    assert len(list((workdir / "results" / "metrics").rglob("*.failed-once"))) == len(TINY_NOISES)
+    # SLURM's own record: one failed submission per metrics job (each in the group job of its
+    # model and noise), everything else completed.
+    states = [state for (state,) in slurm_jobs(run, "%T")]
+    assert states.count("FAILED") == len(TINY_NOISES), states
+    assert set(states) == {"FAILED", "COMPLETED"}, states

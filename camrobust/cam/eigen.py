@@ -11,7 +11,7 @@ def principal_projection(features: Tensor) -> Tensor:
 
     Same projection as an SVD of the centred pixel matrix (pytorch-grad-cam's EigenCAM), computed
     from the eigendecomposition of the smaller Gram matrix (h·w × h·w or C × C) in float64, which
-    is several times faster than a batched SVD and as accurate. The axis's sign is arbitrary in
+    is faster than a batched SVD and as accurate. The axis's sign is arbitrary in
     the SVD (pytorch-grad-cam issue #315); we fix it so that the axis v points along the mean
     feature vector μ (μ·v ≥ 0), i.e. the projection of the *uncentred* pixels sums to a
     non-negative value. The centred projection always sums to zero, so its own sum cannot decide.

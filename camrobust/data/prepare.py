@@ -16,7 +16,7 @@ SOURCES = ("shapes", "cifar10", "svhn", "imagefolder")
 
 @dataclass
 class Split:
-    """One split in the canonical layout of PIPELINE.md."""
+    """One split in the canonical layout of docs/pipeline.md."""
 
     images: np.ndarray  # uint8 N×H×W×C
     labels: np.ndarray  # int64 N

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-# The ranks Spearman's measure uses, not scipy's rankdata: scipy.stats adds ~1 s to every job.
+# The ranks Spearman's measure uses, not scipy's rankdata: importing scipy.stats slows every job.
 from camrobust.metrics.measures import average_ranks
 
 

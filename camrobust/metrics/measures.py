@@ -20,7 +20,7 @@ The per-image table flags such pairs ``degenerate`` so they can be excluded down
 
 On the CPU, ``similarity`` takes the pairs in cache-sized chunks, and the sorting behind
 ``spearman`` and ``iou_topK`` uses numpy's sort and partition for float32/float64 maps (SIMD
-sorts, ~3× faster than torch's); elsewhere everything stays in torch on the maps' device.
+sorts, faster than torch's); elsewhere everything stays in torch on the maps' device.
 """
 
 from __future__ import annotations
@@ -44,12 +44,12 @@ def _flat(a: torch.Tensor) -> torch.Tensor:
 
 
 def _equal(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    # Maps are finite, so equal exactly where |a - b| peaks at 0 (a bool all() is ~4× slower).
+    # Maps are finite, so equal exactly where |a - b| peaks at 0 (cheaper than a bool all()).
     return (_flat(a) - _flat(b)).abs_().amax(dim=1) == 0
 
 
 def _numpy_sorts(x: torch.Tensor) -> bool:
-    """Whether numpy's sort and partition (AVX-512 on x86, ~3× torch's CPU sort) can take x."""
+    """Whether numpy's sort and partition (SIMD, faster than torch's CPU sort) can take x."""
     return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
 
 

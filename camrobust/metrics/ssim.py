@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 
 CPU_CHUNK_PIXELS = 128 * 32 * 32  # map pixels per chunk on the CPU (128 pairs of 32×32 maps):
-# the working set (stack 2 MB, filtered maps 2.4 MB) stays in the L3 cache, and the fixed cost
-# of each chunk's ~30 torch calls (~0.2 ms, half of it in the two convolutions) is spread thin.
+# the working set stays in the L3 cache, and each chunk's fixed cost of torch calls is spread
+# thin (sizes and timings in docs/performance.md).
 TRUNCATE = 3.5  # skimage's choice: an 11-tap window for σ = 1.5, as in Wang et al. 2004
 
 
@@ -169,7 +169,7 @@ def _blur(stack: torch.Tensor, taps: torch.Tensor, pad: int) -> torch.Tensor:
     height, width = stack.shape[2:]
     n, size = taps.shape
     # Dense matrices where oneDNN lacks a depthwise kernel for the dtype (torch's fallback is
-    # ~40× slower) and where the crop reaches into the reflected border (maps under 11 px for
+    # far slower) and where the crop reaches into the reflected border (maps under 11 px for
     # σ = 1.5): a matrix sums the taps that reflect onto one pixel before any rounding, which
     # keeps tiny float32 maps close to skimage (a 1×1 map gets a single weight).
     radius = (size - 1) // 2

@@ -1,7 +1,7 @@
 """Severity tables (CIFAR-10-C and ImageNet-C constants, 19 families); explicit parameter checks.
 
 The constants are those of Hendrycks & Dietterich's `make_cifar_c.py` / `make_imagenet_c.py`
-(see design/CORRUPTIONS.md). Zoom-blur factors are `numpy.arange(start, stop, step)` of the
+(see docs/corruptions.md). Zoom-blur factors are `numpy.arange(start, stop, step)` of the
 stored triple, exactly as the original generators call it (so `(1, 1.06, 0.01)` yields seven
 factors, 1.00 to 1.06, because of floating-point rounding in `arange`).
 """

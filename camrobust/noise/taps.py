@@ -1,7 +1,7 @@
 """Linear filters and resamplers as explicit (index, weight) taps, applied by gather-multiply-add.
 
 Images are laid out H×W×(batch...) here, spatial dims first, so that every gather along a
-spatial dim copies whole contiguous blocks (gathering along the last dim of N×C×H×W is ~10x
+spatial dim copies whole contiguous blocks (gathering along the last dim of N×C×H×W is much
 slower). Every output value is the same fixed-order sum of elementwise products whatever the
 batch size or thread count, so results are bit-identical across both (a BLAS matmul or a conv2d
 kernel may pick another summation order for another batch shape, which can flip a rounding).

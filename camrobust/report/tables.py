@@ -42,7 +42,7 @@ def format_cell(h: float, c: float, r: float, decimals: int = 2) -> str:
 def summary_table(robust: pd.DataFrame, measure: str = "ssim", decimals: int = 2) -> pd.DataFrame:
     """Rows (dataset, model, CAM method), one column per noise, cells 'H (C/R)' pooled over levels.
 
-    H is the harmonic mean of consistency C and responsiveness R (METRIC.md); a cell with no
+    H is the harmonic mean of consistency C and responsiveness R (docs/metric.md); a cell with no
     row for that noise reads 'n/a'.
     """
     rows = measure_rows(robust, measure, ("consistency", "responsiveness", "robustness"))

@@ -63,7 +63,7 @@ def numeric_levels(levels: pd.Series) -> pd.Series:
 @contextlib.contextmanager
 def _frozen_heap() -> Iterator[None]:
     """Freeze the heap meanwhile: multipletests' Holm branch runs gc.collect() on every call,
-    which scans every live object (~0.2 s each with pandas and scipy loaded); frozen objects are
+    which scans every live object (slow with pandas and scipy loaded); frozen objects are
     skipped, so thousands of strata stay fast. Results are unchanged."""
     gc.freeze()
     try:

@@ -3,7 +3,7 @@
 VAT perturbs the input; LVAT perturbs the latent code of a frozen generative model and decodes
 it. Both are the same computation over a tuple of "parts" (the input itself for VAT, `(mu,)` for
 a VAE, `(y, z)` for a Glow) and a decode function (identity for VAT), so one function does all
-three. See shared/design/LVAT.md for the facts reproduced here.
+three. See docs/training.md for the correspondences and deviations.
 """
 
 from __future__ import annotations

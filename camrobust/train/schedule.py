@@ -13,7 +13,7 @@ BETA1 = 0.9
 BETA1_DECAY = 0.5
 BETA2 = 0.999
 
-# Official values (LVAT.md); n_labeled None means supervised (all labels).
+# Official values (docs/training.md); n_labeled None means supervised (all labels).
 DEFAULTS: dict[str, Any] = {
     "epochs": 120,
     "iters_per_epoch": 400,
