@@ -20,10 +20,11 @@ SYSTEM_PACKAGES = chromium $(shell bash tests/slurm_cluster.sh packages)
 install: $(STAMP)
 
 # Re-install only when the dependencies change.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements/no-deps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements/no-deps.txt
 	touch $(STAMP)
 
 run: install
