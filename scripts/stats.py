@@ -1,4 +1,4 @@
-"""Adapter for rule `stats`: the four families of statistical tests of METRIC.md."""
+"""Adapter for rule `stats`: the families of statistical tests on the per-image table."""
 
 import pandas as pd
 
@@ -7,7 +7,7 @@ from camrobust.logs import script_logging
 from camrobust.stats import run_stats
 
 sm = snakemake  # noqa: F821
-with script_logging(sm.log[0]) as log:
+with script_logging(sm.log[0], rule=sm.rule) as log:
     p = sm.params.p
     per_image = pd.read_parquet(sm.input[0])
     frames = run_stats(
