@@ -58,6 +58,7 @@ def synthetic_per_image(
                 "model": f"{arch}_{reg}",
                 "arch": arch,
                 "regularizer": reg,
+                "seed": "0",
                 "noise": noise,
                 "level": level,
                 "method": method,
