@@ -124,15 +124,19 @@ class Plan:
         return options
 
     def noise_params(self, dataset: str, noise: str, level: str) -> dict[str, Any]:
+        """A corruption level: a severity of `noise.table`, or an explicit value (no table)."""
         kind, value = self.corruptions[noise][level]
+        strength = (
+            {"severity": value, "table": self.config["noise"]["table"]}
+            if kind == "severity"
+            else {"value": value}
+        )
         return {
             "seed": self.seed,
             "dataset": dataset,
             "noise": noise,
             "level": level,
-            "severity": value if kind == "severity" else None,
-            "value": value if kind == "value" else None,
-            "table": self.config["noise"]["table"],
+            "strength": strength,
             "batch_size": self.config["noise"]["batch_size"],
         }
 

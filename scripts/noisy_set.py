@@ -11,9 +11,7 @@ with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
     noisy = corrupt(
         clean,
         p["noise"],
-        severity=p["severity"],
-        table=p["table"],
-        value=p["value"],
+        **p["strength"],
         seed=(p["seed"], p["dataset"], p["noise"], p["level"]),
         batch_size=p["batch_size"],
     )

@@ -352,6 +352,16 @@ def test_attack_budget_stays_in_config_units_and_the_target_layer_is_resolved():
     assert plan.cam_params("resnet18-erm-s0")["target_layer"] == TARGET_LAYERS["resnet18"]
 
 
+def test_a_corruption_level_given_as_a_value_reads_no_severity_table():
+    noise = {"corruptions": {"gaussian": {"severities": [2]}, "contrast": {"values": [0.5]}}}
+    plan = Plan(validate_config({"noise": noise}))
+    assert plan.noise_params("shapes", "gaussian", "2")["strength"] == {
+        "severity": 2,
+        "table": "cifar10c",
+    }
+    assert plan.noise_params("shapes", "contrast", "0.5")["strength"] == {"value": 0.5}
+
+
 # ---- test switches and imports ------------------------------------------------------------------
 def test_failure_injection_fails_only_the_named_rule_once(tmp_path, monkeypatch):
     log = tmp_path / "job.log"
