@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import jsonschema
 import yaml
@@ -122,7 +122,8 @@ def validate_config(config: Mapping, schema_path: str | Path = SCHEMA) -> dict:
     return canonical(filled)
 
 
-def _fail(key: str, what: str) -> None:
+def _fail(key: str, what: str) -> NoReturn:
+    """Stop with the one-line error of `key`."""
     raise ConfigError(f"config error: {key}: {what}")
 
 
@@ -153,12 +154,14 @@ def _check_cross_key_rules(config: Mapping[str, Any]) -> None:
 
 
 def _check_schedule(key: str, training: Mapping[str, Any]) -> None:
+    """The learning-rate decay starts within the epochs (the schedule divides by the rest)."""
     start, epochs = training["epoch_decay_start"], training["epochs"]
     if start > epochs:
         _fail(f"{key}.epoch_decay_start", f"{start} is after the last epoch (epochs {epochs})")
 
 
 def _check_dataset(name: str, spec: Mapping[str, Any]) -> None:
+    """A downloaded dataset's image size, and an image folder that exists."""
     if spec["source"] in ("cifar10", "svhn") and spec["image_size"] != 32:
         _fail(f"datasets.{name}.image_size", f"{spec['source']} images are 32x32")
     if spec["source"] != "imagefolder":
