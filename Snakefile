@@ -19,18 +19,21 @@ if not workflow.overwrite_configfiles:
     configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
+include: "rules/common.smk"
+
+
+# From the validated config: a wildcard matches only what the config names.
 wildcard_constraints:
-    dataset=r"[a-z][a-z0-9_]*",
-    gen=r"vae|glow",
-    arch=r"cnn13|resnet18|vgg11_bn",
-    model=r"(cnn13|resnet18|vgg11_bn)-(erm|vat|lvat_vae|lvat_glow)",
-    noise=r"[a-z_]+",
-    attack=r"fgsm|pgd",
-    level=r"[0-9]+(\.[0-9]+)?",
+    dataset=one_of(PLAN.datasets),
+    gen=one_of(PLAN.generative),
+    arch=one_of(PLAN.architectures),
+    model=one_of(PLAN.models),
+    noise=one_of([CLEAN, *PLAN.noises]),
+    attack=one_of(PLAN.attacks),
+    level=one_of([CLEAN_LEVEL, *(lv for n in PLAN.noises for lv in PLAN.levels(n))]),
     figure=r"[a-z_]+",
 
 
-include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/generative.smk"
 include: "rules/train.smk"

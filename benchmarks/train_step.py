@@ -16,6 +16,7 @@ import time
 
 import torch
 
+from camrobust.config import schema_defaults
 from camrobust.device import resolve_device
 from camrobust.models import VAE, Glow, build_classifier
 from camrobust.train.loop import training_step
@@ -50,7 +51,7 @@ def time_steps(
 ) -> float:
     """Median milliseconds per training step of regulariser `name`."""
     reg = get_regularizer(name)
-    params = reg.params({})
+    params = reg.params(schema_defaults("regularizer") if reg.adversarial else {})
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(BETA1, BETA2))
     noise = torch.Generator(device=x.device).manual_seed(0)
     times = []

@@ -3,7 +3,7 @@ stage that reads it (a module of its own so that the stats stage does not import
 
 from __future__ import annotations
 
-KEY_COLUMNS: tuple[str, ...] = ("dataset", "model", "arch", "regularizer", "noise")
+KEY_COLUMNS: tuple[str, ...] = ("dataset", "model", "arch", "regularizer", "seed", "noise")
 # Every per-image table has these; the metrics stage adds `degenerate`, measures and mask columns.
 PER_IMAGE_COLUMNS: tuple[str, ...] = (
     *KEY_COLUMNS,

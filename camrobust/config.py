@@ -2,7 +2,9 @@
 
 jsonschema checks types, ranges and unknown keys; defaults are then filled from the schema, except
 inside per-dataset overrides (marked `x-no-defaults`), which must stay sparse so that they only
-replace what they name when merged over the global section.
+replace what they name when merged over the global section. The rules that tie keys to each
+other or to the filesystem are checked here too, so that every error comes before any job and
+the library can take what it is given.
 """
 
 from __future__ import annotations
@@ -10,10 +12,15 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import jsonschema
 import yaml
+
+from camrobust.names import ARCHS_WITHOUT_DROPOUT
+
+# The schema: every key's type, range and default (the only place defaults are written).
+SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -24,7 +31,8 @@ def load_yaml(path: str | Path) -> Any:
     """Read a YAML file; a missing or unparsable file is a ConfigError naming it."""
     try:
         with open(path) as fh:
-            return yaml.safe_load(fh)
+            # libyaml's loader where present: the schema is read on every dry run.
+            return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except OSError as err:
         raise ConfigError(f"cannot read {path}: {err.strerror}") from None
     except yaml.YAMLError as err:
@@ -92,7 +100,15 @@ def _resolve(root: Mapping, ref: str) -> Mapping:
     return node
 
 
-def validate_config(config: Mapping, schema_path: str | Path) -> dict:
+def schema_defaults(definition: str, schema_path: str | Path = SCHEMA) -> dict:
+    """The defaults of one `$defs` entry of the schema, filled ("regularizer" -> eps, xi, ...),
+    for callers of the library outside the workflow (tests, benchmarks)."""
+    schema = load_yaml(schema_path)
+    node = {**schema["$defs"][definition], "x-no-defaults": False}
+    return canonical(_fill_defaults(node, {}, schema))
+
+
+def validate_config(config: Mapping, schema_path: str | Path = SCHEMA) -> dict:
     """Return a validated copy of `config` with defaults filled; raise ConfigError otherwise."""
     schema = load_yaml(schema_path)
     filled = _fill_defaults(schema, copy.deepcopy(dict(config)), schema)
@@ -102,7 +118,58 @@ def validate_config(config: Mapping, schema_path: str | Path) -> dict:
         # The deepest error under a oneOf/anyOf is usually the informative one.
         best = jsonschema.exceptions.best_match(errors)
         raise ConfigError(f"config error: {_describe(best)}")
+    _check_cross_key_rules(filled)
     return canonical(filled)
+
+
+def _fail(key: str, what: str) -> NoReturn:
+    """Stop with the one-line error of `key`."""
+    raise ConfigError(f"config error: {key}: {what}")
+
+
+def _check_cross_key_rules(config: Mapping[str, Any]) -> None:
+    """The rules a schema cannot state: between keys, and about folders on disk."""
+    measures = config["metrics"]["measures"]
+    for key, wanted in (
+        ("stats.measures", config["stats"]["measures"]),
+        ("report.measure", [config["report"]["measure"]]),
+    ):
+        missing = [m for m in wanted if m not in measures]
+        if missing:
+            _fail(key, f"{missing[0]!r} is not in metrics.measures ({', '.join(sorted(measures))})")
+    noises = [*config["noise"]["corruptions"], *config["noise"]["adversarial"]]
+    grid = config["report"]["grid_noise"]
+    if grid is not None and grid not in noises:
+        _fail("report.grid_noise", f"{grid!r} is not a configured noise ({', '.join(noises)})")
+    for arch in ARCHS_WITHOUT_DROPOUT:
+        if config["architectures"].get(arch, {}).get("dropout") is not None:
+            _fail(f"architectures.{arch}.dropout", f"{arch} has no dropout layers")
+    _check_schedule("training", config["training"])
+    for name, spec in config["datasets"].items():
+        _check_dataset(name, spec)
+        override = spec.get("training") or {}
+        if "seeds" in override:
+            _fail(f"datasets.{name}.training.seeds", "training seeds are global (training.seeds)")
+        _check_schedule(f"datasets.{name}.training", merged(config["training"], override))
+
+
+def _check_schedule(key: str, training: Mapping[str, Any]) -> None:
+    """The learning-rate decay starts within the epochs (the schedule divides by the rest)."""
+    start, epochs = training["epoch_decay_start"], training["epochs"]
+    if start > epochs:
+        _fail(f"{key}.epoch_decay_start", f"{start} is after the last epoch (epochs {epochs})")
+
+
+def _check_dataset(name: str, spec: Mapping[str, Any]) -> None:
+    """A downloaded dataset's image size, and an image folder that exists."""
+    if spec["source"] in ("cifar10", "svhn") and spec["image_size"] != 32:
+        _fail(f"datasets.{name}.image_size", f"{spec['source']} images are 32x32")
+    if spec["source"] != "imagefolder":
+        return
+    if not spec["path"]:
+        _fail(f"datasets.{name}.path", "imagefolder needs a folder")
+    if not Path(spec["path"]).is_dir():
+        _fail(f"datasets.{name}.path", f"{spec['path']} is not a folder")
 
 
 def canonical(value: Any) -> Any:

@@ -1,21 +1,19 @@
 """What the workflow computes, derived from a validated config: models, noise levels, and the
-slice of the config each job depends on (its `params`, so config edits rerun exactly what changed).
+slice of the config each job reads (its `params`, so config edits rerun exactly what changed).
 
-Pure Python (no torch): the Snakefile builds this on every dry run.
+The config comes validated (camrobust/config.py); file names are in camrobust/paths.py. Pure
+Python (no torch): the Snakefile builds this on every dry run.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from camrobust.config import ConfigError, merged
-
-# Which generative model each latent-space regulariser needs.
-GENERATIVE_OF = {"lvat_vae": "vae", "lvat_glow": "glow"}
-CLEAN = "clean"  # the noise name of the clean set, level "0"
-ARCHS_WITHOUT_DROPOUT = ("resnet18",)
+from camrobust.config import merged
+from camrobust.names import GENERATIVE_OF, TARGET_LAYERS, model_name, split_model
+from camrobust.paths import CLEAN_LEVEL
+from camrobust.seeding import derive_seed
 
 
 def level_name(value: int | float) -> str:
@@ -25,16 +23,32 @@ def level_name(value: int | float) -> str:
     return format(Decimal(repr(float(value))), "f")
 
 
+def training_seed(config_seed: int, seed: int) -> int:
+    """The seed a model of training seed `seed` trains from (its initial weights, its batches).
+
+    Seed 0 is the config seed itself, so a config with the one training seed 0 trains the
+    networks it trained before there were training seeds."""
+    return config_seed if seed == 0 else derive_seed(config_seed, "training seed", seed)
+
+
 class Plan:
-    """The jobs' parameters and file lists for one validated config."""
+    """The jobs' names and parameters for one validated config."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
         self.seed = config["seed"]
+        self.device = config["device"]
         self.datasets = list(config["datasets"])
         self.architectures = list(config["architectures"])
         self.regularizers = list(config["regularizers"])
-        self.models = [f"{a}-{r}" for a in self.architectures for r in self.regularizers]
+        self.models = [
+            model_name(a, r, s)
+            for a in self.architectures
+            for r in self.regularizers
+            for s in config["training"]["seeds"]
+        ]
+        # The generative models the configured latent-space regularisers need.
+        self.generative = sorted({GENERATIVE_OF.get(r) for r in self.regularizers} - {None})
         noise = config["noise"]
         # noise -> {level name: (kind, value)} where kind is "severity" or "value"
         self.corruptions: dict[str, dict[str, tuple[str, int | float]]] = {}
@@ -47,46 +61,6 @@ class Plan:
             for name, spec in noise["adversarial"].items()
             if spec is not None
         }
-        self._check_measures()
-        self._check_folders()
-        self._check_dropout()
-
-    def _check_folders(self) -> None:
-        for name, spec in self.config["datasets"].items():
-            if spec["source"] != "imagefolder":
-                continue
-            if not spec["path"]:
-                raise ConfigError(f"config error: datasets.{name}.path: imagefolder needs a folder")
-            if not Path(spec["path"]).is_dir():
-                raise ConfigError(
-                    f"config error: datasets.{name}.path: {spec['path']} is not a folder"
-                )
-
-    def _check_dropout(self) -> None:
-        for arch in ARCHS_WITHOUT_DROPOUT:
-            if self.config["architectures"].get(arch, {}).get("dropout") is not None:
-                raise ConfigError(
-                    f"config error: architectures.{arch}.dropout: {arch} has no dropout layers"
-                )
-
-    def _check_measures(self) -> None:
-        measures = set(self.config["metrics"]["measures"])
-        for key, wanted in (
-            ("stats.measures", self.config["stats"]["measures"]),
-            ("report.measure", [self.config["report"]["measure"]]),
-        ):
-            missing = [m for m in wanted if m not in measures]
-            if missing:
-                raise ConfigError(
-                    f"config error: {key}: {missing[0]!r} is not in metrics.measures "
-                    f"({', '.join(sorted(measures))})"
-                )
-        grid = self.config["report"]["grid_noise"]
-        if grid is not None and grid not in self.noises:
-            raise ConfigError(
-                f"config error: report.grid_noise: {grid!r} is not a configured noise "
-                f"({', '.join(self.noises)})"
-            )
 
     # ---- names -------------------------------------------------------------------------------
     @property
@@ -98,12 +72,6 @@ class Plan:
         """Level names of `noise` in config order."""
         table = self.corruptions if noise in self.corruptions else self.attacks
         return list(table[noise])
-
-    @staticmethod
-    def split_model(model: str) -> tuple[str, str]:
-        """'resnet18-lvat_vae' -> ('resnet18', 'lvat_vae')."""
-        arch, reg = model.split("-", 1)
-        return arch, reg
 
     def grid_noise(self) -> str:
         """The noise shown in the CAM grid figures."""
@@ -119,18 +87,27 @@ class Plan:
         return {"seed": self.seed, "dataset": dataset, **spec}
 
     def generative_params(self, dataset: str, gen: str) -> dict[str, Any]:
-        return {"seed": self.seed, "dataset": dataset, **self.config["generative"][gen]}
-
-    def training(self, dataset: str) -> dict[str, Any]:
-        """The global training section with the dataset's overrides merged over it."""
-        return merged(self.config["training"], self.config["datasets"][dataset].get("training"))
-
-    def train_params(self, dataset: str, model: str) -> dict[str, Any]:
-        arch, reg = self.split_model(model)
-        overrides = (self.config["datasets"][dataset].get("regularizers") or {}).get(reg)
         return {
             "seed": self.seed,
             "dataset": dataset,
+            "device": self.device,
+            **self.config["generative"][gen],
+        }
+
+    def training(self, dataset: str) -> dict[str, Any]:
+        """The global training section with the dataset's overrides merged over it (without the
+        seeds, which name the models: a new seed must not rerun the others)."""
+        section = merged(self.config["training"], self.config["datasets"][dataset].get("training"))
+        section.pop("seeds")
+        return section
+
+    def train_params(self, dataset: str, model: str) -> dict[str, Any]:
+        arch, reg, seed = split_model(model)
+        overrides = (self.config["datasets"][dataset].get("regularizers") or {}).get(reg)
+        return {
+            "seed": training_seed(self.seed, seed),
+            "dataset": dataset,
+            "device": self.device,
             "arch": arch,
             "arch_options": self.arch_options(arch),
             "regularizer": reg,
@@ -146,70 +123,78 @@ class Plan:
             options["dropout"] = opts["dropout"]
         return options
 
-    def target_layer(self, arch: str) -> str | None:
-        return self.config["architectures"][arch]["target_layer"]
-
     def noise_params(self, dataset: str, noise: str, level: str) -> dict[str, Any]:
+        """A corruption level: a severity of `noise.table`, or an explicit value (no table)."""
         kind, value = self.corruptions[noise][level]
+        strength = (
+            {"severity": value, "table": self.config["noise"]["table"]}
+            if kind == "severity"
+            else {"value": value}
+        )
         return {
             "seed": self.seed,
             "dataset": dataset,
             "noise": noise,
             "level": level,
-            "severity": value if kind == "severity" else None,
-            "value": value if kind == "value" else None,
-            "table": self.config["noise"]["table"],
+            "strength": strength,
             "batch_size": self.config["noise"]["batch_size"],
         }
 
     def attack_params(self, dataset: str, model: str, attack: str, level: str) -> dict[str, Any]:
+        """The budget in the config's unit (1/255 levels) and the attack's own options."""
         spec = self.config["noise"]["adversarial"][attack]
-        eps = self.attacks[attack][level] / 255
         return {
             "seed": self.seed,
             "dataset": dataset,
             "model": model,
+            "device": self.device,
             "attack": attack,
             "level": level,
-            "eps": eps,
-            "steps": spec["steps"] if attack == "pgd" else 1,
-            "step_size": eps * spec["step_fraction"] if attack == "pgd" else eps,
-            "random_start": spec["random_start"] if attack == "pgd" else False,
+            "eps": self.attacks[attack][level],
+            "options": {k: v for k, v in spec.items() if k != "eps"},
             "batch_size": self.config["noise"]["batch_size"],
         }
 
     def cam_params(self, model: str) -> dict[str, Any]:
-        arch, _ = self.split_model(model)
+        arch = split_model(model).arch
         cam = self.config["cam"]
         return {
+            "device": self.device,
             "methods": cam["methods"],
             "target_policy": cam["target_policy"],
             "batch_size": cam["batch_size"],
             "autocast": None if cam["autocast"] == "none" else cam["autocast"],
-            "target_layer": self.target_layer(arch),
+            "target_layer": self.config["architectures"][arch]["target_layer"]
+            or TARGET_LAYERS[arch],
         }
 
-    def metrics_params(self) -> dict[str, Any]:
-        return {"seed": self.seed, **self.config["metrics"]}
+    def metrics_params(self, noise: str) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "levels": [CLEAN_LEVEL, *self.levels(noise)],
+            **self.config["metrics"],
+        }
 
-    # ---- files -------------------------------------------------------------------------------
-    def noisy_file(self, root: str, dataset: str, model: str, noise: str, level: str) -> str:
-        """The noisy image set a CAM job reads (attacks are per model)."""
-        if noise == CLEAN:
-            return f"{root}/data/{dataset}/eval.npz"
-        if noise in self.attacks:
-            return f"{root}/noisy/{dataset}/{model}/{noise}/{level}.npz"
-        return f"{root}/noisy/{dataset}/{noise}/{level}.npz"
+    def stats_params(self) -> dict[str, Any]:
+        return dict(self.config["stats"])
 
-    def cam_files(self, root: str, dataset: str, model: str, noise: str) -> list[str]:
-        """The clean CAM file followed by one per level of `noise`."""
-        base = f"{root}/cams/{dataset}/{model}"
-        return [f"{base}/{CLEAN}/0.npz", *(f"{base}/{noise}/{lv}.npz" for lv in self.levels(noise))]
+    # ---- params of the report rules ----------------------------------------------------------
+    def figure_params(self, reads_measure: bool) -> dict[str, Any]:
+        """A figure's resolution, and the similarity measure it plots if it plots one."""
+        report = self.config["report"]
+        return {"dpi": report["dpi"], **({"measure": report["measure"]} if reads_measure else {})}
 
-    def metric_files(self, root: str, suffix: str) -> list[str]:
-        return [
-            f"{root}/metrics/{d}/{m}/{n}.{suffix}"
-            for d in self.datasets
-            for m in self.models
-            for n in self.noises
-        ]
+    def cam_grid_params(self) -> dict[str, Any]:
+        """A CAM grid: resolution, images shown, and the noise and levels it shows."""
+        noise = self.grid_noise()
+        report = self.config["report"]
+        return {
+            "dpi": report["dpi"],
+            "grid_images": report["grid_images"],
+            "noise": noise,
+            "levels": [CLEAN_LEVEL, *self.levels(noise)],
+        }
+
+    def summary_params(self) -> dict[str, Any]:
+        """The summary table: the similarity measure its cells show."""
+        return {"measure": self.config["report"]["measure"]}

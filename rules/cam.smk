@@ -6,7 +6,7 @@ rule cam:
     input:
         unpack(cam_input),
     output:
-        f"{R}/cams/{{dataset}}/{{model}}/{{noise}}/{{level}}.npz",
+        paths.cams(),
     log:
         log("cam", "dataset", "model", "noise", "level"),
     benchmark:
@@ -20,7 +20,6 @@ rule cam:
         gpu=GPUS_PER_JOB,
     params:
         p=lambda wc: PLAN.cam_params(wc.model),
-        device=config["device"],
     script:
         "../scripts/cam.py"
 
@@ -29,7 +28,7 @@ rule cam:
 # the per-(model, noise) job groups of the SLURM profile, which would otherwise merge into one.
 use rule cam as cam_clean with:
     output:
-        f"{R}/cams/{{dataset}}/{{model}}/{{noise,clean}}/{{level,0}}.npz",
+        paths.cams(noise=f"{{noise,{CLEAN}}}", level=f"{{level,{CLEAN_LEVEL}}}"),
 
 
 ruleorder: cam_clean > cam

@@ -1,25 +1,29 @@
 # Helpers and input functions shared by every stage file. Imports nothing heavy (no torch): the
 # Snakefile is parsed on every dry run, so this stays fast even for the paper-scale DAG.
+import re
 import sys
 from pathlib import Path
 
+from camrobust import paths
 from camrobust.config import ConfigError, validate_config
 from camrobust.data.prepare import remote_files
 from camrobust.local_gpu import gpus_per_job
+from camrobust.names import GENERATIVE_OF, split_model
+from camrobust.paths import CLEAN, CLEAN_LEVEL
 from camrobust.report.registry import FIGURES
-from camrobust.workflow_plan import CLEAN, GENERATIVE_OF, Plan
+from camrobust.workflow_plan import Plan
 
 try:
     _validated = validate_config(
         config, Path(workflow.basedir) / "config" / "schema.yaml"
     )
-    PLAN = Plan(_validated)
 except ConfigError as err:
     sys.exit(str(err))  # one line naming the key, no traceback, before any job
+PLAN = Plan(_validated)
 config.clear()
 config.update(_validated)
 
-R = "results"
+R = paths.RESULTS
 ENV_TORCH = "../envs/torch.yaml"
 ENV_ANALYSIS = "../envs/analysis.yaml"
 # The `gpu` resource of the torch rules: 1 where they run on a GPU, 0 on the CPU (see
@@ -27,11 +31,16 @@ ENV_ANALYSIS = "../envs/analysis.yaml"
 GPUS_PER_JOB = gpus_per_job(config["device"])
 
 
+def one_of(names):
+    """A wildcard constraint matching exactly `names` (and nothing when there are none)."""
+    return "|".join(re.escape(str(n)) for n in names) or "(?!)"
+
+
 def all_targets():
     """What the default target asks for: the tables, the stats, the figures and the summary."""
     return [
-        f"{R}/tables/robustness.csv",
-        f"{R}/tables/accuracy.csv",
+        paths.table("robustness.csv"),
+        paths.table("accuracy.csv"),
         *stats_outputs(),
         *report_outputs(),
     ]
@@ -51,45 +60,63 @@ def bench(stage, *names):
     return _wildcard_path(R, "benchmarks", stage, names=names, suffix=".tsv")
 
 
-def fails_first(rule_name):
-    """Testing switch: does this rule fail on its first attempt?"""
-    return rule_name in config["fail_first_attempt"]
-
-
 # ---- input functions and target lists of the stage files ----
 
 
 def raw_files(wildcards):
     """The downloaded files a dataset is converted from (none for shapes and image folders)."""
     spec = config["datasets"][wildcards.dataset]
-    return [f"resources/raw/{wildcards.dataset}/{name}" for name in remote_files(spec)]
+    return [paths.raw_file(wildcards.dataset, name) for name in remote_files(spec)]
 
 
 def generative_input(wildcards):
     """The generative model a latent-space regulariser perturbs in (none for erm and vat)."""
-    _, reg = PLAN.split_model(wildcards.model)
-    gen = GENERATIVE_OF.get(reg)
-    return [f"{R}/generative/{wildcards.dataset}/{gen}.pt"] if gen else []
+    gen = GENERATIVE_OF.get(split_model(wildcards.model).regularizer)
+    return [paths.generative_file(wildcards.dataset, gen)] if gen else []
+
+
+def image_set(dataset, model, noise, level):
+    """The image set a CAM job explains."""
+    return paths.image_set(dataset, model, noise, level, attack=noise in PLAN.attacks)
 
 
 def cam_input(wildcards):
     """The model, the image set, and (target policy `clean`) the clean CAMs for their targets."""
+    ds, model, noise = wildcards.dataset, wildcards.model, wildcards.noise
     files = {
-        "model": f"{R}/models/{wildcards.dataset}/{wildcards.model}/model.pt",
-        "images": PLAN.noisy_file(
-            R, wildcards.dataset, wildcards.model, wildcards.noise, wildcards.level
-        ),
+        "model": paths.model_file("model.pt", ds, model),
+        "images": image_set(ds, model, noise, wildcards.level),
     }
-    if config["cam"]["target_policy"] == "clean" and wildcards.noise != CLEAN:
-        files["clean"] = f"{R}/cams/{wildcards.dataset}/{wildcards.model}/{CLEAN}/0.npz"
+    if config["cam"]["target_policy"] == "clean" and noise != CLEAN:
+        files["clean"] = paths.cams(ds, model, CLEAN, CLEAN_LEVEL)
     return files
+
+
+def cam_series(wildcards):
+    """The clean CAMs and those of every level of the noise: what a metrics job compares."""
+    return paths.cam_series(
+        wildcards.dataset,
+        wildcards.model,
+        wildcards.noise,
+        PLAN.levels(wildcards.noise),
+    )
+
+
+def metric_files(suffix):
+    """Every metrics job's file of one kind (`parquet` or `robustness.csv`)."""
+    return expand(
+        paths.metrics_file(suffix),
+        dataset=PLAN.datasets,
+        model=PLAN.models,
+        noise=PLAN.noises,
+    )
 
 
 STATS_TABLES = ["methods", "method_ranks", "regularizers", "mixedlm", "flips", "noise"]
 
 
 def stats_outputs():
-    return [f"{R}/stats/{name}.csv" for name in STATS_TABLES]
+    return [paths.stats_file(name) for name in STATS_TABLES]
 
 
 def report_outputs():
@@ -102,16 +129,14 @@ def report_outputs():
         model=PLAN.models,
     )
     tables = ["summary.csv", "summary.md", "headline.md"]
-    return [*figures, *grids, *(f"{R}/tables/{name}" for name in tables)]
+    return [*figures, *grids, *(paths.table(name) for name in tables)]
 
 
 def cam_grid_input(wildcards):
     noise = PLAN.grid_noise()
+    ds, model = wildcards.dataset, wildcards.model
     return {
-        "clean_images": f"{R}/data/{wildcards.dataset}/eval.npz",
-        "noisy_images": [
-            PLAN.noisy_file(R, wildcards.dataset, wildcards.model, noise, lv)
-            for lv in PLAN.levels(noise)
-        ],
-        "cams": PLAN.cam_files(R, wildcards.dataset, wildcards.model, noise),
+        "clean_images": paths.data_file("eval", ds),
+        "noisy_images": [image_set(ds, model, noise, lv) for lv in PLAN.levels(noise)],
+        "cams": paths.cam_series(ds, model, noise, PLAN.levels(noise)),
     }

@@ -8,7 +8,7 @@ localrules:
 
 rule download:
     output:
-        "resources/raw/{dataset}/{filename}",
+        paths.raw_file(),
     log:
         log("download", "dataset", "filename"),
     retries: 2
@@ -24,9 +24,9 @@ rule prepare_data:
     input:
         raw_files,
     output:
-        train=f"{R}/data/{{dataset}}/train.npz",
-        test=f"{R}/data/{{dataset}}/test.npz",
-        eval=f"{R}/data/{{dataset}}/eval.npz",
+        train=paths.data_file("train"),
+        test=paths.data_file("test"),
+        eval=paths.data_file("eval"),
     log:
         log("data", "dataset"),
     conda:
@@ -36,7 +36,6 @@ rule prepare_data:
         mem_mb=4000,
         runtime=30,
     params:
-        spec=lambda wc: PLAN.data_params(wc.dataset),
-        fail_first=fails_first("prepare_data"),
+        p=lambda wc: PLAN.data_params(wc.dataset),
     script:
         "../scripts/prepare_data.py"

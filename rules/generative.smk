@@ -3,9 +3,9 @@
 
 rule train_generative:
     input:
-        f"{R}/data/{{dataset}}/train.npz",
+        paths.data_file("train"),
     output:
-        f"{R}/generative/{{dataset}}/{{gen}}.pt",
+        paths.generative_file(),
     log:
         log("generative", "dataset", "gen"),
     benchmark:
@@ -21,6 +21,5 @@ rule train_generative:
         gpu=GPUS_PER_JOB,
     params:
         p=lambda wc: PLAN.generative_params(wc.dataset, wc.gen),
-        device=config["device"],
     script:
         "../scripts/train_generative.py"

@@ -3,11 +3,11 @@
 
 rule metrics:
     input:
-        images=f"{R}/data/{{dataset}}/eval.npz",
-        cams=lambda wc: PLAN.cam_files(R, wc.dataset, wc.model, wc.noise),
+        images=paths.data_file("eval"),
+        cams=cam_series,
     output:
-        per_image=f"{R}/metrics/{{dataset}}/{{model}}/{{noise}}.parquet",
-        robustness=f"{R}/metrics/{{dataset}}/{{model}}/{{noise}}.robustness.csv",
+        per_image=paths.metrics_file("parquet"),
+        robustness=paths.metrics_file("robustness.csv"),
     log:
         log("metrics", "dataset", "model", "noise"),
     conda:
@@ -17,19 +17,17 @@ rule metrics:
         mem_mb=4000,
         runtime=30,
     params:
-        p=PLAN.metrics_params(),
-        levels=lambda wc: ["0", *PLAN.levels(wc.noise)],
-        fail_first=fails_first("metrics"),
+        p=lambda wc: PLAN.metrics_params(wc.noise),
     script:
         "../scripts/metrics.py"
 
 
 rule robustness_table:
     input:
-        PLAN.metric_files(R, "robustness.csv"),
+        metric_files("robustness.csv"),
     output:
         report(
-            f"{R}/tables/robustness.csv",
+            paths.table("robustness.csv"),
             caption="../report/robustness.rst",
             category="Tables",
         ),
@@ -44,15 +42,15 @@ rule robustness_table:
 
 rule accuracy_table:
     input:
-        per_image=PLAN.metric_files(R, "parquet"),
+        per_image=metric_files("parquet"),
         models=expand(
-            f"{R}/models/{{dataset}}/{{model}}/metrics.json",
+            paths.model_file("metrics.json"),
             dataset=PLAN.datasets,
             model=PLAN.models,
         ),
     output:
         report(
-            f"{R}/tables/accuracy.csv",
+            paths.table("accuracy.csv"),
             caption="../report/accuracy.rst",
             category="Tables",
         ),

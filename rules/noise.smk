@@ -3,9 +3,9 @@
 
 rule noisy_set:
     input:
-        f"{R}/data/{{dataset}}/eval.npz",
+        paths.data_file("eval"),
     output:
-        f"{R}/noisy/{{dataset}}/{{noise}}/{{level}}.npz",
+        paths.noisy_set(),
     log:
         log("noisy", "dataset", "noise", "level"),
     conda:
@@ -16,17 +16,16 @@ rule noisy_set:
         runtime=30,
     params:
         p=lambda wc: PLAN.noise_params(wc.dataset, wc.noise, wc.level),
-        fail_first=fails_first("noisy_set"),
     script:
         "../scripts/noisy_set.py"
 
 
 rule adversarial_set:
     input:
-        images=f"{R}/data/{{dataset}}/eval.npz",
-        model=f"{R}/models/{{dataset}}/{{model}}/model.pt",
+        images=paths.data_file("eval"),
+        model=paths.model_file("model.pt"),
     output:
-        f"{R}/noisy/{{dataset}}/{{model}}/{{attack}}/{{level}}.npz",
+        paths.adversarial_set(),
     log:
         log("adversarial", "dataset", "model", "attack", "level"),
     conda:
@@ -38,6 +37,5 @@ rule adversarial_set:
         gpu=GPUS_PER_JOB,
     params:
         p=lambda wc: PLAN.attack_params(wc.dataset, wc.model, wc.attack, wc.level),
-        device=config["device"],
     script:
         "../scripts/adversarial_set.py"

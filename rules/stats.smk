@@ -3,9 +3,9 @@
 
 rule per_image_table:
     input:
-        PLAN.metric_files(R, "parquet"),
+        metric_files("parquet"),
     output:
-        f"{R}/tables/per_image.parquet",
+        paths.table("per_image.parquet"),
     log:
         f"{R}/logs/tables/per_image.log",
     conda:
@@ -20,11 +20,11 @@ rule per_image_table:
 
 rule stats:
     input:
-        f"{R}/tables/per_image.parquet",
+        paths.table("per_image.parquet"),
     output:
         **{
             name: report(
-                f"{R}/stats/{name}.csv",
+                paths.stats_file(name),
                 caption=f"../report/stats_{name}.rst",
                 category="Statistical tests",
             )
@@ -39,6 +39,6 @@ rule stats:
         mem_mb=8000,
         runtime=120,
     params:
-        p=config["stats"],
+        p=PLAN.stats_params(),
     script:
         "../scripts/stats.py"

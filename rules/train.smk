@@ -1,15 +1,16 @@
-# Classifiers: every architecture with every regulariser; LVAT models also read their generative model.
+# Classifiers: every architecture with every regulariser and training seed; LVAT models also read
+# their generative model.
 
 
 rule train_classifier:
     input:
-        train=f"{R}/data/{{dataset}}/train.npz",
-        test=f"{R}/data/{{dataset}}/test.npz",
+        train=paths.data_file("train"),
+        test=paths.data_file("test"),
         generative=generative_input,
     output:
-        model=f"{R}/models/{{dataset}}/{{model}}/model.pt",
-        metrics=f"{R}/models/{{dataset}}/{{model}}/metrics.json",
-        curve=f"{R}/models/{{dataset}}/{{model}}/curve.csv",
+        model=paths.model_file("model.pt"),
+        metrics=paths.model_file("metrics.json"),
+        curve=paths.model_file("curve.csv"),
     log:
         log("train", "dataset", "model"),
     benchmark:
@@ -25,6 +26,5 @@ rule train_classifier:
         gpu=GPUS_PER_JOB,
     params:
         p=lambda wc: PLAN.train_params(wc.dataset, wc.model),
-        device=config["device"],
     script:
         "../scripts/train_classifier.py"

@@ -10,7 +10,7 @@ from camrobust.logs import script_logging
 from camrobust.report.accuracy import accuracy_table
 
 sm = snakemake  # noqa: F821
-with script_logging(sm.log[0]) as log:
+with script_logging(sm.log[0], rule=sm.rule) as log:
     per_image = pd.concat([pd.read_parquet(p) for p in sm.input.per_image], ignore_index=True)
     clean = {}
     for path in sm.input.models:

@@ -7,9 +7,9 @@ from camrobust.models import load_classifier
 from camrobust.noise import attack
 
 sm = snakemake  # noqa: F821
-with script_logging(sm.log[0], sm.threads) as log:
+with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
     p = sm.params.p
-    device = resolve_device(sm.params.device)
+    device = resolve_device(p["device"])
     model = load_classifier(sm.input.model, device)
     clean = load_npz(sm.input.images)["images"]
     adv = attack(
@@ -17,9 +17,7 @@ with script_logging(sm.log[0], sm.threads) as log:
         clean,
         p["attack"],
         eps=p["eps"],
-        steps=p["steps"],
-        step_size=p["step_size"],
-        random_start=p["random_start"],
+        options=p["options"],
         seed=(p["seed"], p["dataset"], p["model"], p["attack"], p["level"]),
         batch_size=p["batch_size"],
         device=device,

@@ -8,22 +8,21 @@ from camrobust.data.tensors import to_model_input
 from camrobust.device import resolve_device
 from camrobust.io import load_npz
 from camrobust.logs import script_logging
-from camrobust.models import default_target_layer, load_classifier
+from camrobust.models import load_classifier
 
 sm = snakemake  # noqa: F821
-with script_logging(sm.log[0], sm.threads) as log:
+with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
     p = sm.params.p
-    device = resolve_device(sm.params.device)
+    device = resolve_device(p["device"])
     model = load_classifier(sm.input.model, device)
     images = to_model_input(load_npz(sm.input.images)["images"], device)
     # Target policy `clean`: the noisy maps explain the clean prediction.
     targets = None
     if "clean" in sm.input.keys():  # noqa: SIM118 (a Namedlist: `in` would test the values)
         targets = torch.from_numpy(load_cams(sm.input.clean)["preds"]).to(device)
-    arch = sm.wildcards.model.split("-", 1)[0]
     result = compute_cams(
         model,
-        target_layer=p["target_layer"] or default_target_layer(arch),
+        target_layer=p["target_layer"],
         images=images,
         methods=p["methods"],
         targets=targets,

@@ -6,7 +6,7 @@ from camrobust.io import atomic_path
 from camrobust.logs import script_logging
 
 sm = snakemake  # noqa: F821
-with script_logging(sm.log[0]) as log:
+with script_logging(sm.log[0], rule=sm.rule) as log:
     parquet = str(sm.output[0]).endswith(".parquet")
     read = pd.read_parquet if parquet else pd.read_csv
     frames = [read(path) for path in sm.input]

@@ -2,20 +2,20 @@
 
 from camrobust.cam.store import check_matches, load_cams
 from camrobust.io import atomic_path, load_npz
-from camrobust.logs import fail_on_first_attempt, script_logging
+from camrobust.logs import script_logging
 from camrobust.metrics import aggregate, per_image_table
+from camrobust.names import split_model
 
 sm = snakemake  # noqa: F821
-with script_logging(sm.log[0], sm.threads) as log:
-    fail_on_first_attempt(sm.params.fail_first, f"{sm.output[0]}.failed-once")
+with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
     p = sm.params.p
     images = load_npz(sm.input.images)
     levels = {}
-    for level, path in zip(sm.params.levels, sm.input.cams, strict=True):
+    for level, path in zip(p["levels"], sm.input.cams, strict=True):
         levels[level] = load_cams(path)
         check_matches(levels[level], path, images, sm.input.images)
     clean = levels.pop("0")
-    arch, regularizer = sm.wildcards.model.split("-", 1)
+    model = split_model(sm.wildcards.model)
     table = per_image_table(
         clean=clean,
         noisy=levels,
@@ -26,8 +26,9 @@ with script_logging(sm.log[0], sm.threads) as log:
         keys={
             "dataset": sm.wildcards.dataset,
             "model": sm.wildcards.model,
-            "arch": arch,
-            "regularizer": regularizer,
+            "arch": model.arch,
+            "regularizer": model.regularizer,
+            "seed": model.seed,
             "noise": sm.wildcards.noise,
         },
     )

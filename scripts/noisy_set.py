@@ -1,20 +1,17 @@
 """Adapter for rule `noisy_set`: one corruption at one level of the evaluation subset."""
 
 from camrobust.io import load_npz, save_npz
-from camrobust.logs import fail_on_first_attempt, script_logging
+from camrobust.logs import script_logging
 from camrobust.noise import corrupt
 
 sm = snakemake  # noqa: F821
-with script_logging(sm.log[0], sm.threads) as log:
-    fail_on_first_attempt(sm.params.fail_first, f"{sm.output[0]}.failed-once")
+with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
     p = sm.params.p
     clean = load_npz(sm.input[0])["images"]
     noisy = corrupt(
         clean,
         p["noise"],
-        severity=p["severity"],
-        table=p["table"],
-        value=p["value"],
+        **p["strength"],
         seed=(p["seed"], p["dataset"], p["noise"], p["level"]),
         batch_size=p["batch_size"],
     )

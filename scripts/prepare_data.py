@@ -7,12 +7,11 @@ import numpy as np
 from camrobust.data.download import DownloadError
 from camrobust.data.prepare import prepare_dataset
 from camrobust.io import save_npz
-from camrobust.logs import fail_on_first_attempt, script_logging
+from camrobust.logs import script_logging
 
 sm = snakemake  # noqa: F821
-with script_logging(sm.log[0], sm.threads, expected=(DownloadError,)) as log:
-    fail_on_first_attempt(sm.params.fail_first, f"{sm.output[0]}.failed-once")
-    spec = sm.params.spec
+with script_logging(sm.log[0], sm.threads, expected=(DownloadError,), rule=sm.rule) as log:
+    spec = sm.params.p
     raw_dir = Path(sm.input[0]).parent if sm.input else Path("resources/raw") / spec["dataset"]
     data = prepare_dataset(spec, raw_dir, spec["seed"])
     names = np.array(data["class_names"])

@@ -7,7 +7,7 @@ from camrobust.logs import script_logging
 from camrobust.stats import run_stats
 
 sm = snakemake  # noqa: F821
-with script_logging(sm.log[0]) as log:
+with script_logging(sm.log[0], rule=sm.rule) as log:
     frames = run_stats(pd.read_parquet(sm.input[0]), sm.params.p)
     for name, path in sm.output.items():
         with atomic_path(path) as tmp:

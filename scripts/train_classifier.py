@@ -14,12 +14,13 @@ from camrobust.train import train_classifier
 from camrobust.train.generative import load_generative
 
 sm = snakemake  # noqa: F821
-with script_logging(sm.log[0], sm.threads) as log:
+with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
     p = sm.params.p
-    device = resolve_device(sm.params.device)
+    device = resolve_device(p["device"])
     train, test = load_npz(sm.input.train), load_npz(sm.input.test)
     num_classes = len(train["class_names"])
-    init_seed = derive_seed(p["seed"], p["dataset"], sm.wildcards.model, "init")
+    # Named by architecture and regulariser: the training seed is in p["seed"] already.
+    init_seed = derive_seed(p["seed"], p["dataset"], f"{p['arch']}-{p['regularizer']}", "init")
     model = build_classifier(
         p["arch"], num_classes=num_classes, seed=init_seed, **p["arch_options"]
     )

@@ -1,4 +1,5 @@
-"""Config validation: bad configs stop `snakemake -n` before any job with one line naming the key."""
+"""Config validation: a bad config is one ConfigError line naming the key, before any job; and
+`snakemake -n` turns it into that one line on stderr and a non-zero exit."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 import yaml
 
 from camrobust.config import ConfigError, validate_config
+from camrobust.workflow_plan import Plan
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "config" / "schema.yaml"
@@ -56,27 +58,45 @@ BAD = [
     ({**OK, "device": "tpu"}, "device: 'tpu'"),
     ({**OK, "architectures": {"resnet18": {"dropout": 0.2}}}, "architectures.resnet18.dropout: resnet18 has no dropout layers"),
     ({**OK, "architectures": {"vgg11_bn": {"dropout": 1.0}}}, "architectures.vgg11_bn.dropout: 1.0 is out of range"),
+    ({**OK, "training": {"epochs": 3, "epoch_decay_start": 4}}, "training.epoch_decay_start: 4 is after the last epoch (epochs 3)"),
+    ({"datasets": {"c": {"source": "cifar10", "training": {"epochs": 2}}}}, "datasets.c.training.epoch_decay_start: 5 is after the last epoch (epochs 2)"),
+    ({"datasets": {"c": {"source": "svhn", "image_size": 64}}}, "datasets.c.image_size: svhn images are 32x32"),
+    ({"datasets": {"s": {"source": "shapes", "training": {"seeds": [1]}}}}, "datasets.s.training.seeds: training seeds are global"),
+    ({**OK, "training": {"seeds": []}}, "training.seeds"),
+    ({**OK, "training": {"seeds": [0, 0]}}, "training.seeds"),
+    ({**OK, "noise": {"adversarial": {"fgsm": {"eps": [8], "steps": 3}}}}, "unknown key 'noise.adversarial.fgsm.steps'"),
+    ({**OK, "report": {"grid_noise": "fog"}}, "report.grid_noise: 'fog' is not a configured noise"),
+    ({**OK, "report": {"measure": "pearson"}, "metrics": {"measures": ["ssim"]}}, "report.measure: 'pearson' is not in metrics.measures"),
+    ({"datasets": {"mine": {"source": "imagefolder"}}}, "datasets.mine.path: imagefolder needs a folder"),
     ({"datasets": {"mine": {"source": "imagefolder", "path": "/nonexistent/folder"}}}, "/nonexistent/folder"),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize(("config", "message"), BAD, ids=[m[:40] for _, m in BAD])
-def test_bad_config_stops_dry_run_with_one_line(tmp_path, config, message):
-    result = dry_run(tmp_path, config)
+def test_bad_config_is_one_error_line_naming_the_key(config, message):
+    """In-process: what the Snakefile does with a config before it defines any job."""
+    with pytest.raises(ConfigError) as err:
+        Plan(validate_config(config, SCHEMA))
+    assert message in str(err.value)
+    assert str(err.value).startswith("config error: ") and "\n" not in str(err.value)
+
+
+def test_bad_config_stops_dry_run_with_one_line(tmp_path):
+    result = dry_run(tmp_path, {**OK, "architectures": {"resnet18": {"dropout": 0.2}}})
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert message in lines[0]
-    assert "Traceback" not in result.stderr
+    assert lines == [
+        "config error: architectures.resnet18.dropout: resnet18 has no dropout layers"
+    ], result.stderr
     assert not (tmp_path / "wd" / "results").exists()
 
 
 def test_defaults_are_filled_and_overrides_stay_sparse():
     config = validate_config(
-        {"datasets": {"c": {"source": "cifar10", "training": {"epochs": 3}}}}, SCHEMA
+        {"datasets": {"c": {"source": "cifar10", "training": {"epochs": 6}}}}, SCHEMA
     )
     assert config["training"]["epochs"] == 10 and config["training"]["augment"]["translate"] == 2
-    assert config["datasets"]["c"]["training"] == {"epochs": 3}
+    assert config["datasets"]["c"]["training"] == {"epochs": 6}
     assert config["datasets"]["c"]["n_eval"] == 100
     assert config["cam"]["target_policy"] == "predicted"
 
@@ -97,12 +117,10 @@ def test_key_order_does_not_matter():
 
 
 def test_dropout_reaches_the_models_params_only_when_set():
-    from camrobust.workflow_plan import Plan
-
     config = validate_config(
         {**OK, "architectures": {"vgg11_bn": {"dropout": 0.0}, "cnn13": {}}}, SCHEMA
     )
     plan = Plan(config)
-    assert plan.train_params("shapes", "vgg11_bn-erm")["arch_options"]["dropout"] == 0.0
+    assert plan.train_params("shapes", "vgg11_bn-erm-s0")["arch_options"]["dropout"] == 0.0
     # Left out, the key stays out of the params: older configs do not rerun.
-    assert "dropout" not in plan.train_params("shapes", "cnn13-erm")["arch_options"]
+    assert "dropout" not in plan.train_params("shapes", "cnn13-erm-s0")["arch_options"]

@@ -26,9 +26,10 @@ from camrobust.metrics.robustness import group_rng
 
 KEYS = {
     "dataset": "shapes",
-    "model": "resnet18-erm",
+    "model": "resnet18-erm-s0",
     "arch": "resnet18",
     "regularizer": "erm",
+    "seed": "0",
     "noise": "gaussian",
 }
 

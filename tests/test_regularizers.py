@@ -9,6 +9,7 @@ import scipy.stats
 import torch
 from torch import nn
 
+from camrobust.config import schema_defaults
 from camrobust.data.shapes import make_shapes
 from camrobust.models import VAE, Glow, build_classifier
 from camrobust.train.regularizers import (
@@ -28,6 +29,8 @@ from camrobust.train.regularizers import (
 )
 
 CPU = torch.device("cpu")
+
+DEFAULTS = schema_defaults("regularizer")  # eps, xi, alpha, entmin
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -174,7 +177,7 @@ def test_unlabeled_passes_leave_bn_stats_and_generative_model_untouched(name, im
     )
     before = _bn_buffers(model)
     reg = get_regularizer(name)
-    params = reg.params({"eps": 1.0, "entmin": True})
+    params = reg.params({**DEFAULTS, "eps": 1.0, "entmin": True})
     rng = RngState.capture(CPU)
     with frozen_bn_stats(model):
         clean = model(images)
@@ -219,7 +222,14 @@ def test_clean_and_perturbed_passes_share_the_dropout_mask(replay, images):
     clean, rng = _clean(model, images)
     reg = get_regularizer("vat")
     regularization_loss(
-        reg, reg.params({"eps": 2.0}), model, images, clean, None, _gen(), rng if replay else None
+        reg,
+        reg.params({**DEFAULTS, "eps": 2.0}),
+        model,
+        images,
+        clean,
+        None,
+        _gen(),
+        rng if replay else None,
     )
     assert len(masks) == 3 * n_dropout  # clean, power-iteration and adversarial passes
     clean_masks, power_masks, adv_masks = (masks[i : i + 2] for i in range(0, 6, 2))
@@ -234,14 +244,10 @@ def test_registry_and_parameter_errors():
     with pytest.raises(ValueError, match="unknown regularizer 'mixup'"):
         get_regularizer("mixup")
     with pytest.raises(ValueError, match="unknown reg_params"):
-        get_regularizer("vat").params({"epsilon": 1.0})
-    with pytest.raises(ValueError, match="eps must be > 0"):
-        get_regularizer("lvat_vae").params({"eps": 0.0})
+        get_regularizer("vat").params({**DEFAULTS, "epsilon": 1.0})
+    with pytest.raises(ValueError, match=r"missing reg_params \['xi', 'alpha', 'entmin'\]"):
+        get_regularizer("lvat_vae").params({"eps": 1.0})
     with pytest.raises(ValueError, match="unknown reg_params"):
         get_regularizer("erm").params({"eps": 1.0})
-    assert get_regularizer("vat").params({"eps": 2.5}) == {
-        "eps": 2.5,
-        "xi": 1e-6,
-        "alpha": 1.0,
-        "entmin": False,
-    }
+    # No defaults of its own: what the config validated passes through unchanged.
+    assert get_regularizer("vat").params({**DEFAULTS, "eps": 2.5}) == {**DEFAULTS, "eps": 2.5}

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import conftest
 import pytest
-import yaml
 from conftest import slurm_jobs
+
+from camrobust.logs import FAIL_FIRST_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / "tests" / "slurm_cluster.sh"
@@ -116,34 +117,35 @@ def test_slurm_profile_groups_levels_per_model_and_noise(tmp_path: Path) -> None
         assert (fields["mem_mb"], fields["runtime"], fields["gpu"]) == ("8000", "20", "1")
 
 
-TINY_MODEL = "resnet18-erm"  # needs no generative model: the shortest chain through every stage
+TINY_MODEL = "resnet18-erm-s0"  # needs no generative model: the shortest chain through every stage
 TINY_NOISES = ("gaussian", "fgsm")  # a corruption shared by the models, an attack made per model
 
 
 @pytest.mark.slurm
 def test_one_models_tiny_chain_through_slurm_equals_the_local_run(
-    slurm_cluster: None, request: pytest.FixtureRequest, tmp_path: Path
+    slurm_cluster: None,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Its metric files equal the local tiny run's, and a failing first attempt is retried."""
-    config = yaml.safe_load(conftest.TINY.read_text())
-    config["fail_first_attempt"] = ["metrics"]  # test-only switch: retried by the profile
-    path = tmp_path / "tiny_retry.yaml"
-    path.write_text(yaml.safe_dump(config))
+    # Test-only switch: the metrics jobs fail their first attempt (sbatch passes the environment
+    # on) and the profile retries them.
+    monkeypatch.setenv(FAIL_FIRST_ENV, "metrics")
     workdir = tmp_path / "cluster"
     targets = [
         f"results/metrics/shapes/{TINY_MODEL}/{noise}.{kind}"
         for noise in TINY_NOISES
         for kind in ("parquet", "robustness.csv")
     ]
-    run = conftest.snakemake(
-        workdir, "--profile", "profiles/slurm-local", *targets, config=path, timeout=2400
-    )
+    run = conftest.snakemake(workdir, "--profile", "profiles/slurm-local", *targets, timeout=2400)
     # Asked for only now, so that another test worker can make it while SLURM runs.
     local = request.getfixturevalue("tiny_run")
     for target in targets:
         assert (workdir / target).read_bytes() == (local / target).read_bytes(), target
     # the failed first attempts left their markers: the retries really happened
-    assert len(list((workdir / "results" / "metrics").rglob("*.failed-once"))) == len(TINY_NOISES)
+    markers = list((workdir / "results" / "logs" / "metrics").rglob("*.failed-once"))
+    assert len(markers) == len(TINY_NOISES), markers
     # SLURM's own record: one failed submission per metrics job (each in the group job of its
     # model and noise), everything else completed.
     states = [state for (state,) in slurm_jobs(run, "%T")]

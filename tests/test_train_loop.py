@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from camrobust.config import schema_defaults
 from camrobust.data.shapes import make_shapes
 from camrobust.data.tensors import nchw_unit_float, to_model_input, unit_float
 from camrobust.device import resolve_device
@@ -29,7 +30,9 @@ TINY = {
     "batch_unlabeled": 8,
     "lr": 1e-3,
     "epoch_decay_start": 1,
+    "n_labeled": None,
 }
+VAT = {**schema_defaults("regularizer"), "eps": 2.0}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -135,12 +138,15 @@ def test_translation_is_a_crop_of_the_padded_image_and_flip_mirrors(pad):
     ("change", "message"),
     [
         ({"regularizer": "mixup"}, "unknown regularizer 'mixup'"),
-        ({"regularizer": "lvat_vae"}, "needs a generative model"),
+        ({"regularizer": "lvat_vae", "reg_params": VAT}, "needs a generative model"),
         ({"generative": torch.nn.Identity()}, "takes no generative model"),
-        ({"regularizer": "lvat_glow", "generative": Glow(1, 1, 4)}, "Glow is not initialised"),
+        (
+            {"regularizer": "lvat_glow", "reg_params": VAT, "generative": Glow(1, 1, 4)},
+            "Glow is not initialised",
+        ),
         ({"regularizer": "vat", "reg_params": {"epsilon": 1}}, "unknown reg_params"),
         ({"schedule": {**TINY, "epoch": 3}}, "schedule: unknown keys"),
-        ({"schedule": {**TINY, "epoch_decay_start": 5}}, "epoch_decay_start"),
+        ({"schedule": {k: v for k, v in TINY.items() if k != "lr"}}, "schedule: missing keys"),
         ({"schedule": {**TINY, "n_labeled": 1000}}, "exceeds the 60 training images"),
         ({"augment": {"translate": -1}}, "translate must be an integer"),
         ({"augment": {"shift": 1}}, "augment: unknown keys"),
@@ -161,7 +167,7 @@ def test_same_seed_same_weights_and_supervised_metrics(data):
             _model(),
             **data,
             regularizer="vat",
-            reg_params={"eps": 2.0},
+            reg_params=VAT,
             schedule=TINY,
             augment={"translate": 2, "flip": True},
             progress=False,
@@ -190,6 +196,7 @@ def test_semi_supervised_pool(data, regularizer, changes):
             _model(),
             **{**data, "train_images": imgs},
             regularizer=regularizer,
+            reg_params={"erm": {}, "vat": VAT}[regularizer],
             schedule=schedule,
             progress=False,
         ).model
@@ -228,7 +235,7 @@ model = build_classifier("cnn13", 10, width=0.0625)
 ckpt = sys.argv[2] if len(sys.argv) > 2 else None
 result = train_classifier(
     model, train["images"], train["labels"], test["images"], test["labels"],
-    regularizer="vat", reg_params={"eps": 2.0},
+    regularizer="vat", reg_params={"eps": 2.0, "xi": 1e-6, "alpha": 1.0, "entmin": False},
     schedule={"epochs": 4, "iters_per_epoch": 3, "batch_labeled": 10, "batch_unlabeled": 16,
               "lr": 1e-3, "epoch_decay_start": 3, "n_labeled": 20},
     augment={"translate": 2, "flip": True}, seed=7, checkpoint_path=ckpt, progress=False)

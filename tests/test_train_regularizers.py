@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from camrobust.config import schema_defaults
 from camrobust.data.shapes import CLASS_NAMES, make_shapes
 from camrobust.models import VAE, Glow, build_classifier
 from camrobust.train import REGULARIZERS, train_classifier
@@ -64,7 +65,7 @@ def generative(data) -> dict[str, torch.nn.Module | None]:
 def test_regularizer_trains_well_above_chance(data, generative, regularizer):
     torch.manual_seed(0)
     model = build_classifier("resnet18", 2, width=0.0625)
-    reg_params = None if regularizer == "erm" else {"eps": 1.0}
+    reg_params = None if regularizer == "erm" else schema_defaults("regularizer")
     result = train_classifier(
         model,
         **data,
@@ -78,6 +79,7 @@ def test_regularizer_trains_well_above_chance(data, generative, regularizer):
             "batch_unlabeled": 32,
             "lr": 3e-3,
             "epoch_decay_start": 3,
+            "n_labeled": None,
         },
         augment={"translate": 2},
         progress=False,

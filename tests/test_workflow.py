@@ -33,8 +33,9 @@ def test_both_shipped_configs_dry_run(tmp_path):
     assert (default["noisy_set"], default["adversarial_set"]) == (12, 8 * 2)
     assert (default["cam_clean"], default["cam"], default["metrics"]) == (8, 8 * 14, 8 * 5)
     paper = planned_jobs(tmp_path / "p", ROOT / "config" / "paper.yaml")
-    # 2 datasets x 3 architectures x 4 regularisers, 3 files downloaded (CIFAR-10 + 2 SVHN).
-    assert paper["train_classifier"] == 24 and paper["download"] == 3
+    # 2 datasets x 3 architectures x 4 regularisers x 3 training seeds, 3 files downloaded
+    # (CIFAR-10 + 2 SVHN).
+    assert paper["train_classifier"] == 72 and paper["download"] == 3
     assert paper["train_generative"] == 4
 
 
@@ -73,10 +74,13 @@ def test_tables_have_the_expected_columns_ranges_and_rows(tiny_run):
     levels = {"gaussian": 2, "fgsm": 1}
     per_image = pd.read_parquet(tiny_run / "results/tables/per_image.parquet")
     assert len(per_image) == n_models * n_methods * n_eval * sum(levels.values())
-    for column in ("dataset", "model", "arch", "regularizer", "noise", "level", "method",
+    for column in ("dataset", "model", "arch", "regularizer", "seed", "noise", "level", "method",
                    "image", "label", "pred_clean", "pred_noisy", "kept", "degenerate",
                    *MEASURES, "mask_energy_clean", "pointing_noisy"):  # fmt: skip
         assert column in per_image, column
+    # one training seed (the default): every model is {arch}-{reg}-s0
+    assert set(per_image["seed"]) == {"0"}
+    assert (per_image["model"] == per_image["arch"] + "-" + per_image["regularizer"] + "-s0").all()
     values = per_image[list(MEASURES)].to_numpy()
     assert np.isfinite(values).all() and (values >= 0).all() and (values <= 1 + 1e-9).all()
     assert (per_image["kept"] == (per_image["pred_clean"] == per_image["pred_noisy"])).all()
@@ -166,6 +170,14 @@ def test_a_regulariser_hyper_parameter_reruns_only_its_models_chain(tiny_run, tm
     assert planned_jobs(tiny_run, path) == {
         "train_classifier": 1, "adversarial_set": 1, "cam_clean": 1, "cam": 3, "metrics": 2,
         "cam_grid": 1, **AGGREGATES,
+    }  # fmt: skip
+
+
+def test_a_new_training_seed_reruns_only_its_chains_and_the_aggregates(tiny_run, tmp_path):
+    path = variant(tmp_path, lambda c: c.setdefault("training", {}).update(seeds=[0, 1]))
+    assert planned_jobs(tiny_run, path) == {
+        "train_classifier": 4, "adversarial_set": 4, "cam_clean": 4, "cam": 12, "metrics": 8,
+        "cam_grid": 4, **AGGREGATES,
     }  # fmt: skip
 
 

@@ -62,10 +62,6 @@ def _load_source(spec: dict[str, Any], raw_dir: Path, seed: int) -> tuple[dict[s
     if source in ("cifar10", "svhn"):
         from camrobust.data import cifar10, svhn
 
-        if spec["image_size"] != 32:
-            raise ValueError(
-                f"datasets.<name>.image_size: {source} images are 32x32, not {spec['image_size']}"
-            )
         if source == "cifar10":
             raw = cifar10.prepare_cifar10(raw_dir, spec["url"], spec["md5"])
             names = list(cifar10.CLASSES)
@@ -76,8 +72,6 @@ def _load_source(spec: dict[str, Any], raw_dir: Path, seed: int) -> tuple[dict[s
     if source == "imagefolder":
         from camrobust.data.imagefolder import load_imagefolder
 
-        if not spec["path"]:
-            raise ValueError("datasets.<name>.path: an imagefolder dataset needs a folder")
         raw, names = load_imagefolder(
             Path(spec["path"]), spec["image_size"], spec["test_fraction"], seed
         )

@@ -20,8 +20,6 @@ from camrobust.models.common import (
 # checks' control flow on shapes cannot be traced symbolically.
 torch.fx.wrap("check_images")
 
-TARGET_LAYER = "features.conv9"
-
 
 def _lrelu() -> nn.Module:
     return nn.LeakyReLU(0.1)

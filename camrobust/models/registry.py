@@ -12,16 +12,12 @@ from torch import nn
 
 from camrobust.io import save_torch
 from camrobust.models import cnn13, resnet, vgg
+from camrobust.names import TARGET_LAYERS
 
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "cnn13": cnn13.CNN13,
     "resnet18": resnet.ResNet18,
     "vgg11_bn": vgg.VGG11BN,
-}
-TARGET_LAYERS: dict[str, str] = {
-    "cnn13": cnn13.TARGET_LAYER,
-    "resnet18": resnet.TARGET_LAYER,
-    "vgg11_bn": vgg.TARGET_LAYER,
 }
 CLASSIFIER_FORMAT = "camrobust-classifier-v1"
 

@@ -11,8 +11,6 @@ from camrobust.models.common import Standardize, check_images, check_width, logi
 # checks' control flow on shapes cannot be traced symbolically.
 torch.fx.wrap("check_images")
 
-TARGET_LAYER = "layer4"
-
 
 class BasicBlock(nn.Module):
     """Two 3×3 convs with a residual connection (1×1 projection when the shape changes)."""

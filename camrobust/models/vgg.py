@@ -37,7 +37,6 @@ VGG11_LAYOUT: tuple[int | str, ...] = (
     512,
     "M",
 )
-TARGET_LAYER = "features.conv8"
 
 
 class VGG11BN(nn.Module):

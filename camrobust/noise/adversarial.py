@@ -1,15 +1,13 @@
 """FGSM and PGD (L-infinity, [0,1] pixel space) against a classifier's own clean prediction.
 
-The attacks need the trained model, so these sets are made per model. The result is rounded to
-uint8 and then clamped so that it stays within eps (in units of 1/255, rounded down) of the clean
-uint8 image: rounding alone could step past eps when eps*255 is not a whole number.
+The attacks need the trained model, so these sets are made per model. The budget eps comes in
+the config's unit, whole uint8 levels (8 means 8/255). The result is rounded to uint8 and then
+clamped so that it stays within eps levels of the clean uint8 image.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import numbers
 
 import numpy as np
 import torch
@@ -23,16 +21,13 @@ from camrobust.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 
-ATTACKS: tuple[str, ...] = ("fgsm", "pgd")
-
-
-def _positive_number(name: str, value: object, allow_zero: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name}: must be a finite number, got {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name}: must be {bound}, got {value!r}")
-    return float(value)
+# The options each attack reads besides eps (the config's `noise.adversarial.<attack>` keys):
+# FGSM is one signed-gradient step of eps from the clean image, so it has none.
+ATTACK_OPTIONS: dict[str, tuple[str, ...]] = {
+    "fgsm": (),
+    "pgd": ("steps", "step_fraction", "random_start"),
+}
+ATTACKS: tuple[str, ...] = tuple(ATTACK_OPTIONS)
 
 
 def _input_gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -56,17 +51,15 @@ def _random_start(shape: tuple[int, ...], eps: float, parts: tuple, first: int) 
 def _perturb(
     model: nn.Module,
     x: torch.Tensor,
-    name: str,
     eps: float,
     steps: int,
     step_size: float,
     start: torch.Tensor | None,
 ) -> torch.Tensor:
-    """The float adversarial batch for clean batch `x` (N×C×H×W in [0,1])."""
+    """The float adversarial batch for clean batch `x` (N×C×H×W in [0,1]): signed-gradient
+    steps projected onto the eps-ball (FGSM: one step of eps from x, which stays in the ball)."""
     with torch.no_grad():
         target = model(x).argmax(dim=1)
-    if name == "fgsm":
-        return torch.clamp(x + eps * _input_gradient(model, x, target).sign(), 0.0, 1.0)
     x_adv = x if start is None else torch.clamp(x + start, 0.0, 1.0)
     for _ in range(steps):
         x_adv = x_adv + step_size * _input_gradient(model, x_adv, target).sign()
@@ -78,43 +71,40 @@ def attack(
     model: nn.Module,
     images: np.ndarray,
     name: str,
-    eps: float,
-    steps: int = 10,
-    step_size: float | None = None,
-    random_start: bool = True,
-    seed: object = None,
-    batch_size: int = 256,
-    device: str | torch.device = "cpu",
+    eps: int,
+    options: dict[str, object],
+    seed: object,
+    batch_size: int,
+    device: str | torch.device,
     progress: bool = True,
 ) -> np.ndarray:
-    """Adversarial uint8 N×H×W×C copies of `images` by FGSM or PGD within L-inf ball `eps`.
+    """Adversarial uint8 N×H×W×C copies of `images` by FGSM or PGD within L-inf ball `eps`/255.
 
     The model takes float N×C×H×W in [0,1] and returns logits; the attack raises the
-    cross-entropy of its own clean prediction. PGD takes `steps` signed-gradient steps of
-    `step_size` (default eps/4), projecting each time, from a uniform random start seeded per
-    image from (seed parts, image index) when `random_start`. The model runs in eval mode on
-    `device` without parameter gradients; its modes, flags and device are restored afterwards.
+    cross-entropy of its own clean prediction. `options` are the attack's ATTACK_OPTIONS, as
+    validated by the config: PGD takes `steps` signed-gradient steps of eps * `step_fraction`,
+    projecting each time, from a uniform random start seeded per image from (seed parts, image
+    index) when `random_start`. The model runs in eval mode on `device` without parameter
+    gradients; its modes, flags and device are restored afterwards.
     """
-    if name not in ATTACKS:
+    if name not in ATTACK_OPTIONS:
         raise ValueError(f"name: unknown attack {name!r}; allowed: {', '.join(ATTACKS)}")
-    eps = _positive_number("eps", eps, allow_zero=True)
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ValueError(f"steps: must be an integer >= 1, got {steps!r}")
-    if step_size is None:
-        step_size = eps / 4
-    else:  # a zero step is only meaningful with a zero budget
-        step_size = _positive_number("step_size", step_size, allow_zero=eps == 0)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size: must be a positive integer, got {batch_size!r}")
+    if sorted(options) != sorted(ATTACK_OPTIONS[name]):
+        raise ValueError(f"options: {name} reads {list(ATTACK_OPTIONS[name])}, got {list(options)}")
     if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4:
         kind = getattr(images, "dtype", type(images).__name__)
         raise ValueError(f"images: need a uint8 N×H×W×C array, got {kind}")
-    use_start = name == "pgd" and random_start
+    budget = int(eps)  # whole uint8 levels allowed
+    eps = budget / 255
+    if name == "fgsm":
+        steps, step_size, use_start = 1, eps, False
+    else:
+        steps, step_size = int(options["steps"]), eps * float(options["step_fraction"])
+        use_start = bool(options["random_start"])
     if use_start and seed is None:
         raise ValueError("seed: PGD's random start needs seed=(config seed, names...)")
     parts = tuple(seed) if isinstance(seed, (list, tuple)) else (seed,)
     device = resolve_device(device)
-    budget = math.floor(eps * 255 + 1e-6)  # whole uint8 levels allowed
 
     if eps == 0:
         return images.copy()
@@ -136,9 +126,8 @@ def attack(
             x_adv = _perturb(
                 model,
                 x,
-                name,
                 eps,
-                int(steps),
+                steps,
                 step_size,
                 None if start is None else start.to(device),
             )

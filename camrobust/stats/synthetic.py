@@ -69,6 +69,7 @@ def synthetic_per_image(
                 "model": model,
                 "arch": arch,
                 "regularizer": reg,
+                "seed": "0",
                 "noise": noise,
                 "level": level,
                 "method": method,

@@ -1,0 +1,46 @@
+"""Names the workflow plans with, without importing torch: model names and CAM target layers.
+
+A model is one (architecture, regulariser, training seed) and is named `{arch}-{reg}-s{seed}`
+(`resnet18-lvat_vae-s0`); this module builds and splits those names, for the plan, the rules'
+wildcards and the scripts alike.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+# The default CAM target layer of each architecture: the last convolutional block before the
+# pooling head (the classifiers in camrobust/models/ name their modules accordingly).
+TARGET_LAYERS: dict[str, str] = {
+    "cnn13": "features.conv9",
+    "resnet18": "layer4",
+    "vgg11_bn": "features.conv8",
+}
+# Architectures whose head has no dropout layer, so `architectures.<name>.dropout` is an error.
+ARCHS_WITHOUT_DROPOUT: tuple[str, ...] = ("resnet18",)
+# Which generative model each latent-space regulariser perturbs in.
+GENERATIVE_OF: dict[str, str] = {"lvat_vae": "vae", "lvat_glow": "glow"}
+
+_MODEL = re.compile(r"(?P<arch>[a-z0-9_]+)-(?P<regularizer>[a-z0-9_]+)-s(?P<seed>[0-9]+)")
+
+
+class ModelName(NamedTuple):
+    """The parts of a model name."""
+
+    arch: str
+    regularizer: str
+    seed: int
+
+
+def model_name(arch: str, regularizer: str, seed: int) -> str:
+    """'resnet18', 'vat', 1 -> 'resnet18-vat-s1'."""
+    return f"{arch}-{regularizer}-s{seed}"
+
+
+def split_model(name: str) -> ModelName:
+    """'resnet18-vat-s1' -> ModelName('resnet18', 'vat', 1); anything else is a ValueError."""
+    match = _MODEL.fullmatch(name)
+    if match is None:
+        raise ValueError(f"model name {name!r} is not '<arch>-<regularizer>-s<seed>'")
+    return ModelName(match["arch"], match["regularizer"], int(match["seed"]))

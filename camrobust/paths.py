@@ -1,0 +1,90 @@
+"""Every file the workflow writes, named once: the rules' outputs are these functions called
+with their wildcard placeholders (the defaults), and input functions call them with values.
+
+`cams()` is the pattern "results/cams/{dataset}/{model}/{noise}/{level}.npz";
+`cams("shapes", "resnet18-erm-s0", "gaussian", "3")` one file of it.
+"""
+
+from __future__ import annotations
+
+RESULTS = "results"
+RAW = "resources/raw"
+CLEAN = "clean"  # the noise name of the clean evaluation set, level "0"
+CLEAN_LEVEL = "0"
+
+
+def raw_file(dataset: str = "{dataset}", filename: str = "{filename}") -> str:
+    """A downloaded file of a dataset."""
+    return f"{RAW}/{dataset}/{filename}"
+
+
+def data_file(split: str, dataset: str = "{dataset}") -> str:
+    """A canonical split (train, test, or the evaluation subset eval)."""
+    return f"{RESULTS}/data/{dataset}/{split}.npz"
+
+
+def generative_file(dataset: str = "{dataset}", gen: str = "{gen}") -> str:
+    """A trained VAE or Glow."""
+    return f"{RESULTS}/generative/{dataset}/{gen}.pt"
+
+
+def model_file(name: str, dataset: str = "{dataset}", model: str = "{model}") -> str:
+    """A file of a trained classifier: model.pt, metrics.json or curve.csv."""
+    return f"{RESULTS}/models/{dataset}/{model}/{name}"
+
+
+def noisy_set(dataset: str = "{dataset}", noise: str = "{noise}", level: str = "{level}") -> str:
+    """A corrupted copy of the evaluation subset (shared by every model)."""
+    return f"{RESULTS}/noisy/{dataset}/{noise}/{level}.npz"
+
+
+def adversarial_set(
+    dataset: str = "{dataset}",
+    model: str = "{model}",
+    attack: str = "{attack}",
+    level: str = "{level}",
+) -> str:
+    """An attacked copy of the evaluation subset (per model: the attack needs the model)."""
+    return f"{RESULTS}/noisy/{dataset}/{model}/{attack}/{level}.npz"
+
+
+def image_set(dataset: str, model: str, noise: str, level: str, attack: bool) -> str:
+    """The image set a CAM job explains: the clean subset, a corrupted or an attacked one."""
+    if noise == CLEAN:
+        return data_file("eval", dataset)
+    if attack:
+        return adversarial_set(dataset, model, noise, level)
+    return noisy_set(dataset, noise, level)
+
+
+def cams(
+    dataset: str = "{dataset}",
+    model: str = "{model}",
+    noise: str = "{noise}",
+    level: str = "{level}",
+) -> str:
+    """Every CAM method's maps of one image set."""
+    return f"{RESULTS}/cams/{dataset}/{model}/{noise}/{level}.npz"
+
+
+def cam_series(dataset: str, model: str, noise: str, levels: list[str]) -> list[str]:
+    """The clean CAM file followed by one per level of `noise` (what a metrics job compares)."""
+    clean = cams(dataset, model, CLEAN, CLEAN_LEVEL)
+    return [clean, *(cams(dataset, model, noise, level) for level in levels)]
+
+
+def metrics_file(
+    suffix: str, dataset: str = "{dataset}", model: str = "{model}", noise: str = "{noise}"
+) -> str:
+    """A metrics job's per-image table (parquet) or aggregates (robustness.csv)."""
+    return f"{RESULTS}/metrics/{dataset}/{model}/{noise}.{suffix}"
+
+
+def table(name: str) -> str:
+    """A table of results/tables (robustness.csv, accuracy.csv, per_image.parquet, ...)."""
+    return f"{RESULTS}/tables/{name}"
+
+
+def stats_file(name: str) -> str:
+    """One table of the statistical tests."""
+    return f"{RESULTS}/stats/{name}.csv"

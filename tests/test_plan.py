@@ -1,0 +1,387 @@
+"""The plan: the schema agrees with the library's registries, every config key reaches exactly the
+jobs that read it, training seeds make models of their own, and the test switches and logging
+stay out of the jobs' params and imports.
+
+The key sweep computes every job's params in-process from Plan (the functions the rules call),
+for a base config that holds every key of the schema, then changes one key at a time.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from test_config_docs import KEYS, resolve
+
+from camrobust.config import SCHEMA, ConfigError, validate_config
+from camrobust.data.prepare import SOURCES, remote_files
+from camrobust.logs import FAIL_FIRST_ENV, script_logging
+from camrobust.names import TARGET_LAYERS, model_name, split_model
+from camrobust.workflow_plan import Plan, training_seed
+
+SCHEMA_DOC = yaml.safe_load(SCHEMA.read_text())
+PROPS = SCHEMA_DOC["properties"]
+DEFS = SCHEMA_DOC["$defs"]
+
+
+# ---- the schema's names are the library's -------------------------------------------------------
+def test_schema_enums_equal_the_registries():
+    """Each side is written once; this fails as soon as one of them gains or loses a name."""
+    from camrobust.cam.methods import METHODS
+    from camrobust.metrics.measures import MEASURES
+    from camrobust.models import ARCHITECTURES
+    from camrobust.noise.adversarial import ATTACK_OPTIONS
+    from camrobust.noise.severities import CORRUPTIONS, SEVERITY_TABLES
+    from camrobust.train.generative import GENERATIVE_KINDS
+    from camrobust.train.regularizers import REGISTRY
+    from camrobust.train.schedule import SCHEDULE_KEYS
+
+    archs = PROPS["architectures"]["propertyNames"]["enum"]
+    assert set(archs) == set(ARCHITECTURES) == set(TARGET_LAYERS)
+    assert PROPS["cam"]["properties"]["methods"]["items"]["enum"] == list(METHODS)
+    noise = PROPS["noise"]["properties"]
+    assert noise["corruptions"]["propertyNames"]["enum"] == list(CORRUPTIONS)
+    assert noise["table"]["enum"] == list(SEVERITY_TABLES)
+    attacks = noise["adversarial"]["properties"]
+    assert list(attacks) == list(ATTACK_OPTIONS)
+    for name, options in ATTACK_OPTIONS.items():
+        assert set(resolve(attacks[name], SCHEMA_DOC)["properties"]) == {"eps", *options}, name
+    regs = DEFS["regularizers"]["properties"]
+    assert list(regs) == list(REGISTRY)
+    for name, reg in REGISTRY.items():
+        assert set(resolve(regs[name], SCHEMA_DOC).get("properties", {})) == set(reg.keys), name
+    assert set(DEFS["training"]["properties"]) == {*SCHEDULE_KEYS, "augment", "seeds"}
+    assert list(PROPS["generative"]["properties"]) == list(GENERATIVE_KINDS)
+    assert DEFS["dataset"]["properties"]["source"]["enum"] == list(SOURCES)
+    pattern = PROPS["metrics"]["properties"]["measures"]["items"]["pattern"]
+    assert all(__import__("re").fullmatch(pattern, m) for m in MEASURES)
+
+
+def test_default_target_layers_exist_and_architectures_without_dropout_have_none():
+    from torch import nn
+
+    from camrobust.models import build_classifier
+    from camrobust.names import ARCHS_WITHOUT_DROPOUT
+
+    for arch, layer in TARGET_LAYERS.items():
+        model = build_classifier(arch, 10, width=0.0625)
+        assert isinstance(model.get_submodule(layer), nn.Module)
+        has_dropout = any(isinstance(m, nn.Dropout) for m in model.modules())
+        assert has_dropout == (arch not in ARCHS_WITHOUT_DROPOUT), arch
+
+
+# ---- every job's params, from the plan ----------------------------------------------------------
+# Which figures plot the similarity measure `report.measure` (scripts/figure.py).
+FIGURE_READS_MEASURE = {
+    "h_heatmap": True,
+    "severity_curves": True,
+    "kept_flipped": True,
+    "average_ranks": False,
+    "accuracy_vs_severity": False,
+    "forest_plot": False,
+}
+
+
+def job_params(plan: Plan) -> dict[tuple[str, ...], Any]:
+    """{(rule, wildcards...): params} for every job of the plan's DAG."""
+    jobs: dict[tuple[str, ...], Any] = {}
+    for d in plan.datasets:
+        for filename, source in remote_files(plan.config["datasets"][d]).items():
+            jobs["download", d, filename] = source
+        jobs["prepare_data", d] = plan.data_params(d)
+        for gen in plan.generative:
+            jobs["train_generative", d, gen] = plan.generative_params(d, gen)
+        for noise, levels in plan.corruptions.items():
+            for level in levels:
+                jobs["noisy_set", d, noise, level] = plan.noise_params(d, noise, level)
+        for model in plan.models:
+            jobs["train_classifier", d, model] = plan.train_params(d, model)
+            jobs["cam_clean", d, model] = plan.cam_params(model)
+            for attack, levels in plan.attacks.items():
+                for level in levels:
+                    jobs["adversarial_set", d, model, attack, level] = plan.attack_params(
+                        d, model, attack, level
+                    )
+            for noise in plan.noises:
+                for level in plan.levels(noise):
+                    jobs["cam", d, model, noise, level] = plan.cam_params(model)
+                jobs["metrics", d, model, noise] = plan.metrics_params(noise)
+            jobs["cam_grid", d, model] = plan.cam_grid_params()
+        for figure, reads_measure in FIGURE_READS_MEASURE.items():
+            jobs["figure", d, figure] = plan.figure_params(reads_measure)
+    jobs["stats",] = plan.stats_params()
+    jobs["summary_table",] = plan.summary_params()
+    return jobs
+
+
+def changed_rules(before: Plan, after: Plan) -> set[str]:
+    """Rules with a job whose params changed, or that gained or lost a job."""
+    a, b = job_params(before), job_params(after)
+    return {job[0] for job in a.keys() | b.keys() if a.get(job) != b.get(job)}
+
+
+# The rules that read each key, first matching pattern wins ("<*>" is any name of a map).
+CHAIN = {"train_classifier", "adversarial_set", "cam", "cam_clean", "metrics", "cam_grid"}
+LEVELS = {"cam", "metrics", "cam_grid"}  # a level list of the grid's noise
+READERS: list[tuple[str, set[str]]] = [
+    ("seed", {"prepare_data", "train_generative", "train_classifier", "noisy_set",
+              "adversarial_set", "metrics"}),
+    ("device", {"train_generative", "train_classifier", "adversarial_set", "cam", "cam_clean"}),
+    ("datasets.<*>.training.*", {"train_classifier"}),
+    ("datasets.<*>.regularizers.*", {"train_classifier"}),
+    ("datasets.<*>.source", {"download", "prepare_data"}),
+    ("datasets.<*>.url", {"download", "prepare_data"}),
+    ("datasets.<*>.md5*", {"download", "prepare_data"}),
+    ("datasets.<*>.*", {"prepare_data"}),
+    ("architectures.<*>.target_layer", {"cam", "cam_clean"}),
+    ("architectures.<*>.*", {"train_classifier"}),
+    ("regularizers.*", {"train_classifier"}),
+    ("training.seeds", CHAIN),
+    ("training.*", {"train_classifier"}),
+    ("generative.*", {"train_generative"}),
+    ("noise.table", {"noisy_set"}),
+    ("noise.batch_size", {"noisy_set", "adversarial_set"}),
+    ("noise.corruptions.<*>.*", {"noisy_set", *LEVELS}),
+    ("noise.adversarial.*.eps", {"adversarial_set", *LEVELS}),
+    ("noise.adversarial.*", {"adversarial_set"}),
+    ("cam.*", {"cam", "cam_clean"}),
+    ("metrics.*", {"metrics"}),
+    ("stats.*", {"stats"}),
+    ("report.dpi", {"figure", "cam_grid"}),
+    ("report.measure", {"figure", "summary_table"}),
+    ("report.grid_*", {"cam_grid"}),
+]  # fmt: skip
+
+
+def readers(key: str) -> set[str]:
+    pattern_key = key.replace("<name>", "<*>").replace("<family>", "<*>")
+    for pattern, rules in READERS:
+        if fnmatch.fnmatchcase(pattern_key, pattern):
+            return rules
+    raise AssertionError(f"no READERS entry for {key}")
+
+
+LEAVES = [k for k in KEYS if not any(other.startswith(f"{k}.") for other in KEYS)]
+# Keys that have nothing to change: ERM takes no hyper-parameters, and the training seeds are
+# global (setting them per dataset is a config error, tests/test_config.py).
+NOTHING_TO_CHANGE = {
+    "regularizers.erm",
+    "datasets.<name>.regularizers.erm",
+    "datasets.<name>.training.seeds",
+}
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> dict:
+    """A config that sets every key somewhere (two image folders to switch between)."""
+    folders = [tmp_path_factory.mktemp(f"images{i}") for i in range(2)]
+    reg = {"eps": 2.0, "xi": 1e-6, "alpha": 1.0, "entmin": False}
+    return {
+        "folders": [str(f) for f in folders],
+        "config": {
+            "datasets": {
+                "shapes": {"source": "shapes", "n_train": 100, "n_test": 50, "n_eval": 20},
+                "c": {
+                    "source": "cifar10",
+                    "training": {
+                        "epochs": 4, "iters_per_epoch": 5, "batch_labeled": 8,
+                        "batch_unlabeled": 8, "lr": 0.01, "epoch_decay_start": 2,
+                        "n_labeled": 100, "augment": {"translate": 1, "flip": True},
+                    },
+                    "regularizers": {"erm": {}, "vat": reg, "lvat_vae": reg, "lvat_glow": reg},
+                },
+                "s": {"source": "svhn", "md5": {"train": "1" * 32, "test": "2" * 32}},
+                "f": {"source": "imagefolder", "path": str(folders[0])},
+            },
+            "architectures": {"resnet18": {}, "vgg11_bn": {"dropout": 0.1}},
+            "regularizers": {"erm": {}, "vat": {}, "lvat_vae": {}, "lvat_glow": {}},
+            "noise": {
+                "corruptions": {"gaussian": {"severities": [1, 3]}, "contrast": {"values": [0.5]}},
+                "adversarial": {"fgsm": {"eps": [8]}, "pgd": {"eps": [2]}},
+            },
+            "report": {"grid_noise": "contrast"},
+        },
+    }  # fmt: skip
+
+
+def _get(config: dict, path: list[str]) -> Any:
+    for part in path:
+        config = config[part]
+    return config
+
+
+def _set(config: dict, path: list[str], value: Any) -> None:
+    _get(config, path[:-1])[path[-1]] = value
+
+
+def concrete_paths(config: dict, key: str) -> list[list[str]]:
+    """The places in `config` that `key` (with <name>/<family> placeholders) names."""
+    found = [[]]
+    for part in key.split("."):
+        step = []
+        for path in found:
+            node = _get(config, path)
+            if not isinstance(node, dict):
+                continue
+            names = list(node) if part.startswith("<") else [part] if part in node else []
+            step += [[*path, name] for name in names]
+        found = step
+    return found
+
+
+def schema_node(key: str) -> dict:
+    node: dict = SCHEMA_DOC
+    for part in key.split("."):
+        node = resolve(node, SCHEMA_DOC)
+        if part in node.get("properties", {}):
+            node = node["properties"][part]
+        else:
+            node = node["additionalProperties"]
+    return resolve(node, SCHEMA_DOC)
+
+
+def candidates(key: str, node: dict, value: Any, folders: list[str]) -> list[Any]:
+    """Other values for a key, to be tried in order until one validates."""
+    special = {
+        "url": ["https://mirror.example/data/"],
+        "md5": ["0" * 32],
+        "train": ["0" * 32],
+        "test": ["0" * 32],
+        "path": [f for f in folders if f != value],
+        "target_layer": ["layer3", "features.conv7"],
+        "measure": ["pearson"],
+        "grid_noise": ["gaussian"],
+        "device": ["cpu", "cuda:1"],
+    }
+    last = key.rsplit(".", 1)[-1]
+    if last in special:
+        return special[last]
+    if "enum" in node:
+        return [v for v in node["enum"] if v != value]
+    types = node.get("type", [])
+    types = [types] if isinstance(types, str) else types
+    if isinstance(value, bool):
+        return [not value]
+    if value is None:
+        return [100, 0.25, 1]
+    if isinstance(value, int) and "integer" in types:
+        return [value + 1, value - 1]
+    if isinstance(value, float | int):
+        top = node.get("maximum", node.get("exclusiveMaximum"))
+        return [value * 2, (value + top) / 2 if top is not None else value / 2, value / 2]
+    if isinstance(value, list):
+        items = resolve(node["items"], SCHEMA_DOC)
+        if node.get("minItems") == node.get("maxItems"):
+            return [[value[0] + 1, *value[1:]]]
+        pool = items.get("enum") or ["iou_top10", "pearson", 2, 4, 5, 16, 0.3]
+        return [[*value, extra] for extra in pool if extra not in value]
+    raise AssertionError(f"no other value for {key} = {value!r}")
+
+
+@pytest.mark.parametrize("key", [k for k in LEAVES if k not in NOTHING_TO_CHANGE])
+def test_changing_a_key_changes_exactly_the_jobs_that_read_it(base, key):
+    config = validate_config(base["config"])
+    plan = Plan(config)
+    places = concrete_paths(config, key)
+    assert places, f"the sweep's base config does not set {key}"
+    changed_somewhere = []
+    for path in places:
+        value = _get(config, path)
+        for other in candidates(key, schema_node(key), value, base["folders"]):
+            changed = copy.deepcopy(config)
+            _set(changed, path, other)
+            try:
+                after = Plan(validate_config(changed))
+            except ConfigError:
+                continue
+            rules = changed_rules(plan, after)
+            where = ".".join(path)
+            assert rules, f"{where}: {value!r} -> {other!r} changes no job's params"
+            assert rules <= readers(key), f"{where} changes {sorted(rules - readers(key))}"
+            changed_somewhere.append(where)
+            break
+    # Some places allow no other value (a CIFAR-10 image_size, a ResNet's dropout); not all.
+    assert changed_somewhere, f"{key}: no place in the base config takes another valid value"
+
+
+# ---- training seeds -----------------------------------------------------------------------------
+def test_model_names_round_trip_and_reject_anything_else():
+    assert model_name("vgg11_bn", "lvat_glow", 12) == "vgg11_bn-lvat_glow-s12"
+    assert split_model("vgg11_bn-lvat_glow-s12") == ("vgg11_bn", "lvat_glow", 12)
+    assert split_model("resnet18-erm-s0").seed == 0
+    for bad in ("resnet18-erm", "resnet18-erm-0", "resnet18-erm-s", "resnet18"):
+        with pytest.raises(ValueError, match="is not '<arch>-<regularizer>-s<seed>'"):
+            split_model(bad)
+
+
+def test_a_new_training_seed_adds_its_own_chains_and_changes_no_other_job(base):
+    config = validate_config(base["config"])
+    seeded = copy.deepcopy(config)
+    seeded["training"]["seeds"] = [0, 1]
+    one, two = job_params(Plan(config)), job_params(Plan(seeded))
+    assert {job: two[job] for job in one} == one  # every existing job keeps its params
+    new = set(two) - set(one)
+    assert new and all(split_model(job[2]).seed == 1 for job in new)
+    assert {job[0] for job in new} == CHAIN
+    # Noise sets stay shared: only the per-model rules gain jobs.
+    models = Plan(seeded).models
+    assert len(models) == 2 * len(Plan(config).models)
+
+
+def test_each_training_seed_trains_from_its_own_seed():
+    plan = Plan(validate_config({"seed": 7, "training": {"seeds": [0, 1, 2]}}))
+    seeds = [plan.train_params("shapes", f"resnet18-erm-s{s}")["seed"] for s in (0, 1, 2)]
+    assert seeds[0] == 7  # seed 0: the config seed itself, the models of a one-seed config
+    assert len(set(seeds)) == 3
+    assert training_seed(8, 1) != training_seed(7, 1)  # another config seed, other models
+    # The seeds name the models; they are not a training param (a new seed reruns no model).
+    assert "seeds" not in plan.train_params("shapes", "resnet18-erm-s1")["training"]
+
+
+def test_attack_budget_stays_in_config_units_and_the_target_layer_is_resolved():
+    plan = Plan(validate_config({"noise": {"adversarial": {"fgsm": {"eps": [8]}}}}))
+    params = plan.attack_params("shapes", "resnet18-erm-s0", "fgsm", "8")
+    assert params["eps"] == 8 and params["options"] == {}
+    assert plan.cam_params("resnet18-erm-s0")["target_layer"] == TARGET_LAYERS["resnet18"]
+
+
+def test_a_corruption_level_given_as_a_value_reads_no_severity_table():
+    noise = {"corruptions": {"gaussian": {"severities": [2]}, "contrast": {"values": [0.5]}}}
+    plan = Plan(validate_config({"noise": noise}))
+    assert plan.noise_params("shapes", "gaussian", "2")["strength"] == {
+        "severity": 2,
+        "table": "cifar10c",
+    }
+    assert plan.noise_params("shapes", "contrast", "0.5")["strength"] == {"value": 0.5}
+
+
+# ---- test switches and imports ------------------------------------------------------------------
+def test_failure_injection_fails_only_the_named_rule_once(tmp_path, monkeypatch):
+    log = tmp_path / "job.log"
+    monkeypatch.setenv(FAIL_FIRST_ENV, "stats,metrics")
+    with pytest.raises(RuntimeError, match="on purpose"), script_logging(str(log), rule="metrics"):
+        pass
+    with script_logging(str(log), rule="metrics"):  # the retry
+        pass
+    with script_logging(str(tmp_path / "other.log"), rule="cam"):  # not named: never fails
+        pass
+    monkeypatch.delenv(FAIL_FIRST_ENV)
+    with script_logging(str(tmp_path / "third.log"), rule="metrics"):
+        pass
+    assert sorted(p.name for p in tmp_path.glob("*.failed-once")) == ["job.log.failed-once"]
+
+
+def test_the_plan_and_the_logging_import_no_torch():
+    code = (
+        "import sys, camrobust.logs, camrobust.workflow_plan, camrobust.paths, camrobust.config;"
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
