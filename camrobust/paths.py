@@ -11,6 +11,8 @@ RESULTS = "results"
 RAW = "resources/raw"
 CLEAN = "clean"  # the noise name of the clean evaluation set, level "0"
 CLEAN_LEVEL = "0"
+STATS = f"{RESULTS}/stats"  # the tables of the statistical tests
+REPORT_HTML = f"{RESULTS}/report.html"  # `snakemake --report`'s file (Makefile)
 
 
 def raw_file(dataset: str = "{dataset}", filename: str = "{filename}") -> str:
@@ -87,4 +89,14 @@ def table(name: str) -> str:
 
 def stats_file(name: str) -> str:
     """One table of the statistical tests."""
-    return f"{RESULTS}/stats/{name}.csv"
+    return f"{STATS}/{name}.csv"
+
+
+def figure(dataset: str = "{dataset}", figure: str = "{figure}") -> str:
+    """One report figure of a dataset."""
+    return f"{RESULTS}/report/{dataset}/{figure}.png"
+
+
+def cam_grid(dataset: str = "{dataset}", model: str = "{model}") -> str:
+    """The CAM grid of one model."""
+    return f"{RESULTS}/report/{dataset}/cam_grid/{model}.png"

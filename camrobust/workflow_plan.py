@@ -13,6 +13,7 @@ from typing import Any
 from camrobust.config import merged
 from camrobust.names import GENERATIVE_OF, TARGET_LAYERS, model_name, split_model
 from camrobust.paths import CLEAN_LEVEL
+from camrobust.report.registry import figure_spec
 from camrobust.seeding import derive_seed
 
 
@@ -179,22 +180,24 @@ class Plan:
         return dict(self.config["stats"])
 
     # ---- params of the report rules ----------------------------------------------------------
-    def figure_params(self, reads_measure: bool) -> dict[str, Any]:
+    def figure_params(self, figure: str) -> dict[str, Any]:
         """A figure's resolution, and the similarity measure it plots if it plots one."""
         report = self.config["report"]
-        return {"dpi": report["dpi"], **({"measure": report["measure"]} if reads_measure else {})}
+        uses_measure = figure_spec(figure).uses_measure
+        return {"dpi": report["dpi"], **({"measure": report["measure"]} if uses_measure else {})}
 
     def cam_grid_params(self) -> dict[str, Any]:
-        """A CAM grid: resolution, images shown, and the noise and levels it shows."""
+        """A CAM grid: how many images and their seed, the noise and its levels, resolution."""
         noise = self.grid_noise()
         report = self.config["report"]
         return {
-            "dpi": report["dpi"],
-            "grid_images": report["grid_images"],
+            "images": report["grid_images"],
+            "seed": self.seed,
             "noise": noise,
-            "levels": [CLEAN_LEVEL, *self.levels(noise)],
+            "levels": self.levels(noise),
+            "dpi": report["dpi"],
         }
 
     def summary_params(self) -> dict[str, Any]:
-        """The summary table: the similarity measure its cells show."""
+        """The summary table and the headline: the similarity measure they show."""
         return {"measure": self.config["report"]["measure"]}

@@ -120,11 +120,9 @@ def stats_outputs():
 
 
 def report_outputs():
-    figures = expand(
-        f"{R}/report/{{dataset}}/{{figure}}.png", dataset=PLAN.datasets, figure=FIGURES
-    )
+    figures = expand(paths.figure(), dataset=PLAN.datasets, figure=FIGURES)
     grids = expand(
-        f"{R}/report/{{dataset}}/cam_grid/{{model}}.png",
+        paths.cam_grid(),
         dataset=PLAN.datasets,
         model=PLAN.models,
     )

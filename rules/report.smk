@@ -1,7 +1,7 @@
 # Figures, CAM grids, the paper-style summary table and the headline, each wrapped in report()
 # for `snakemake --report`. Each rule's params are exactly the config keys it reads.
 from camrobust.report.headline import REGULARIZER_TABLE
-from camrobust.report.registry import figure_params, figure_spec
+from camrobust.report.registry import figure_spec
 
 # The file of each table a figure can draw (see camrobust/report/registry.py).
 FIGURE_TABLES = {
@@ -9,22 +9,13 @@ FIGURE_TABLES = {
     "per_image": rules.per_image_table.output[0],
     **{name: getattr(rules.stats.output, name) for name in STATS_TABLES},
 }
-# The keys the CAM grids read: how many images, their seed, the noise and its levels, dpi.
-CAM_GRID_PARAMS = {
-    "images": config["report"]["grid_images"],
-    "seed": config["seed"],
-    "noise": PLAN.grid_noise(),
-    "levels": PLAN.levels(PLAN.grid_noise()),
-    "dpi": config["report"]["dpi"],
-}
-
 
 rule figure:
     input:
         table=lambda wc: FIGURE_TABLES[figure_spec(wc.figure).table],
     output:
         report(
-            f"{R}/report/{{dataset}}/{{figure}}.png",
+            paths.figure(),
             caption="../report/figure.rst",
             category="Figures",
             subcategory="{dataset}",
@@ -38,7 +29,7 @@ rule figure:
         mem_mb=4000,
         runtime=30,
     params:
-        p=lambda wc: figure_params(wc.figure, config["report"]),
+        p=lambda wc: PLAN.figure_params(wc.figure),
     script:
         "../scripts/figure.py"
 
@@ -48,7 +39,7 @@ rule cam_grid:
         unpack(cam_grid_input),
     output:
         report(
-            f"{R}/report/{{dataset}}/cam_grid/{{model}}.png",
+            paths.cam_grid(),
             caption="../report/cam_grid.rst",
             category="CAM grids",
             subcategory="{dataset}",
@@ -62,7 +53,7 @@ rule cam_grid:
         mem_mb=2000,
         runtime=10,
     params:
-        p=CAM_GRID_PARAMS,
+        p=PLAN.cam_grid_params(),
     script:
         "../scripts/cam_grid.py"
 
@@ -72,18 +63,18 @@ rule summary_table:
         rules.robustness_table.output[0],
     output:
         csv=report(
-            f"{R}/tables/summary.csv",
+            paths.table("summary.csv"),
             caption="../report/summary.rst",
             category="Tables",
         ),
-        md=f"{R}/tables/summary.md",
+        md=paths.table("summary.md"),
     log:
         f"{R}/logs/tables/summary.log",
     localrule: True
     conda:
         ENV_ANALYSIS
     params:
-        measure=config["report"]["measure"],
+        p=PLAN.summary_params(),
     script:
         "../scripts/summary_table.py"
 
@@ -95,7 +86,7 @@ rule headline:
         accuracy=rules.accuracy_table.output[0],
     output:
         report(
-            f"{R}/tables/headline.md",
+            paths.table("headline.md"),
             caption="../report/headline.rst",
             category="Answer",
         ),
@@ -105,13 +96,13 @@ rule headline:
     conda:
         ENV_ANALYSIS
     params:
-        measure=config["report"]["measure"],
+        p=PLAN.summary_params(),
         # Plain strings: a rule's output object would carry the rule into the script's pickle.
         where={
             "summary": str(rules.summary_table.output.md),
-            "stats": f"{R}/stats/",
+            "stats": f"{paths.STATS}/",
             "per_image": str(rules.per_image_table.output[0]),
-            "report": f"{R}/report.html",
+            "report": paths.REPORT_HTML,
         },
     script:
         "../scripts/headline.py"

@@ -12,7 +12,7 @@ with script_logging(sm.log[0]):
         pd.read_csv(sm.input.robustness, dtype={"level": str}),
         pd.read_csv(sm.input.regularizers),
         pd.read_csv(sm.input.accuracy, dtype={"level": str}),
-        sm.params.measure,
+        sm.params.p["measure"],
         dict(sm.params.where),
     )
     with atomic_path(sm.output[0]) as tmp:

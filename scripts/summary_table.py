@@ -9,7 +9,7 @@ from camrobust.report import tables
 sm = snakemake  # noqa: F821
 with script_logging(sm.log[0]):
     robust = pd.read_csv(sm.input[0], dtype={"level": str})
-    summary = tables.summary_table(robust, measure=sm.params.measure)
+    summary = tables.summary_table(robust, measure=sm.params.p["measure"])
     with atomic_path(sm.output.csv) as tmp:
         summary.to_csv(tmp)
     with atomic_path(sm.output.md) as tmp:

@@ -394,11 +394,10 @@ def test_one_registry_names_every_figure_its_builder_table_and_keys():
     for name, spec in registry.FIGURES.items():
         assert registry.builder(name) is getattr(figures, f"build_{name}")
         assert spec.table in ("robustness", "per_image", "method_ranks", "mixedlm")
-    report = {"dpi": 90, "measure": "pearson", "grid_images": 4, "grid_noise": None}
-    assert registry.figure_params("h_heatmap", report) == {"dpi": 90, "measure": "pearson"}
-    assert registry.figure_params("forest_plot", report) == {"dpi": 90}
+    assert registry.figure_spec("h_heatmap").uses_measure
+    assert not registry.figure_spec("forest_plot").uses_measure
     with pytest.raises(ValueError, match="unknown figure 'pie'.*h_heatmap"):
-        registry.figure_params("pie", report)
+        registry.figure_spec("pie")
     # Each figure has a caption in the report.
     captions = (Path(__file__).parents[1] / "report" / "figure.rst").read_text()
     assert sorted(re.findall(r'^\s+"(\w+)":', captions, re.M)) == sorted(registry.FIGURES)

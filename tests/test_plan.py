@@ -24,6 +24,7 @@ from camrobust.config import SCHEMA, ConfigError, validate_config
 from camrobust.data.prepare import SOURCES, remote_files
 from camrobust.logs import FAIL_FIRST_ENV, script_logging
 from camrobust.names import TARGET_LAYERS, model_name, split_model
+from camrobust.report.registry import FIGURES
 from camrobust.workflow_plan import Plan, training_seed
 
 SCHEMA_DOC = yaml.safe_load(SCHEMA.read_text())
@@ -78,17 +79,6 @@ def test_default_target_layers_exist_and_architectures_without_dropout_have_none
 
 
 # ---- every job's params, from the plan ----------------------------------------------------------
-# Which figures plot the similarity measure `report.measure` (scripts/figure.py).
-FIGURE_READS_MEASURE = {
-    "h_heatmap": True,
-    "severity_curves": True,
-    "kept_flipped": True,
-    "average_ranks": False,
-    "accuracy_vs_severity": False,
-    "forest_plot": False,
-}
-
-
 def job_params(plan: Plan) -> dict[tuple[str, ...], Any]:
     """{(rule, wildcards...): params} for every job of the plan's DAG."""
     jobs: dict[tuple[str, ...], Any] = {}
@@ -114,10 +104,11 @@ def job_params(plan: Plan) -> dict[tuple[str, ...], Any]:
                     jobs["cam", d, model, noise, level] = plan.cam_params(model)
                 jobs["metrics", d, model, noise] = plan.metrics_params(noise)
             jobs["cam_grid", d, model] = plan.cam_grid_params()
-        for figure, reads_measure in FIGURE_READS_MEASURE.items():
-            jobs["figure", d, figure] = plan.figure_params(reads_measure)
+        for figure in FIGURES:
+            jobs["figure", d, figure] = plan.figure_params(figure)
     jobs["stats",] = plan.stats_params()
     jobs["summary_table",] = plan.summary_params()
+    jobs["headline",] = plan.summary_params()
     return jobs
 
 
@@ -132,7 +123,7 @@ CHAIN = {"train_classifier", "adversarial_set", "cam", "cam_clean", "metrics", "
 LEVELS = {"cam", "metrics", "cam_grid"}  # a level list of the grid's noise
 READERS: list[tuple[str, set[str]]] = [
     ("seed", {"prepare_data", "train_generative", "train_classifier", "noisy_set",
-              "adversarial_set", "metrics"}),
+              "adversarial_set", "metrics", "cam_grid"}),
     ("device", {"train_generative", "train_classifier", "adversarial_set", "cam", "cam_clean"}),
     ("datasets.<*>.training.*", {"train_classifier"}),
     ("datasets.<*>.regularizers.*", {"train_classifier"}),
@@ -155,7 +146,7 @@ READERS: list[tuple[str, set[str]]] = [
     ("metrics.*", {"metrics"}),
     ("stats.*", {"stats"}),
     ("report.dpi", {"figure", "cam_grid"}),
-    ("report.measure", {"figure", "summary_table"}),
+    ("report.measure", {"figure", "summary_table", "headline"}),
     ("report.grid_*", {"cam_grid"}),
 ]  # fmt: skip
 

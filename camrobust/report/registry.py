@@ -43,11 +43,3 @@ def builder(name: str) -> Callable[..., Any]:
     """The function drawing figure `name` (imports matplotlib only when called)."""
     figure_spec(name)
     return getattr(import_module("camrobust.report.figures"), f"build_{name}")
-
-
-def figure_params(name: str, report: dict[str, Any]) -> dict[str, Any]:
-    """The `report` keys figure `name` reads: `dpi`, and `measure` where the figure uses it."""
-    params = {"dpi": report["dpi"]}
-    if figure_spec(name).uses_measure:
-        params["measure"] = report["measure"]
-    return params
