@@ -1,9 +1,9 @@
 """ERM, VAT and latent-space VAT (LVAT) losses, ported from the official VAT and LVAT code.
 
 VAT perturbs the input; LVAT perturbs the latent code of a frozen generative model and decodes
-it. Both are the same computation over a tuple of "parts" (the input itself for VAT, `(mu,)` for
-a VAE, `(y, z)` for a Glow) and a decode function (identity for VAT), so one function does all
-three. See shared/design/LVAT.md for the facts reproduced here.
+it. Both are the same computation over a tuple of "parts" (the input itself for VAT, or its
+ZCA-whitened code with `whiten`; `(mu,)` for a VAE, `(y, z)` for a Glow) and a decode function
+(identity for VAT, the inverse whitening with `whiten`), so one function does all of them. See shared/design/LVAT.md for the facts reproduced here.
 """
 
 from __future__ import annotations
@@ -95,6 +95,27 @@ def identity_decode(parts: Parts) -> torch.Tensor:
     return x
 
 
+@contextlib.contextmanager
+def full_fp32_precision() -> Iterator[None]:
+    """TF32 off for CUDA convolutions and matmuls (restored afterwards): with its 10-bit mantissa
+    a finite-difference step of relative size 1e-3 would be rounded away."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def finite_difference_step(part: torch.Tensor, xi: float) -> torch.Tensor:
+    """Absolute step of the power iteration for one part: `xi` times the root-mean-square over the
+    batch of the per-sample L2 norms (1 for an all-zero batch), so it stays above the rounding of
+    float32 whatever the part's scale; one scalar, like the official absolute xi."""
+    norms = part.detach().flatten(1).norm(dim=1)
+    rms = norms.square().mean().sqrt()
+    return xi * torch.where(rms > 0, rms, torch.ones_like(rms))
+
+
 def adversarial_direction(
     model: nn.Module,
     parts: Parts,
@@ -104,18 +125,21 @@ def adversarial_direction(
     generator: torch.Generator,
     rng: RngState | None = None,
 ) -> Parts:
-    """One power iteration: g = grad_d KL(p(.|x) || p(.|Dec(parts + xi*normalize(d)))), d~N(0,I)."""
+    """One power iteration: g = grad_d KL(p(.|x) || p(.|Dec(parts + s*normalize(d)))), d~N(0,I),
+    with s = `finite_difference_step(part, xi)` and TF32 off for this pass."""
     target = clean_logits.detach()
+    # d is drawn in float32 whatever the parts' dtype, so a float64 check sees the same d.
     ds = tuple(
         (
-            xi
-            * normalize(torch.randn(p.shape, generator=generator, device=p.device, dtype=p.dtype))
+            finite_difference_step(p, xi)
+            * normalize(torch.randn(p.shape, generator=generator, device=p.device).to(p.dtype))
         ).requires_grad_()
         for p in parts
     )
-    logits = _classify(model, decode, tuple(p + d for p, d in zip(parts, ds, strict=True)), rng)
-    # Only the gradients to d are asked for: weight gradients of this pass are never computed.
-    return torch.autograd.grad(kl_with_logits(target, logits), ds)
+    with full_fp32_precision():
+        logits = _classify(model, decode, tuple(p + d for p, d in zip(parts, ds, strict=True)), rng)
+        # Only the gradients to d are asked for: weight gradients of this pass are never computed.
+        return torch.autograd.grad(kl_with_logits(target, logits), ds)
 
 
 def virtual_adversarial_loss(
@@ -169,12 +193,18 @@ class Regularizer:
             raise ValueError(
                 f"regularizer '{self.name}': alpha must be >= 0, got {params['alpha']}"
             )
-        if "entmin" in params and not isinstance(params["entmin"], bool):
-            raise ValueError(f"regularizer '{self.name}': entmin must be true or false")
+        for key in ("entmin", "whiten"):
+            if key in params and not isinstance(params[key], bool):
+                raise ValueError(f"regularizer '{self.name}': {key} must be true or false")
+        if params.get("whiten") and self.needs_generative:
+            raise ValueError(
+                f"regularizer '{self.name}': whiten is for vat only (LVAT perturbs a latent code)"
+            )
         return params
 
 
-_ADVERSARIAL = {"xi": 1e-6, "alpha": 1.0, "entmin": False}
+# xi is relative to the parts' scale (finite_difference_step); whiten: VAT in ZCA coordinates.
+_ADVERSARIAL = {"xi": 1e-4, "alpha": 1.0, "entmin": False, "whiten": False}
 
 REGISTRY: dict[str, Regularizer] = {
     "erm": Regularizer("erm"),
