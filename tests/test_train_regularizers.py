@@ -88,3 +88,14 @@ def test_regularizer_trains_well_above_chance(data, generative, regularizer):
     if regularizer != "erm":
         assert all(r["loss_reg"] > 0 for r in curve)
     assert result.metrics["test_accuracy"] > 0.8, curve
+
+
+def test_whitened_vat_fits_the_zca_on_the_training_images(data):
+    """`whiten` whitens with the training set's covariance, which needs more images than the
+    3072 dimensions of a 32×32 colour image (a few hundred here: a clear error, no training)."""
+    model = build_classifier("resnet18", 2, width=0.0625)
+    n = len(data["train_images"])
+    with pytest.raises(ValueError, match=f"more training images than dimensions: {n} <= 3072"):
+        train_classifier(
+            model, **data, regularizer="vat", reg_params={"whiten": True}, progress=False
+        )

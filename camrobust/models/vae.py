@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 # The official VAE clips log σ to [1e-8, 50] (vae/util/layers.py), so σ ≥ 1: its decoder learns
 # from μ + N(0, I) draws, which is what makes a latent step of ε = 1 "small" for LVAT.
 LOG_SIGMA_MIN, LOG_SIGMA_MAX = 1e-8, 50.0
@@ -88,7 +87,7 @@ class VAE(nn.Module):
             )
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior mean and log-variance (log σ² in [2e-8, 100] with `bound_sigma`), N×latent_dim."""
+        """Posterior mean and log σ² (in [2e-8, 100] with `bound_sigma`), each N×latent_dim."""
         self._check_images(x)
         h = self.encoder(x)
         logvar = self.fc_logvar(h)

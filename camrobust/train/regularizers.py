@@ -3,7 +3,8 @@
 VAT perturbs the input; LVAT perturbs the latent code of a frozen generative model and decodes
 it. Both are the same computation over a tuple of "parts" (the input itself for VAT, or its
 ZCA-whitened code with `whiten`; `(mu,)` for a VAE, `(y, z)` for a Glow) and a decode function
-(identity for VAT, the inverse whitening with `whiten`), so one function does all of them. See shared/design/LVAT.md for the facts reproduced here.
+(identity for VAT, the inverse whitening with `whiten`), so one function does all of them.
+See shared/design/LVAT.md for the facts reproduced here.
 """
 
 from __future__ import annotations
