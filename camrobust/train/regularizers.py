@@ -99,7 +99,7 @@ def identity_decode(parts: Parts) -> torch.Tensor:
 @contextlib.contextmanager
 def full_fp32_precision() -> Iterator[None]:
     """TF32 off for CUDA convolutions and matmuls (restored afterwards): with its 10-bit mantissa
-    a finite-difference step of relative size 1e-3 would be rounded away."""
+    a finite-difference step of relative size 1e-4 would be rounded away."""
     saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     try:
         torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
