@@ -74,14 +74,11 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 def _fill_defaults(schema: Mapping, instance: Any, root: Mapping) -> Any:
     """Fill `default`s from `schema` into `instance` (recursively); returns the filled value."""
-    while "$ref" in schema:
-        schema = {
-            **_resolve(root, schema["$ref"]),
-            **{k: v for k, v in schema.items() if k != "$ref"},
-        }
+    schema = _dereferenced(schema, root)
     if schema.get("x-no-defaults") or not isinstance(instance, dict):
         return instance
     for name, sub in schema.get("properties", {}).items():
+        sub = _dereferenced(sub, root)
         if name not in instance and "default" in sub:
             instance[name] = copy.deepcopy(sub["default"])
         if name in instance:
@@ -91,6 +88,16 @@ def _fill_defaults(schema: Mapping, instance: Any, root: Mapping) -> Any:
         for name in set(instance) - set(schema.get("properties", {})):
             instance[name] = _fill_defaults(extra, instance[name], root)
     return instance
+
+
+def _dereferenced(schema: Mapping, root: Mapping) -> Mapping:
+    """`schema` with its `$ref` chain resolved (its own keys win over the referenced ones)."""
+    while "$ref" in schema:
+        schema = {
+            **_resolve(root, schema["$ref"]),
+            **{k: v for k, v in schema.items() if k != "$ref"},
+        }
+    return schema
 
 
 def _resolve(root: Mapping, ref: str) -> Mapping:

@@ -83,7 +83,7 @@ class Plan:
         spec = {
             k: v
             for k, v in self.config["datasets"][dataset].items()
-            if k not in ("training", "regularizers")
+            if k not in ("training", "regularizers", "architectures")
         }
         return {"seed": self.seed, "dataset": dataset, **spec}
 
@@ -110,14 +110,16 @@ class Plan:
             "dataset": dataset,
             "device": self.device,
             "arch": arch,
-            "arch_options": self.arch_options(arch),
+            "arch_options": self.arch_options(dataset, arch),
             "regularizer": reg,
             "reg_params": merged(self.config["regularizers"][reg], overrides),
             "training": self.training(dataset),
         }
 
-    def arch_options(self, arch: str) -> dict[str, Any]:
-        opts = self.config["architectures"][arch]
+    def arch_options(self, dataset: str, arch: str) -> dict[str, Any]:
+        """An architecture's options, with the dataset's override (e.g. SVHN's top_bn) over them."""
+        override = (self.config["datasets"][dataset].get("architectures") or {}).get(arch)
+        opts = merged(self.config["architectures"][arch], override)
         options = {"width": opts["width"], "top_bn": opts["top_bn"]}
         # Only when set: configs that leave it out keep their params, so nothing reruns.
         if opts.get("dropout") is not None:

@@ -58,6 +58,8 @@ BAD = [
     ({**OK, "device": "tpu"}, "device: 'tpu'"),
     ({**OK, "architectures": {"resnet18": {"dropout": 0.2}}}, "architectures.resnet18.dropout: resnet18 has no dropout layers"),
     ({**OK, "architectures": {"vgg11_bn": {"dropout": 1.0}}}, "architectures.vgg11_bn.dropout: 1.0 is out of range"),
+    ({**OK, "regularizers": {"lvat_vae": {"whiten": True}}}, "unknown key 'regularizers.lvat_vae.whiten'"),
+    ({**OK, "datasets": {"shapes": {"source": "shapes", "regularizers": {"lvat_glow": {"whiten": True}}}}}, "unknown key 'datasets.shapes.regularizers.lvat_glow.whiten'"),
     ({**OK, "training": {"epochs": 3, "epoch_decay_start": 4}}, "training.epoch_decay_start: 4 is after the last epoch (epochs 3)"),
     ({"datasets": {"c": {"source": "cifar10", "training": {"epochs": 2}}}}, "datasets.c.training.epoch_decay_start: 5 is after the last epoch (epochs 2)"),
     ({"datasets": {"c": {"source": "svhn", "image_size": 64}}}, "datasets.c.image_size: svhn images are 32x32"),

@@ -130,6 +130,7 @@ READERS: list[tuple[str, set[str]]] = [
     ("datasets.<*>.source", {"download", "prepare_data"}),
     ("datasets.<*>.url", {"download", "prepare_data"}),
     ("datasets.<*>.md5*", {"download", "prepare_data"}),
+    ("datasets.<*>.architectures.*", {"train_classifier"}),
     ("datasets.<*>.*", {"prepare_data"}),
     ("architectures.<*>.target_layer", {"cam", "cam_clean"}),
     ("architectures.<*>.*", {"train_classifier"}),
@@ -174,6 +175,7 @@ def base(tmp_path_factory) -> dict:
     """A config that sets every key somewhere (two image folders to switch between)."""
     folders = [tmp_path_factory.mktemp(f"images{i}") for i in range(2)]
     reg = {"eps": 2.0, "xi": 1e-6, "alpha": 1.0, "entmin": False}
+    vat = {**reg, "whiten": False}
     return {
         "folders": [str(f) for f in folders],
         "config": {
@@ -186,7 +188,8 @@ def base(tmp_path_factory) -> dict:
                         "batch_unlabeled": 8, "lr": 0.01, "epoch_decay_start": 2,
                         "n_labeled": 100, "augment": {"translate": 1, "flip": True},
                     },
-                    "regularizers": {"erm": {}, "vat": reg, "lvat_vae": reg, "lvat_glow": reg},
+                    "regularizers": {"erm": {}, "vat": vat, "lvat_vae": reg, "lvat_glow": reg},
+                    "architectures": {"resnet18": {"top_bn": False}},
                 },
                 "s": {"source": "svhn", "md5": {"train": "1" * 32, "test": "2" * 32}},
                 "f": {"source": "imagefolder", "path": str(folders[0])},
@@ -376,3 +379,19 @@ def test_the_plan_and_the_logging_import_no_torch():
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
+
+
+def test_a_datasets_architecture_override_reaches_only_its_classifiers():
+    config = {
+        "datasets": {
+            "svhn_like": {"source": "shapes", "architectures": {"resnet18": {"top_bn": True}}},
+            "shapes": {"source": "shapes"},
+        },
+        "architectures": {"resnet18": {"width": 0.125}},
+    }
+    plan = Plan(validate_config(config))
+    model = plan.models[0]
+    assert plan.train_params("svhn_like", model)["arch_options"]["top_bn"] is True
+    assert plan.train_params("shapes", model)["arch_options"]["top_bn"] is False
+    # the data preparation does not read it, so it does not rerun
+    assert "architectures" not in plan.data_params("svhn_like")

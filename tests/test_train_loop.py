@@ -32,7 +32,8 @@ TINY = {
     "epoch_decay_start": 1,
     "n_labeled": None,
 }
-VAT = {**schema_defaults("regularizer"), "eps": 2.0}
+VAT = {**schema_defaults("vat"), "eps": 2.0}
+LVAT = {**schema_defaults("regularizer"), "eps": 2.0}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -138,10 +139,10 @@ def test_translation_is_a_crop_of_the_padded_image_and_flip_mirrors(pad):
     ("change", "message"),
     [
         ({"regularizer": "mixup"}, "unknown regularizer 'mixup'"),
-        ({"regularizer": "lvat_vae", "reg_params": VAT}, "needs a generative model"),
+        ({"regularizer": "lvat_vae", "reg_params": LVAT}, "needs a generative model"),
         ({"generative": torch.nn.Identity()}, "takes no generative model"),
         (
-            {"regularizer": "lvat_glow", "reg_params": VAT, "generative": Glow(1, 1, 4)},
+            {"regularizer": "lvat_glow", "reg_params": LVAT, "generative": Glow(1, 1, 4)},
             "Glow is not initialised",
         ),
         ({"regularizer": "vat", "reg_params": {"epsilon": 1}}, "unknown reg_params"),
@@ -235,7 +236,8 @@ model = build_classifier("cnn13", 10, width=0.0625)
 ckpt = sys.argv[2] if len(sys.argv) > 2 else None
 result = train_classifier(
     model, train["images"], train["labels"], test["images"], test["labels"],
-    regularizer="vat", reg_params={"eps": 2.0, "xi": 1e-6, "alpha": 1.0, "entmin": False},
+    regularizer="vat",
+    reg_params={"eps": 2.0, "xi": 1e-6, "alpha": 1.0, "entmin": False, "whiten": False},
     schedule={"epochs": 4, "iters_per_epoch": 3, "batch_labeled": 10, "batch_unlabeled": 16,
               "lr": 1e-3, "epoch_decay_start": 3, "n_labeled": 20},
     augment={"translate": 2, "flip": True}, seed=7, checkpoint_path=ckpt, progress=False)

@@ -61,26 +61,30 @@ def generative(data) -> dict[str, torch.nn.Module | None]:
     return {"erm": None, "vat": None, "lvat_vae": vae, "lvat_glow": glow}
 
 
+SCHEDULE = {
+    "epochs": 4,
+    "iters_per_epoch": 30,
+    "batch_labeled": 32,
+    "batch_unlabeled": 32,
+    "lr": 3e-3,
+    "epoch_decay_start": 3,
+    "n_labeled": None,
+}
+
+
 @pytest.mark.parametrize("regularizer", REGULARIZERS)
 def test_regularizer_trains_well_above_chance(data, generative, regularizer):
     torch.manual_seed(0)
     model = build_classifier("resnet18", 2, width=0.0625)
-    reg_params = None if regularizer == "erm" else schema_defaults("regularizer")
+    defaults = "vat" if regularizer == "vat" else "regularizer"
+    reg_params = None if regularizer == "erm" else schema_defaults(defaults)
     result = train_classifier(
         model,
         **data,
         regularizer=regularizer,
         reg_params=reg_params,
         generative=generative[regularizer],
-        schedule={
-            "epochs": 4,
-            "iters_per_epoch": 30,
-            "batch_labeled": 32,
-            "batch_unlabeled": 32,
-            "lr": 3e-3,
-            "epoch_decay_start": 3,
-            "n_labeled": None,
-        },
+        schedule=SCHEDULE,
         augment={"translate": 2},
         progress=False,
     )
@@ -90,3 +94,19 @@ def test_regularizer_trains_well_above_chance(data, generative, regularizer):
     if regularizer != "erm":
         assert all(r["loss_reg"] > 0 for r in curve)
     assert result.metrics["test_accuracy"] > 0.8, curve
+
+
+def test_whitened_vat_fits_the_zca_on_the_training_images(data):
+    """`whiten` whitens with the training set's covariance, which needs more images than the
+    3072 dimensions of a 32×32 colour image (a few hundred here: a clear error, no training)."""
+    model = build_classifier("resnet18", 2, width=0.0625)
+    n = len(data["train_images"])
+    with pytest.raises(ValueError, match=f"more training images than dimensions: {n} <= 3072"):
+        train_classifier(
+            model,
+            **data,
+            regularizer="vat",
+            reg_params={**schema_defaults("vat"), "whiten": True},
+            schedule=SCHEDULE,
+            progress=False,
+        )

@@ -8,10 +8,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# The official VAE clips log σ to [1e-8, 50] (vae/util/layers.py), so σ ≥ 1: its decoder learns
+# from μ + N(0, I) draws, which is what makes a latent step of ε = 1 "small" for LVAT.
+LOG_SIGMA_MIN, LOG_SIGMA_MAX = 1e-8, 50.0
+
 
 class VAE(nn.Module):
     """Encoder of 2×2 stride-2 convs (BN, ReLU…ReLU, tanh) → FC → (μ, log σ²); decoder FC →
-    2×2 stride-2 transposed convs (BN, ReLU) → 1×1 conv → sigmoid. Images are N×C×S×S in [0, 1]."""
+    2×2 stride-2 transposed convs (BN, ReLU) → 1×1 conv → sigmoid. Images are N×C×S×S in [0, 1].
+    `bound_sigma` keeps σ in [1, e⁵⁰] as the official code does (False: log σ² is free)."""
 
     kind = "vae"
 
@@ -22,6 +27,7 @@ class VAE(nn.Module):
         beta: float = 0.1,
         image_size: int = 32,
         in_channels: int = 3,
+        bound_sigma: bool = True,
     ) -> None:
         super().__init__()
         channels = tuple(int(c) for c in channels)
@@ -36,6 +42,7 @@ class VAE(nn.Module):
             raise ValueError(f"image_size {image_size} must be a positive multiple of {factor}")
         self.latent_dim, self.channels, self.beta = int(latent_dim), channels, float(beta)
         self.image_size, self.in_channels = int(image_size), int(in_channels)
+        self.bound_sigma = bool(bound_sigma)
         self.bottom = image_size // factor
 
         enc: list[nn.Module] = []
@@ -68,6 +75,7 @@ class VAE(nn.Module):
             beta=self.beta,
             image_size=self.image_size,
             in_channels=self.in_channels,
+            bound_sigma=self.bound_sigma,
         )
 
     def _check_images(self, x: torch.Tensor) -> None:
@@ -79,10 +87,14 @@ class VAE(nn.Module):
             )
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior mean and log-variance, each N×latent_dim."""
+        """Posterior mean and log σ² (in [2e-8, 100] with `bound_sigma`), each N×latent_dim."""
         self._check_images(x)
         h = self.encoder(x)
-        return self.fc_mu(h), self.fc_logvar(h)
+        logvar = self.fc_logvar(h)
+        if self.bound_sigma:
+            # Clipped like tf.clip_by_value: no gradient below the bound, so σ sits at 1 there.
+            logvar = logvar.clamp(2 * LOG_SIGMA_MIN, 2 * LOG_SIGMA_MAX)
+        return self.fc_mu(h), logvar
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """Bernoulli logits of the reconstruction, N×C×S×S."""
@@ -96,9 +108,10 @@ class VAE(nn.Module):
         return torch.sigmoid(self.decode_logits(z))
 
     def loss(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Batch mean of Bernoulli reconstruction NLL + beta·KL(q(z|x) ‖ N(0, I)), in nats."""
+        """Batch mean of Bernoulli reconstruction NLL + beta·KL(q(z|x) ‖ N(0, I)), in nats.
+        The reparameterisation noise is a standard normal truncated to ±2, as the official one."""
         mu, logvar = self.encode(x)
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        eps = nn.init.trunc_normal_(torch.empty_like(mu), generator=generator)
         z = mu + torch.exp(0.5 * logvar) * eps
         rec = F.binary_cross_entropy_with_logits(self.decode_logits(z), x, reduction="none")
         kl = 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).sum(1)

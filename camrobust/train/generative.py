@@ -18,6 +18,7 @@ from camrobust.models.glow import Glow
 from camrobust.models.registry import cpu_state, plain_data
 from camrobust.models.vae import VAE
 from camrobust.seeding import derive_seed, torch_generator
+from camrobust.train.augment import augment_batch, augment_params
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +73,21 @@ def train_vae(
     grad_clip: float | None = 5.0,
     lr_decay: float = 0.97,
     lr_decay_every: int = 2,
+    translate: int = 2,
     seed: int = 0,
     device: str | torch.device = "auto",
     progress: bool = True,
 ) -> tuple[VAE, list[dict]]:
     """Fit the LVAT VAE to unlabeled images (Adam, gradient clip, lr × `lr_decay` every
-    `lr_decay_every` epochs); returns the model in eval mode and one history row per epoch."""
+    `lr_decay_every` epochs, random translation by up to ±`translate` px with zero padding, as the
+    official VAE); returns the model in eval mode and one history row per epoch."""
     _check_positive(epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay)
     _check_positive(lr_decay_every=lr_decay_every)
     dev = resolve_device(device)
     data = _image_tensor(images, dev)
     if data.shape[2] != data.shape[3]:
         raise ValueError(f"VAE needs square images, got {tuple(data.shape[2:])}")
+    aug = augment_params({"translate": translate}, image_size=data.shape[2])
     model = _seeded_build(
         seed,
         "vae",
@@ -99,12 +103,13 @@ def train_vae(
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=lr_decay_every, gamma=lr_decay)
     shuffle = torch_generator(seed, "vae", "shuffle")
     noise = torch_generator(seed, "vae", "noise", device=dev)
+    shifts = torch_generator(seed, "vae", "augment")
     history: list[dict] = []
     bar = _progress(epochs, "vae", progress)
     for epoch in range(1, epochs + 1):
         total, count = torch.zeros((), device=dev), 0
         for idx in _batches(data.shape[0], batch_size, shuffle):
-            x = unit_float(data[idx.to(dev)])
+            x = augment_batch(unit_float(data[idx.to(dev)]), aug, shifts)
             loss = model.loss(x, generator=noise)
             opt.zero_grad(set_to_none=True)
             loss.backward()

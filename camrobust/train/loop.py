@@ -22,6 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from camrobust.data.tensors import nchw_unit_float
+from camrobust.data.zca import ZCAWhitening
 from camrobust.device import resolve_device
 from camrobust.seeding import derive_seed, torch_generator
 from camrobust.train.augment import augment_batch, augment_params
@@ -171,6 +172,10 @@ def train_classifier(
     aug = augment_params(augment, image_size=min(train_images.shape[1:3]))
     _validate(reg, generative, len(train_images), sched)
     dev = resolve_device(device)
+    if params.get("whiten"):
+        # VAT in the official ZCA coordinates of the training images: the whitening takes the
+        # place of a generative model (an exactly invertible linear "latent code").
+        generative = ZCAWhitening.fit(train_images, device=dev)
 
     config = {"regularizer": reg.name, "reg_params": params, "schedule": sched, "augment": aug}
     config["seed"] = seed

@@ -1,9 +1,6 @@
 """ERM, VAT and latent-space VAT (LVAT) losses, ported from the official VAT and LVAT code.
 
 VAT perturbs the input; LVAT perturbs the latent code of a frozen generative model and decodes
-it. Both are the same computation over a tuple of "parts" (the input itself for VAT, `(mu,)` for
-a VAE, `(y, z)` for a Glow) and a decode function (identity for VAT), so one function does all
-three. See docs/training.md for the correspondences and deviations.
 """
 
 from __future__ import annotations
@@ -95,6 +92,27 @@ def identity_decode(parts: Parts) -> torch.Tensor:
     return x
 
 
+@contextlib.contextmanager
+def full_fp32_precision() -> Iterator[None]:
+    """TF32 off for CUDA convolutions and matmuls (restored afterwards): with its 10-bit mantissa
+    a finite-difference step of relative size 1e-4 would be rounded away."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def finite_difference_step(part: torch.Tensor, xi: float) -> torch.Tensor:
+    """Absolute step of the power iteration for one part: `xi` times the root-mean-square over the
+    batch of the per-sample L2 norms (1 for an all-zero batch), so it stays above the rounding of
+    float32 whatever the part's scale; one scalar, like the official absolute xi."""
+    norms = part.detach().flatten(1).norm(dim=1)
+    rms = norms.square().mean().sqrt()
+    return xi * torch.where(rms > 0, rms, torch.ones_like(rms))
+
+
 def adversarial_direction(
     model: nn.Module,
     parts: Parts,
@@ -104,18 +122,21 @@ def adversarial_direction(
     generator: torch.Generator,
     rng: RngState | None = None,
 ) -> Parts:
-    """One power iteration: g = grad_d KL(p(.|x) || p(.|Dec(parts + xi*normalize(d)))), d~N(0,I)."""
+    """One power iteration: g = grad_d KL(p(.|x) || p(.|Dec(parts + s*normalize(d)))), d~N(0,I),
+    with s = `finite_difference_step(part, xi)` and TF32 off for this pass."""
     target = clean_logits.detach()
+    # d is drawn in float32 whatever the parts' dtype, so a float64 check sees the same d.
     ds = tuple(
         (
-            xi
-            * normalize(torch.randn(p.shape, generator=generator, device=p.device, dtype=p.dtype))
+            finite_difference_step(p, xi)
+            * normalize(torch.randn(p.shape, generator=generator, device=p.device).to(p.dtype))
         ).requires_grad_()
         for p in parts
     )
-    logits = _classify(model, decode, tuple(p + d for p, d in zip(parts, ds, strict=True)), rng)
-    # Only the gradients to d are asked for: weight gradients of this pass are never computed.
-    return torch.autograd.grad(kl_with_logits(target, logits), ds)
+    with full_fp32_precision():
+        logits = _classify(model, decode, tuple(p + d for p, d in zip(parts, ds, strict=True)), rng)
+        # Only the gradients to d are asked for: weight gradients of this pass are never computed.
+        return torch.autograd.grad(kl_with_logits(target, logits), ds)
 
 
 def virtual_adversarial_loss(
@@ -165,11 +186,12 @@ class Regularizer:
         return given
 
 
+# xi is relative to the parts' scale (finite_difference_step); whiten: VAT in ZCA coordinates.
 _ADVERSARIAL = ("eps", "xi", "alpha", "entmin")
 
 REGISTRY: dict[str, Regularizer] = {
     "erm": Regularizer("erm"),
-    "vat": Regularizer("vat", _ADVERSARIAL),
+    "vat": Regularizer("vat", (*_ADVERSARIAL, "whiten")),
     "lvat_vae": Regularizer("lvat_vae", _ADVERSARIAL, needs_generative=True),
     "lvat_glow": Regularizer("lvat_glow", _ADVERSARIAL, needs_generative=True),
 }
