@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import jsonschema
 import yaml
 
+from camrobust.data.cifar10c import FAMILIES as OFFICIAL_FAMILIES
 from camrobust.names import ARCHS_WITHOUT_DROPOUT
 
 # The schema: every key's type, range and default (the only place defaults are written).
@@ -154,6 +155,7 @@ def _check_cross_key_rules(config: Mapping[str, Any]) -> None:
     _check_schedule("training", config["training"])
     for name, spec in config["datasets"].items():
         _check_dataset(name, spec)
+        _check_noise_source(name, spec, config["noise"])
         override = spec.get("training") or {}
         if "seeds" in override:
             _fail(f"datasets.{name}.training.seeds", "training seeds are global (training.seeds)")
@@ -177,6 +179,28 @@ def _check_dataset(name: str, spec: Mapping[str, Any]) -> None:
         _fail(f"datasets.{name}.path", "imagefolder needs a folder")
     if not Path(spec["path"]).is_dir():
         _fail(f"datasets.{name}.path", f"{spec['path']} is not a folder")
+
+
+def _check_noise_source(name: str, spec: Mapping[str, Any], noise: Mapping[str, Any]) -> None:
+    """The published CIFAR-10-C images exist only for CIFAR-10, its table, and severities 1-5."""
+    key = f"datasets.{name}.noise"
+    if spec["noise"]["source"] != "official":
+        for mirror in ("url", "md5"):
+            if spec["noise"][mirror] is not None:
+                _fail(f"{key}.{mirror}", "only for noise.source official (the archive's mirror)")
+        return
+    if spec["source"] != "cifar10":
+        _fail(f"{key}.source", f"official images exist only for cifar10, not {spec['source']}")
+    if noise["table"] != "cifar10c":
+        _fail("noise.table", f"datasets.{name} uses the official CIFAR-10-C images: use cifar10c")
+    for family, levels in noise["corruptions"].items():
+        if family not in OFFICIAL_FAMILIES:
+            _fail(f"noise.corruptions.{family}", f"not in the CIFAR-10-C archive ({key}.source)")
+        if "severities" not in levels:
+            _fail(
+                f"noise.corruptions.{family}.values",
+                f"datasets.{name} uses the official images: give severities (1-5)",
+            )
 
 
 def canonical(value: Any) -> Any:

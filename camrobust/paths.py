@@ -7,6 +7,8 @@ with their wildcard placeholders (the defaults), and input functions call them w
 
 from __future__ import annotations
 
+from camrobust.data.cifar10c import CIFAR10C
+
 RESULTS = "results"
 RAW = "resources/raw"
 CLEAN = "clean"  # the noise name of the clean evaluation set, level "0"
@@ -18,6 +20,11 @@ REPORT_HTML = f"{RESULTS}/report.html"  # `snakemake --report`'s file (Makefile)
 def raw_file(dataset: str = "{dataset}", filename: str = "{filename}") -> str:
     """A downloaded file of a dataset."""
     return f"{RAW}/{dataset}/{filename}"
+
+
+def official_archive(dataset: str = "{dataset}") -> str:
+    """The published CIFAR-10-C archive a dataset with `noise.source: official` reads."""
+    return raw_file(dataset, CIFAR10C["filename"])
 
 
 def data_file(split: str, dataset: str = "{dataset}") -> str:

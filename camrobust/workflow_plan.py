@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from camrobust.config import merged
+from camrobust.data.cifar10c import is_official
 from camrobust.names import GENERATIVE_OF, TARGET_LAYERS, model_name, split_model
 from camrobust.paths import CLEAN_LEVEL
 from camrobust.report.registry import figure_spec
@@ -83,7 +84,7 @@ class Plan:
         spec = {
             k: v
             for k, v in self.config["datasets"][dataset].items()
-            if k not in ("training", "regularizers", "architectures")
+            if k not in ("training", "regularizers", "architectures", "noise")
         }
         return {"seed": self.seed, "dataset": dataset, **spec}
 
@@ -127,8 +128,17 @@ class Plan:
         return options
 
     def noise_params(self, dataset: str, noise: str, level: str) -> dict[str, Any]:
-        """A corruption level: a severity of `noise.table`, or an explicit value (no table)."""
+        """A corruption level: a severity of `noise.table`, or an explicit value (no table); for
+        a dataset with official images, the severity whose rows of the archive it reads."""
         kind, value = self.corruptions[noise][level]
+        if is_official(self.config["datasets"][dataset]):
+            return {
+                "source": "official",
+                "dataset": dataset,
+                "noise": noise,
+                "level": level,
+                "severity": value,
+            }
         strength = (
             {"severity": value, "table": self.config["noise"]["table"]}
             if kind == "severity"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from camrobust import paths
 from camrobust.config import ConfigError, validate_config
+from camrobust.data.cifar10c import is_official, official_files
 from camrobust.data.prepare import remote_files
 from camrobust.local_gpu import gpus_per_job
 from camrobust.names import GENERATIVE_OF, split_model
@@ -67,6 +68,20 @@ def raw_files(wildcards):
     """The downloaded files a dataset is converted from (none for shapes and image folders)."""
     spec = config["datasets"][wildcards.dataset]
     return [paths.raw_file(wildcards.dataset, name) for name in remote_files(spec)]
+
+
+def download_source(wildcards):
+    """(url, md5) of a downloaded file: a dataset's own, or the CIFAR-10-C archive."""
+    spec = config["datasets"][wildcards.dataset]
+    return {**remote_files(spec), **official_files(spec)}[wildcards.filename]
+
+
+def noisy_set_input(wildcards):
+    """The clean evaluation subset, and the published archive for official images."""
+    files = {"images": paths.data_file("eval", wildcards.dataset)}
+    if is_official(config["datasets"][wildcards.dataset]):
+        files["archive"] = paths.official_archive(wildcards.dataset)
+    return files
 
 
 def generative_input(wildcards):

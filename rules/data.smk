@@ -1,5 +1,6 @@
-# Data stage: download (real sources) and convert every dataset to the canonical .npz files,
-# plus the seeded, class-stratified evaluation subset that every later stage reads.
+# Data stage: download (real sources, and the CIFAR-10-C archive of `noise.source: official`) and
+# convert every dataset to the canonical .npz files, plus the seeded, class-stratified evaluation
+# subset that every later stage reads.
 
 
 localrules:
@@ -15,7 +16,7 @@ rule download:
     conda:
         ENV_TORCH
     params:
-        source=lambda wc: remote_files(config["datasets"][wc.dataset])[wc.filename],
+        source=download_source,
     script:
         "../scripts/download.py"
 

@@ -3,7 +3,7 @@
 
 rule noisy_set:
     input:
-        paths.data_file("eval"),
+        unpack(noisy_set_input),
     output:
         paths.noisy_set(),
     log:

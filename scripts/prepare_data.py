@@ -18,7 +18,11 @@ with script_logging(sm.log[0], sm.threads, expected=(DownloadError,), rule=sm.ru
     save_npz(sm.output.train, **data["train"].arrays(), class_names=names)
     save_npz(sm.output.test, **data["test"].arrays(), class_names=names)
     save_npz(
-        sm.output.eval, **data["eval"].arrays(), indices=data["eval_indices"], class_names=names
+        sm.output.eval,
+        **data["eval"].arrays(),
+        indices=data["eval_indices"],
+        source_indices=data["eval_source_indices"],
+        class_names=names,
     )
     log.info(
         "%s: %d train, %d test, %d eval images of %d classes",

@@ -79,20 +79,23 @@ def _load_source(spec: dict[str, Any], raw_dir: Path, seed: int) -> tuple[dict[s
     raise ValueError(f"unknown dataset source '{source}'; allowed: {', '.join(SOURCES)}")
 
 
-def _cap(split: Split, n: int | None, *seed: object) -> Split:
-    """A class-stratified subset of at most `n` images (None: all)."""
+def _cap(split: Split, n: int | None, *seed: object) -> tuple[Split, np.ndarray]:
+    """A class-stratified subset of at most `n` images (None: all), and its indices in `split`."""
     if n is None or n >= len(split.labels):
-        return split
-    return split.take(stratified_indices(split.labels, n, *seed))
+        return split, np.arange(len(split.labels))
+    kept = stratified_indices(split.labels, n, *seed)
+    return split.take(kept), kept
 
 
 def prepare_dataset(spec: dict[str, Any], raw_dir: str | Path, seed: int) -> dict[str, Any]:
-    """Train, test and evaluation splits (+ class names and the evaluation indices)."""
+    """Train, test and evaluation splits, class names, and the evaluation images' indices in the
+    test split and in the source's own test split (the rows of CIFAR-10-C they correspond to)."""
     splits, class_names = _load_source(spec, Path(raw_dir), seed)
     name = spec.get("dataset", spec["source"])
+    in_source = np.arange(len(splits["test"].labels))
     if spec["source"] != "shapes":
-        splits["train"] = _cap(splits["train"], spec["n_train"], seed, name, "train")
-        splits["test"] = _cap(splits["test"], spec["n_test"], seed, name, "test")
+        splits["train"], _ = _cap(splits["train"], spec["n_train"], seed, name, "train")
+        splits["test"], in_source = _cap(splits["test"], spec["n_test"], seed, name, "test")
     test = splits["test"]
     if spec["n_eval"] > len(test.labels):
         raise ValueError(
@@ -105,5 +108,6 @@ def prepare_dataset(spec: dict[str, Any], raw_dir: str | Path, seed: int) -> dic
         "test": test,
         "eval": test.take(eval_idx),
         "eval_indices": eval_idx,
+        "eval_source_indices": in_source[eval_idx],
         "class_names": class_names,
     }

@@ -17,14 +17,11 @@ from typing import IO
 
 import numpy as np
 
+from camrobust.data.cifar10c import CIFAR10C
 from camrobust.data.download import DownloadError, fetch
 from camrobust.noise.severities import PUBLISHED_NAMES
 
-CIFAR10C: dict[str, str] = {
-    "url": "https://zenodo.org/records/2535967/files/CIFAR-10-C.tar",
-    "filename": "CIFAR-10-C.tar",
-    "md5": "56bf5dcef84df0e2308c6dcbcbbd8499",
-}
+__all__ = ["CIFAR10C", "fetch_cifar10c", "official_corruption"]
 FOLDER = "CIFAR-10-C"
 SEVERITIES = 5
 
