@@ -70,6 +70,13 @@ BAD = [
     ({**OK, "report": {"grid_noise": "fog"}}, "report.grid_noise: 'fog' is not a configured noise"),
     ({**OK, "report": {"measure": "pearson"}, "metrics": {"measures": ["ssim"]}}, "report.measure: 'pearson' is not in metrics.measures"),
     ({"datasets": {"mine": {"source": "imagefolder"}}}, "datasets.mine.path: imagefolder needs a folder"),
+    ({"datasets": {"s": {"source": "svhn", "noise": {"source": "official"}}}}, "datasets.s.noise.source: official images exist only for cifar10, not svhn"),
+    ({"datasets": {"c": {"source": "cifar10", "noise": {"source": "sampled"}}}}, "datasets.c.noise.source: 'sampled' is not allowed; allowed: generated, official"),
+    ({"datasets": {"c": {"source": "cifar10", "noise": {"source": "official"}}}, "noise": {"table": "imagenetc"}}, "noise.table: datasets.c uses the official CIFAR-10-C images: use cifar10c"),
+    ({"datasets": {"c": {"source": "cifar10", "noise": {"source": "official"}}}, "noise": {"corruptions": {"gaussian": {"severities": [1]}, "contrast": {"values": [0.3]}}}}, "noise.corruptions.contrast.values: datasets.c uses the official images: give severities (1-5)"),
+    ({"datasets": {"c": {"source": "cifar10", "noise": {"url": "https://mirror.example/"}}}}, "datasets.c.noise.url: only for noise.source official"),
+    ({"datasets": {"c": {"source": "cifar10", "noise": {"source": "official", "md5": "abc"}}}}, "datasets.c.noise.md5: 'abc' does not match"),
+    ({"datasets": {"c": {"source": "cifar10", "noise": {"source": "official", "mirror": "x"}}}}, "unknown key 'datasets.c.noise.mirror'"),
     ({"datasets": {"mine": {"source": "imagefolder", "path": "/nonexistent/folder"}}}, "/nonexistent/folder"),
 ]  # fmt: skip
 
@@ -126,3 +133,29 @@ def test_dropout_reaches_the_models_params_only_when_set():
     assert plan.train_params("shapes", "vgg11_bn-erm-s0")["arch_options"]["dropout"] == 0.0
     # Left out, the key stays out of the params: older configs do not rerun.
     assert "dropout" not in plan.train_params("shapes", "cnn13-erm-s0")["arch_options"]
+
+
+def test_official_images_need_a_family_the_archive_has(monkeypatch):
+    """The archive's families are checked by name (today they are every family of the schema)."""
+    monkeypatch.setattr("camrobust.config.OFFICIAL_FAMILIES", ("gaussian",))
+    official = {"datasets": {"c": {"source": "cifar10", "noise": {"source": "official"}}}}
+    assert validate_config({**official, "noise": {"corruptions": {"gaussian": {"severities": [2]}}}})
+    with pytest.raises(ConfigError, match=r"^config error: noise.corruptions.fog: not in the CIFAR-10-C archive \(datasets.c.noise.source\)$"):
+        validate_config({**official, "noise": {"corruptions": {"fog": {"severities": [1]}}}})
+
+
+def test_official_images_read_the_archive_rows_of_their_severity():
+    """An official dataset's noisy sets: a severity, no seed or table; the others unchanged."""
+    config = {
+        "datasets": {
+            "c": {"source": "cifar10", "noise": {"source": "official"}},
+            "g": {"source": "cifar10"},
+        },
+        "noise": {"corruptions": {"frost": {"severities": [4]}}},
+    }
+    plan = Plan(validate_config(config, SCHEMA))
+    assert plan.noise_params("c", "frost", "4") == {
+        "source": "official", "dataset": "c", "noise": "frost", "level": "4", "severity": 4,
+    }  # fmt: skip
+    assert plan.noise_params("g", "frost", "4")["strength"] == {"severity": 4, "table": "cifar10c"}
+    assert "noise" not in plan.data_params("c")  # the data chain does not read it
