@@ -1,7 +1,9 @@
-"""Small files in the real CIFAR-10 (pickled batches in a tar.gz) and SVHN (.mat) formats."""
+"""Small files in the real CIFAR-10 (pickled batches in a tar.gz), CIFAR-10-C (.npy arrays in an
+uncompressed tar) and SVHN (.mat) formats."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import pickle
 import tarfile
@@ -9,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import scipy.io
+
+from camrobust.noise.severities import PUBLISHED_NAMES
 
 CIFAR_FOLDER = "cifar-10-batches-py"
 CIFAR_TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
@@ -112,3 +116,30 @@ def write_svhn_mat(path: Path, images: np.ndarray, digits: np.ndarray) -> Path:
     y = np.where(np.asarray(digits) == 0, 10, digits).astype(np.uint8).reshape(-1, 1)
     scipy.io.savemat(path, {"X": x, "y": y})
     return path
+
+
+def cifar10c_family(name: str, n: int) -> np.ndarray:
+    """A distinct CIFAR-10-C-style array per family: 5n×32×32×3 random bytes seeded by its name."""
+    seed = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
+    return np.random.default_rng(seed).integers(0, 256, (5 * n, 32, 32, 3), dtype=np.uint8)
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    """An array as the bytes of its .npy file."""
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def write_cifar10c_archive(
+    path: Path, families: list[str], n: int, extra: dict[str, bytes] | None = None
+) -> str:
+    """CIFAR-10-C.tar for n test images: CIFAR-10-C/<published name>.npy of `families`,
+    labels.npy and any `extra` members, uncompressed like the real one; returns its MD5."""
+    members = {
+        f"CIFAR-10-C/{PUBLISHED_NAMES[f]}.npy": npy_bytes(cifar10c_family(f, n)) for f in families
+    }
+    members["CIFAR-10-C/labels.npy"] = npy_bytes(np.tile(np.arange(n, dtype=np.uint8) % 10, 5))
+    members.update(extra or {})
+    write_tar(path, members, mode="w")
+    return hashlib.md5(path.read_bytes()).hexdigest()

@@ -139,8 +139,13 @@ def test_official_images_need_a_family_the_archive_has(monkeypatch):
     """The archive's families are checked by name (today they are every family of the schema)."""
     monkeypatch.setattr("camrobust.config.OFFICIAL_FAMILIES", ("gaussian",))
     official = {"datasets": {"c": {"source": "cifar10", "noise": {"source": "official"}}}}
-    assert validate_config({**official, "noise": {"corruptions": {"gaussian": {"severities": [2]}}}})
-    with pytest.raises(ConfigError, match=r"^config error: noise.corruptions.fog: not in the CIFAR-10-C archive \(datasets.c.noise.source\)$"):
+    assert validate_config(
+        {**official, "noise": {"corruptions": {"gaussian": {"severities": [2]}}}}
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"^config error: noise.corruptions.fog: not in the CIFAR-10-C archive \(datasets.c.noise.source\)$",
+    ):
         validate_config({**official, "noise": {"corruptions": {"fog": {"severities": [1]}}}})
 
 

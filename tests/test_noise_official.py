@@ -9,14 +9,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
-import io
-import tarfile
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
+from archive_fixtures import cifar10c_family, npy_bytes, write_cifar10c_archive
 
+from camrobust.data.cifar10c import FAMILIES
 from camrobust.data.download import DownloadError
 from camrobust.noise.official import CIFAR10C, fetch_cifar10c, official_corruption
 from camrobust.noise.severities import PUBLISHED_NAMES
@@ -25,28 +26,11 @@ N = 7  # test images per severity in the small archives
 
 
 def family_array(name: str) -> np.ndarray:
-    """A distinct array per family: 5N×32×32×3 random bytes, seeded by its name."""
-    seed = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
-    return np.random.default_rng(seed).integers(0, 256, (5 * N, 32, 32, 3), dtype=np.uint8)
-
-
-def npy_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
+    return cifar10c_family(name, N)
 
 
 def write_archive(path: Path, families: list[str], extra: dict[str, bytes] | None = None) -> str:
-    """An uncompressed CIFAR-10-C-style tar at `path`; returns its MD5."""
-    members = {f"CIFAR-10-C/{PUBLISHED_NAMES[f]}.npy": npy_bytes(family_array(f)) for f in families}
-    members["CIFAR-10-C/labels.npy"] = npy_bytes(np.tile(np.arange(N, dtype=np.uint8), 5))
-    members.update(extra or {})
-    with tarfile.open(path, "w") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return hashlib.md5(path.read_bytes()).hexdigest()
+    return write_cifar10c_archive(path, families, N, extra)
 
 
 @pytest.fixture
@@ -68,6 +52,7 @@ def test_real_archive_facts():
     assert CIFAR10C["filename"] == "CIFAR-10-C.tar"
     assert CIFAR10C["url"].endswith("/records/2535967/files/CIFAR-10-C.tar")
     assert len(PUBLISHED_NAMES) == 19 and len(set(PUBLISHED_NAMES.values())) == 19
+    assert set(FAMILIES) == set(PUBLISHED_NAMES)  # the config's check: every family is in it
 
 
 @pytest.mark.parametrize("severity", range(1, 6))
@@ -133,3 +118,57 @@ def test_bad_arguments_raise_naming_the_argument(tmp_path, args, match):
     write_archive(archive, ["gaussian"])
     with pytest.raises(ValueError, match=match):
         official_corruption(archive, *args)
+
+
+@pytest.mark.slow
+def test_workflow_noisy_sets_are_the_archives_rows_of_the_eval_images(served, tmp_path):
+    """`noise.source: official` end to end up to the noisy sets: a fake CIFAR-10 and a fake
+    CIFAR-10-C of its 30 test images, served locally; the test split is capped (n_test), so the
+    rows must come from the eval images' indices in the source's test split, not in test.npz."""
+    from archive_fixtures import random_images, write_cifar_archive
+    from conftest import snakemake
+
+    folder, url = served
+    rng = np.random.default_rng(3)
+    labels = np.arange(30) % 10
+    splits = {
+        "train": (random_images(rng, 20), np.arange(20) % 10),
+        "test": (random_images(rng, 30), labels),
+    }
+    cifar = write_cifar_archive(folder / "cifar-10-python.tar.gz", splits)
+    cifar_md5 = hashlib.md5(cifar.read_bytes()).hexdigest()
+    families = ["gaussian", "frost"]
+    archive_md5 = write_cifar10c_archive(folder / "CIFAR-10-C.tar", families, 30)
+    noise = {"source": "official", "url": f"{url}/CIFAR-10-C.tar", "md5": archive_md5}
+    config = {
+        "datasets": {
+            "c": {
+                "source": "cifar10", "url": f"{url}/cifar-10-python.tar.gz", "md5": cifar_md5,
+                "n_test": 15, "n_eval": 10, "noise": noise,
+            }
+        },
+        "noise": {"corruptions": {"gaussian": {"severities": [1, 3]}, "frost": {"severities": [5]}}},
+    }  # fmt: skip
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    work = tmp_path / "wd"
+    levels = [("gaussian", 1), ("gaussian", 3), ("frost", 5)]
+    targets = [f"results/noisy/c/{n}/{s}.npz" for n, s in levels]
+    snakemake(work, "--cores", "1", *targets, config=path)
+
+    assert (work / "resources/raw/c/CIFAR-10-C.tar").read_bytes() == (
+        folder / "CIFAR-10-C.tar"
+    ).read_bytes()
+    clean = np.load(work / "results/data/c/eval.npz")
+    test = np.load(work / "results/data/c/test.npz")
+    rows = clean["source_indices"]
+    assert len(test["labels"]) == 15 and len(rows) == 10
+    # the eval images are those test images of the source, and the indices say which
+    assert np.array_equal(splits["test"][0][rows], clean["images"])
+    assert not np.array_equal(rows, clean["indices"])  # the cap moved them: the test bites
+    for noise_name, severity in levels:
+        noisy = np.load(work / f"results/noisy/c/{noise_name}/{severity}.npz")["images"]
+        expected = cifar10c_family(noise_name, 30)[(severity - 1) * 30 + rows]
+        assert noisy.dtype == np.uint8 and noisy.tobytes() == expected.tobytes()
+    again = snakemake(work, "-n", "--cores", "1", *targets, config=path)
+    assert "Nothing to be done" in again.stdout + again.stderr

@@ -1,4 +1,4 @@
-"""Where the published CIFAR-10-C archive is and what it holds, without torch (the Snakefile reads it).
+"""Where the published CIFAR-10-C archive is and what it holds, torch-free (the Snakefile reads it).
 
 Reading the rows is camrobust/noise/official.py; this module is what the config checks and the
 download rule need: the official location, the checksum, and the families the archive holds.
