@@ -120,26 +120,21 @@ def test_bad_arguments_raise_naming_the_argument(tmp_path, args, match):
         official_corruption(archive, *args)
 
 
-@pytest.mark.slow
-def test_workflow_noisy_sets_are_the_archives_rows_of_the_eval_images(served, tmp_path):
-    """`noise.source: official` end to end up to the noisy sets: a fake CIFAR-10 and a fake
-    CIFAR-10-C of its 30 test images, served locally; the test split is capped (n_test), so the
-    rows must come from the eval images' indices in the source's test split, not in test.npz."""
+def official_config(folder: Path, url: str, tmp_path: Path, archive_md5: str | None = None):
+    """A fake CIFAR-10 (20 train, 30 test images) and a fake CIFAR-10-C of its test images in
+    the served `folder`, and a config file reading both (the archive's own MD5 by default).
+    Returns (config path, the CIFAR-10 test images)."""
     from archive_fixtures import random_images, write_cifar_archive
-    from conftest import snakemake
 
-    folder, url = served
     rng = np.random.default_rng(3)
-    labels = np.arange(30) % 10
     splits = {
         "train": (random_images(rng, 20), np.arange(20) % 10),
-        "test": (random_images(rng, 30), labels),
+        "test": (random_images(rng, 30), np.arange(30) % 10),
     }
     cifar = write_cifar_archive(folder / "cifar-10-python.tar.gz", splits)
     cifar_md5 = hashlib.md5(cifar.read_bytes()).hexdigest()
-    families = ["gaussian", "frost"]
-    archive_md5 = write_cifar10c_archive(folder / "CIFAR-10-C.tar", families, 30)
-    noise = {"source": "official", "url": f"{url}/CIFAR-10-C.tar", "md5": archive_md5}
+    md5 = write_cifar10c_archive(folder / "CIFAR-10-C.tar", ["gaussian", "frost"], 30)
+    noise = {"source": "official", "url": f"{url}/CIFAR-10-C.tar", "md5": archive_md5 or md5}
     config = {
         "datasets": {
             "c": {
@@ -151,6 +146,18 @@ def test_workflow_noisy_sets_are_the_archives_rows_of_the_eval_images(served, tm
     }  # fmt: skip
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
+    return path, splits["test"][0]
+
+
+@pytest.mark.slow
+def test_workflow_noisy_sets_are_the_archives_rows_of_the_eval_images(served, tmp_path):
+    """`noise.source: official` end to end up to the noisy sets, everything served locally. The
+    test split is capped (n_test), so the rows must come from the eval images' indices in the
+    source's test split, not from their indices in test.npz."""
+    from conftest import snakemake
+
+    folder, url = served
+    path, test_images = official_config(folder, url, tmp_path)
     work = tmp_path / "wd"
     levels = [("gaussian", 1), ("gaussian", 3), ("frost", 5)]
     targets = [f"results/noisy/c/{n}/{s}.npz" for n, s in levels]
@@ -164,7 +171,7 @@ def test_workflow_noisy_sets_are_the_archives_rows_of_the_eval_images(served, tm
     rows = clean["source_indices"]
     assert len(test["labels"]) == 15 and len(rows) == 10
     # the eval images are those test images of the source, and the indices say which
-    assert np.array_equal(splits["test"][0][rows], clean["images"])
+    assert np.array_equal(test_images[rows], clean["images"])
     assert not np.array_equal(rows, clean["indices"])  # the cap moved them: the test bites
     for noise_name, severity in levels:
         noisy = np.load(work / f"results/noisy/c/{noise_name}/{severity}.npz")["images"]
@@ -172,3 +179,17 @@ def test_workflow_noisy_sets_are_the_archives_rows_of_the_eval_images(served, tm
         assert noisy.dtype == np.uint8 and noisy.tobytes() == expected.tobytes()
     again = snakemake(work, "-n", "--cores", "1", *targets, config=path)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.slow
+def test_workflow_archive_with_the_wrong_checksum_fails_and_leaves_nothing(served, tmp_path):
+    from conftest import snakemake
+
+    folder, url = served
+    path, _ = official_config(folder, url, tmp_path, archive_md5="0" * 32)
+    work = tmp_path / "wd"
+    archive = "resources/raw/c/CIFAR-10-C.tar"
+    run = snakemake(work, "--cores", "1", archive, config=path, check=False)
+    assert run.returncode != 0
+    assert "checksum mismatch for CIFAR-10-C.tar" in run.stderr
+    assert not [f for f in (work / "resources").rglob("*") if f.is_file()]  # no partial file
