@@ -4,7 +4,7 @@ from camrobust.data.download import DownloadError
 from camrobust.io import load_npz, save_npz
 from camrobust.logs import script_logging
 from camrobust.noise import corrupt
-from camrobust.noise.official import official_corruption
+from camrobust.noise.official import check_labels, official_corruption
 
 sm = snakemake  # noqa: F821
 with script_logging(sm.log[0], sm.threads, expected=(DownloadError,), rule=sm.rule) as log:
@@ -12,9 +12,9 @@ with script_logging(sm.log[0], sm.threads, expected=(DownloadError,), rule=sm.ru
     clean = load_npz(sm.input.images)
     if p.get("source") == "official":
         # The published images of the same test images: rows picked by their CIFAR-10 index.
-        noisy = official_corruption(
-            sm.input.archive, p["noise"], p["severity"], clean["source_indices"]
-        )
+        rows = clean["source_indices"]
+        noisy = official_corruption(sm.input.archive, p["noise"], p["severity"], rows)
+        check_labels(sm.input.archive, rows, clean["labels"])
     else:
         noisy = corrupt(
             clean["images"],

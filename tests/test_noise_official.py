@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from archive_fixtures import cifar10c_family, npy_bytes, write_cifar10c_archive
+from archive_fixtures import cifar10c_family, npy_bytes, write_cifar10c_archive, write_tar
 
 from camrobust.data.cifar10c import FAMILIES
 from camrobust.data.download import DownloadError
-from camrobust.noise.official import CIFAR10C, fetch_cifar10c, official_corruption
+from camrobust.noise.official import CIFAR10C, check_labels, fetch_cifar10c, official_corruption
 from camrobust.noise.severities import PUBLISHED_NAMES
 
 N = 7  # test images per severity in the small archives
@@ -193,3 +193,17 @@ def test_workflow_archive_with_the_wrong_checksum_fails_and_leaves_nothing(serve
     assert run.returncode != 0
     assert "checksum mismatch for CIFAR-10-C.tar" in run.stderr
     assert not [f for f in (work / "resources").rglob("*") if f.is_file()]  # no partial file
+
+
+def test_labels_of_the_picked_test_images_are_checked(tmp_path):
+    """The archive's labels.npy (5 repeats of the test labels) must agree with the dataset's."""
+    archive = tmp_path / "CIFAR-10-C.tar"
+    write_archive(archive, ["gaussian"])
+    labels = np.arange(N) % 10  # what the fixture stores
+    check_labels(archive, [6, 0, 3], labels[[6, 0, 3]])  # agrees: no error
+    with pytest.raises(DownloadError, match="test image 0 has label 0 there, 5 in the dataset"):
+        check_labels(archive, [6, 0, 3], [6, 5, 3])
+    nolabels = tmp_path / "nolabels.tar"
+    write_tar(nolabels, {"CIFAR-10-C/fog.npy": npy_bytes(family_array("fog"))}, mode="w")
+    with pytest.raises(DownloadError, match="no CIFAR-10-C/labels.npy in the CIFAR-10-C archive"):
+        check_labels(nolabels, [0], [0])

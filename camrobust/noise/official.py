@@ -9,6 +9,7 @@ nothing is extracted and a job reads only the rows it needs.
 
 from __future__ import annotations
 
+import io
 import os
 import tarfile
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from camrobust.data.cifar10c import CIFAR10C
 from camrobust.data.download import DownloadError, fetch
 from camrobust.noise.severities import PUBLISHED_NAMES
 
-__all__ = ["CIFAR10C", "fetch_cifar10c", "official_corruption"]
+__all__ = ["CIFAR10C", "check_labels", "fetch_cifar10c", "official_corruption"]
 FOLDER = "CIFAR-10-C"
 SEVERITIES = 5
 
@@ -111,3 +112,30 @@ def official_corruption(
     except (tarfile.TarError, EOFError, OSError) as err:
         raise DownloadError(f"cannot read {archive}: {err}") from err
     return images
+
+
+def check_labels(archive: str | os.PathLike, indices: Sequence[int], labels: Sequence[int]) -> None:
+    """Stop unless the archive's labels of test images `indices` are `labels`: a mirror of
+    another test set, or a dataset that is not CIFAR-10's test split, would otherwise pair
+    each clean image with another image's corruption without any error."""
+    archive = Path(archive)
+    name = f"{FOLDER}/labels.npy"
+    try:
+        with tarfile.open(archive, "r:") as tar:
+            handle = tar.extractfile(name)
+            published = np.load(io.BytesIO(handle.read()), allow_pickle=False)
+    except KeyError:
+        raise DownloadError(f"{archive.name}: no {name} in the CIFAR-10-C archive") from None
+    except (tarfile.TarError, EOFError, OSError, ValueError) as err:
+        raise DownloadError(f"cannot read {archive}: {name}: {err}") from err
+    first = published.reshape(-1)[: published.size // SEVERITIES]
+    picks, want = np.asarray(indices, dtype=np.int64), np.asarray(labels)
+    if picks.size and (picks.min() < 0 or picks.max() >= first.size):
+        raise ValueError(f"indices: test-image indices must be in [0, {first.size})")
+    wrong = np.flatnonzero(first[picks] != want)
+    if wrong.size:
+        k = wrong[0]
+        raise DownloadError(
+            f"{archive.name}: test image {picks[k]} has label {first[picks[k]]} there, "
+            f"{want[k]} in the dataset: the archive is not of this dataset's test set"
+        )
