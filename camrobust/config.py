@@ -152,6 +152,10 @@ def _check_cross_key_rules(config: Mapping[str, Any]) -> None:
     for arch in ARCHS_WITHOUT_DROPOUT:
         if config["architectures"].get(arch, {}).get("dropout") is not None:
             _fail(f"architectures.{arch}.dropout", f"{arch} has no dropout layers")
+    if not config["architectures"] and not config["models"]:
+        _fail("architectures", "no model to evaluate: name an architecture or a `models` entry")
+    for name, spec in config["models"].items():
+        _check_user_model(name, spec, config["datasets"])
     _check_schedule("training", config["training"])
     for name, spec in config["datasets"].items():
         _check_dataset(name, spec)
@@ -160,6 +164,24 @@ def _check_cross_key_rules(config: Mapping[str, Any]) -> None:
         if "seeds" in override:
             _fail(f"datasets.{name}.training.seeds", "training seeds are global (training.seeds)")
         _check_schedule(f"datasets.{name}.training", merged(config["training"], override))
+
+
+def _check_user_model(name: str, spec: Mapping[str, Any], datasets: Mapping[str, Any]) -> None:
+    """A user's model: a checkpoint file that exists, a size every dataset has, a valid layout."""
+    key = f"models.{name}"
+    if not Path(spec["checkpoint"]).is_file():
+        _fail(f"{key}.checkpoint", f"{spec['checkpoint']} is not a file")
+    if spec["source"] == "camrobust" and (spec["mean"] is not None or spec["std"] is not None):
+        _fail(f"{key}.mean", "the project's own models keep their fixed standardisation")
+    if spec["cam_prefix_tokens"] is not None and spec["cam_layout"] != "tokens":
+        _fail(f"{key}.cam_prefix_tokens", "needs cam_layout: tokens")
+    size = spec["input_size"]
+    for dataset, data in datasets.items():
+        if size is not None and data["image_size"] != size:
+            _fail(
+                f"{key}.input_size",
+                f"{size} differs from datasets.{dataset}.image_size ({data['image_size']})",
+            )
 
 
 def _check_schedule(key: str, training: Mapping[str, Any]) -> None:

@@ -1,8 +1,9 @@
 """Names the workflow plans with, without importing torch: model names and CAM target layers.
 
 A model is one (architecture, regulariser, training seed) and is named `{arch}-{reg}-s{seed}`
-(`resnet18-lvat_vae-s0`); this module builds and splits those names, for the plan, the rules'
-wildcards and the scripts alike.
+(`resnet18-lvat_vae-s0`); a model of the config's `models` map (a checkpoint evaluated as it is)
+keeps the user's name, which has no hyphen, and splits into (its name, "pretrained", 0). This
+module builds and splits those names, for the plan, the rules' wildcards and the scripts alike.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ ARCHS_WITHOUT_DROPOUT: tuple[str, ...] = ("resnet18",)
 # Which generative model each latent-space regulariser perturbs in.
 GENERATIVE_OF: dict[str, str] = {"lvat_vae": "vae", "lvat_glow": "glow"}
 
+# The regulariser and seed columns of a user's model: it was trained elsewhere, once.
+PRETRAINED = "pretrained"
+_USER_MODEL = re.compile(r"[a-z][a-z0-9_]*")  # the schema's pattern of `models` names
 _MODEL = re.compile(r"(?P<arch>[a-z0-9_]+)-(?P<regularizer>[a-z0-9_]+)-s(?P<seed>[0-9]+)")
 
 
@@ -38,9 +42,19 @@ def model_name(arch: str, regularizer: str, seed: int) -> str:
     return f"{arch}-{regularizer}-s{seed}"
 
 
+def is_user_model(name: str) -> bool:
+    """Whether `name` is a `models` entry's name (no hyphen) rather than a trained model's."""
+    return _USER_MODEL.fullmatch(name) is not None
+
+
 def split_model(name: str) -> ModelName:
-    """'resnet18-vat-s1' -> ModelName('resnet18', 'vat', 1); anything else is a ValueError."""
+    """'resnet18-vat-s1' -> ModelName('resnet18', 'vat', 1), a user's 'vit' -> ModelName('vit',
+    'pretrained', 0); anything else is a ValueError."""
+    if is_user_model(name):
+        return ModelName(name, PRETRAINED, 0)
     match = _MODEL.fullmatch(name)
     if match is None:
-        raise ValueError(f"model name {name!r} is not '<arch>-<regularizer>-s<seed>'")
+        raise ValueError(
+            f"model name {name!r} is not '<arch>-<regularizer>-s<seed>' nor a `models` name"
+        )
     return ModelName(match["arch"], match["regularizer"], int(match["seed"]))

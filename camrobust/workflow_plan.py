@@ -43,14 +43,19 @@ class Plan:
         self.datasets = list(config["datasets"])
         self.architectures = list(config["architectures"])
         self.regularizers = list(config["regularizers"])
-        self.models = [
+        self.trained_models = [
             model_name(a, r, s)
             for a in self.architectures
             for r in self.regularizers
             for s in config["training"]["seeds"]
         ]
-        # The generative models the configured latent-space regularisers need.
-        self.generative = sorted({GENERATIVE_OF.get(r) for r in self.regularizers} - {None})
+        # The user's checkpoints, evaluated as they are (rule import_model), by their own names.
+        self.user_models = list(config["models"])
+        self.models = [*self.trained_models, *self.user_models]
+        # The generative models the configured latent-space regularisers need (none when
+        # nothing is trained).
+        regularizers = self.regularizers if self.trained_models else []
+        self.generative = sorted({GENERATIVE_OF.get(r) for r in regularizers} - {None})
         noise = config["noise"]
         # noise -> {level name: (kind, value)} where kind is "severity" or "value"
         self.corruptions: dict[str, dict[str, tuple[str, int | float]]] = {}
@@ -117,6 +122,19 @@ class Plan:
             "training": self.training(dataset),
         }
 
+    def import_params(self, dataset: str, model: str) -> dict[str, Any]:
+        """A user's checkpoint: how to build it (input size: its own or the dataset's)."""
+        spec = self.config["models"][model]
+        size = spec["input_size"] or self.config["datasets"][dataset]["image_size"]
+        build = ("source", "name", "checkpoint", "mean", "std", "kwargs")
+        return {
+            "dataset": dataset,
+            "device": self.device,
+            **{k: spec[k] for k in build},
+            "input_size": size,
+            "batch_size": self.config["cam"]["batch_size"],
+        }
+
     def arch_options(self, dataset: str, arch: str) -> dict[str, Any]:
         """An architecture's options, with the dataset's override (e.g. SVHN's top_bn) over them."""
         override = (self.config["datasets"][dataset].get("architectures") or {}).get(arch)
@@ -169,17 +187,26 @@ class Plan:
         }
 
     def cam_params(self, model: str) -> dict[str, Any]:
-        arch = split_model(model).arch
         cam = self.config["cam"]
-        return {
+        params = {
             "device": self.device,
             "methods": cam["methods"],
             "target_policy": cam["target_policy"],
             "batch_size": cam["batch_size"],
             "autocast": None if cam["autocast"] == "none" else cam["autocast"],
-            "target_layer": self.config["architectures"][arch]["target_layer"]
-            or TARGET_LAYERS[arch],
         }
+        if model in self.config["models"]:
+            # A user's model: target layer None means the family's default (camrobust/cam).
+            spec = self.config["models"][model]
+            return {
+                **params,
+                "target_layer": spec["target_layer"],
+                "layout": spec["cam_layout"],
+                "prefix_tokens": spec["cam_prefix_tokens"],
+            }
+        arch = split_model(model).arch
+        layer = self.config["architectures"][arch]["target_layer"] or TARGET_LAYERS[arch]
+        return {**params, "target_layer": layer}
 
     def metrics_params(self, noise: str) -> dict[str, Any]:
         return {

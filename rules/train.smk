@@ -28,3 +28,31 @@ rule train_classifier:
         p=lambda wc: PLAN.train_params(wc.dataset, wc.model),
     script:
         "../scripts/train_classifier.py"
+
+
+# A user's checkpoint (config `models`), evaluated as it is: the files of a trained model (
+# but no training curve) so every later rule reads it alike; its test accuracy fills the accuracy table.
+rule import_model:
+    input:
+        test=paths.data_file("test"),
+    output:
+        model=paths.model_file(
+            "model.pt", model=f"{{model,{one_of(PLAN.user_models)}}}"
+        ),
+        metrics=paths.model_file("metrics.json", model="{model}"),
+    log:
+        log("import", "dataset", "model"),
+    conda:
+        ENV_TORCH
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=GPUS_PER_JOB,
+    params:
+        p=lambda wc: PLAN.import_params(wc.dataset, wc.model),
+    script:
+        "../scripts/import_model.py"
+
+
+ruleorder: import_model > train_classifier

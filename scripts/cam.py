@@ -28,6 +28,9 @@ with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
         targets=targets,
         batch_size=p["batch_size"],
         autocast=p["autocast"],
+        # A user's model may name its layer's layout; None: from the model family.
+        layout=p.get("layout"),
+        prefix_tokens=p.get("prefix_tokens"),
     )
     used = result.preds if targets is None else targets
     save_cams(sm.output[0], result.maps, result.logits, result.preds, used)

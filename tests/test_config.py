@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -164,3 +165,67 @@ def test_official_images_read_the_archive_rows_of_their_severity():
     }  # fmt: skip
     assert plan.noise_params("g", "frost", "4")["strength"] == {"severity": 4, "table": "cifar10c"}
     assert "noise" not in plan.data_params("c")  # the data chain does not read it
+
+
+# ---- the user's models (config `models`) ---------------------------------------------------------
+def _user_config(tmp_path: Path, **entry) -> dict:
+    checkpoint = tmp_path / "weights.pt"
+    checkpoint.write_bytes(b"")
+    model = {"source": "torchvision", "name": "resnet18", "checkpoint": str(checkpoint), **entry}
+    return {**OK, "architectures": {}, "models": {"mine": model}}
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"checkpoint": "/nowhere/w.pt"}, "models.mine.checkpoint: /nowhere/w.pt is not a file"),
+        ({"input_size": 224}, "models.mine.input_size: 224 differs from datasets.shapes.image_size (32)"),
+        ({"cam_prefix_tokens": 1}, "models.mine.cam_prefix_tokens: needs cam_layout: tokens"),
+        ({"source": "camrobust", "mean": [0, 0, 0]}, "models.mine.mean: the project's own models"),
+        ({"mode": "train"}, "models.mine.mode: 'train' is not allowed"),
+        ({"source": "keras"}, "models.mine.source: 'keras' is not allowed"),
+    ],
+)  # fmt: skip
+def test_a_user_model_is_checked_before_any_job(tmp_path, entry, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(_user_config(tmp_path, **entry))
+
+
+def test_a_run_needs_a_model_and_names_user_models_with_a_hyphen_free_name(tmp_path):
+    with pytest.raises(ConfigError, match="architectures: no model to evaluate"):
+        validate_config({**OK, "architectures": {}})
+    config = _user_config(tmp_path)
+    config["models"]["my-net"] = config["models"].pop("mine")
+    with pytest.raises(ConfigError, match="models: 'my-net' does not match"):
+        validate_config(config)
+
+
+def test_a_user_model_is_imported_not_trained_and_its_cam_keys_reach_the_cam_jobs(tmp_path):
+    config = _user_config(tmp_path, cam_layout="tokens", cam_prefix_tokens=1)
+    plan = Plan(validate_config({**config, "regularizers": {"lvat_vae": {}}}))
+    # Nothing trained: no generative model either, whatever the regularisers say.
+    assert plan.models == plan.user_models == ["mine"] and plan.generative == []
+    params = plan.import_params("shapes", "mine")
+    assert params["input_size"] == 32 and params["checkpoint"] == str(tmp_path / "weights.pt")
+    cam = plan.cam_params("mine")
+    assert (cam["target_layer"], cam["layout"], cam["prefix_tokens"]) == (None, "tokens", 1)
+    # A trained model's CAM params keep their keys (the default run's CAM jobs do not rerun).
+    assert "layout" not in Plan(validate_config(OK)).cam_params("resnet18-erm-s0")
+
+
+def test_the_pretrained_example_validates_once_its_files_exist(tmp_path):
+    raw = yaml.safe_load((ROOT / "config" / "pretrained.yaml").read_text())
+    with pytest.raises(
+        ConfigError, match=r"^config error: (datasets|models)\.[a-z0-9_]+\.(path|checkpoint)"
+    ):
+        validate_config(raw)
+    for dataset in raw["datasets"].values():
+        dataset["path"] = str(tmp_path)
+    for model in raw["models"].values():
+        model["checkpoint"] = str(tmp_path / f"{model['name']}.pt")
+        Path(model["checkpoint"]).write_bytes(b"")
+    plan = Plan(validate_config(raw))
+    assert plan.models == ["resnet50", "vit_b_16"] and plan.trained_models == []
+    assert {plan.import_params(d, m)["input_size"] for d in plan.datasets for m in plan.models} == {
+        224
+    }

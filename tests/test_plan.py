@@ -93,8 +93,11 @@ def job_params(plan: Plan) -> dict[tuple[str, ...], Any]:
         for noise, levels in plan.corruptions.items():
             for level in levels:
                 jobs["noisy_set", d, noise, level] = plan.noise_params(d, noise, level)
+        for model in plan.user_models:
+            jobs["import_model", d, model] = plan.import_params(d, model)
         for model in plan.models:
-            jobs["train_classifier", d, model] = plan.train_params(d, model)
+            if model in plan.trained_models:
+                jobs["train_classifier", d, model] = plan.train_params(d, model)
             jobs["cam_clean", d, model] = plan.cam_params(model)
             for attack, levels in plan.attacks.items():
                 for level in levels:
@@ -126,7 +129,9 @@ LEVELS = {"cam", "metrics", "cam_grid"}  # a level list of the grid's noise
 READERS: list[tuple[str, set[str]]] = [
     ("seed", {"prepare_data", "train_generative", "train_classifier", "noisy_set",
               "adversarial_set", "metrics", "cam_grid"}),
-    ("device", {"train_generative", "train_classifier", "adversarial_set", "cam", "cam_clean"}),
+    ("device", {"train_generative", "train_classifier", "import_model", "adversarial_set", "cam",
+                "cam_clean"}),
+    ("datasets.<*>.image_size", {"prepare_data", "import_model"}),
     ("datasets.<*>.training.*", {"train_classifier"}),
     ("datasets.<*>.regularizers.*", {"train_classifier"}),
     ("datasets.<*>.source", {"download", "prepare_data"}),
@@ -147,7 +152,11 @@ READERS: list[tuple[str, set[str]]] = [
     ("noise.corruptions.<*>.*", {"noisy_set", *LEVELS}),
     ("noise.adversarial.*.eps", {"adversarial_set", *LEVELS}),
     ("noise.adversarial.*", {"adversarial_set"}),
+    ("cam.batch_size", {"cam", "cam_clean", "import_model"}),  # also the accuracy pass's batch
     ("cam.*", {"cam", "cam_clean"}),
+    ("models.<*>.target_layer", {"cam", "cam_clean"}),
+    ("models.<*>.cam_*", {"cam", "cam_clean"}),
+    ("models.<*>.*", {"import_model"}),
     ("metrics.*", {"metrics"}),
     ("stats.*", {"stats"}),
     ("report.dpi", {"figure", "cam_grid"}),
@@ -171,6 +180,9 @@ NOTHING_TO_CHANGE = {
     "regularizers.erm",
     "datasets.<name>.regularizers.erm",
     "datasets.<name>.training.seeds",
+    "models.<name>.mode",  # one mode so far
+    # Its one valid value is every dataset's image_size, which null stands for already.
+    "models.<name>.input_size",
 }
 
 
@@ -178,10 +190,21 @@ NOTHING_TO_CHANGE = {
 def base(tmp_path_factory) -> dict:
     """A config that sets every key somewhere (two image folders to switch between)."""
     folders = [tmp_path_factory.mktemp(f"images{i}") for i in range(2)]
+    checkpoints = [folders[0] / f"weights{i}.pt" for i in range(2)]
+    for path in checkpoints:
+        path.write_bytes(b"")  # only its existence is checked before the jobs
+    user_model = {
+        "source": "torchvision",
+        "checkpoint": str(checkpoints[0]),
+        "mean": [0.5, 0.5, 0.5],
+        "std": [0.25, 0.25, 0.25],
+        "target_layer": "layer4",
+    }
     reg = {"eps": 2.0, "xi": 1e-6, "alpha": 1.0, "entmin": False}
     vat = {**reg, "whiten": False}
     return {
         "folders": [str(f) for f in folders],
+        "checkpoints": [str(c) for c in checkpoints],
         "config": {
             "datasets": {
                 "shapes": {"source": "shapes", "n_train": 100, "n_test": 50, "n_eval": 20},
@@ -205,6 +228,11 @@ def base(tmp_path_factory) -> dict:
                 "adversarial": {"fgsm": {"eps": [8]}, "pgd": {"eps": [2]}},
             },
             "report": {"grid_noise": "contrast"},
+            "models": {
+                "cnn": {**user_model, "name": "resnet18", "cam_layout": "nhwc"},
+                "vit": {**user_model, "name": "vit_b_16", "cam_layout": "tokens",
+                        "cam_prefix_tokens": 1, "kwargs": {"patch_size": 8}},
+            },
         },
     }  # fmt: skip
 
@@ -253,14 +281,17 @@ def schema_node(key: str) -> dict:
     return resolve(node, SCHEMA_DOC)
 
 
-def candidates(key: str, node: dict, value: Any, folders: list[str]) -> list[Any]:
+def candidates(key: str, node: dict, value: Any, files: dict[str, list[str]]) -> list[Any]:
     """Other values for a key, to be tried in order until one validates."""
     special = {
         "url": ["https://mirror.example/data/"],
         "md5": ["0" * 32],
         "train": ["0" * 32],
         "test": ["0" * 32],
-        "path": [f for f in folders if f != value],
+        "path": [f for f in files["folders"] if f != value],
+        "checkpoint": [f for f in files["checkpoints"] if f != value],
+        "kwargs": [{"patch_size": 4}],
+        "name": ["resnet50"],
         "target_layer": ["layer3", "features.conv7"],
         "measure": ["pearson"],
         "grid_noise": ["gaussian"],
@@ -302,7 +333,7 @@ def test_changing_a_key_changes_exactly_the_jobs_that_read_it(base, key):
     changed_somewhere = []
     for path in places:
         value = _get(config, path)
-        for other in candidates(key, schema_node(key), value, base["folders"]):
+        for other in candidates(key, schema_node(key), value, base):
             changed = copy.deepcopy(config)
             _set(changed, path, other)
             try:
@@ -324,7 +355,9 @@ def test_model_names_round_trip_and_reject_anything_else():
     assert model_name("vgg11_bn", "lvat_glow", 12) == "vgg11_bn-lvat_glow-s12"
     assert split_model("vgg11_bn-lvat_glow-s12") == ("vgg11_bn", "lvat_glow", 12)
     assert split_model("resnet18-erm-s0").seed == 0
-    for bad in ("resnet18-erm", "resnet18-erm-0", "resnet18-erm-s", "resnet18"):
+    # A `models` entry (no hyphen) is its own arch, regulariser "pretrained", seed 0.
+    assert split_model("my_vit2") == ("my_vit2", "pretrained", 0)
+    for bad in ("resnet18-erm", "resnet18-erm-0", "resnet18-erm-s", "ResNet", "2vit", "a-b"):
         with pytest.raises(ValueError, match="is not '<arch>-<regularizer>-s<seed>'"):
             split_model(bad)
 
@@ -339,8 +372,9 @@ def test_a_new_training_seed_adds_its_own_chains_and_changes_no_other_job(base):
     assert new and all(split_model(job[2]).seed == 1 for job in new)
     assert {job[0] for job in new} == CHAIN
     # Noise sets stay shared: only the per-model rules gain jobs.
-    models = Plan(seeded).models
-    assert len(models) == 2 * len(Plan(config).models)
+    models = Plan(seeded).trained_models
+    assert len(models) == 2 * len(Plan(config).trained_models)
+    assert Plan(seeded).user_models == Plan(config).user_models == ["cnn", "vit"]
 
 
 def test_each_training_seed_trains_from_its_own_seed():

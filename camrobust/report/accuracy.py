@@ -8,6 +8,7 @@ import re
 import pandas as pd
 
 from camrobust.frames import require_columns
+from camrobust.names import is_user_model, split_model
 
 KEYS = ("dataset", "model", "arch", "regularizer", "noise")
 _NEED = (*KEYS, "level", "image", "label", "pred_clean", "pred_noisy")
@@ -20,7 +21,10 @@ _SEED_SUFFIX = re.compile(r"-s(\d+)$")
 
 
 def model_seed(model: str) -> str | None:
-    """The training seed in a model name: 'resnet18-vat-s2' -> '2'; None without the suffix."""
+    """The training seed in a model name: 'resnet18-vat-s2' -> '2', a user's model (trained
+    once, elsewhere) -> '0'; None without the suffix."""
+    if is_user_model(model):
+        return str(split_model(model).seed)
     match = _SEED_SUFFIX.search(model)
     return match[1] if match else None
 
