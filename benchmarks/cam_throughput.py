@@ -3,8 +3,9 @@
 Prints median wall times and ratios to a bare no-grad forward and to each peer. Examples:
     python benchmarks/cam_throughput.py --device cpu --batch 64 --repeats 3
     python benchmarks/cam_throughput.py --model vit_b_16 --batch 4 --repeats 1
-The ViT-B/16 case (224 pixels, random weights) compares the seven gradient methods only, against
-pytorch-grad-cam given its reshape_transform for tokens (torch-cam has no token layout).
+The ViT-B/16 and ResNet-50 cases (224 pixels, random weights) compare the seven gradient methods
+only, against pytorch-grad-cam given its reshape_transform for tokens (torch-cam has no token
+layout); on CUDA they also print the peak GPU memory of ours.
 """
 
 from __future__ import annotations
@@ -64,10 +65,24 @@ def vit_tokens_to_grid(tokens: torch.Tensor) -> torch.Tensor:
     return tokens[:, 1:, :].reshape(n, 14, 14, c).permute(0, 3, 1, 2)
 
 
-def vit_case(args: argparse.Namespace, device: torch.device) -> None:
-    """Seven gradient methods on ViT-B/16 at 224: ours against pytorch-grad-cam, one process."""
-    model = vit_b_16().to(device)
-    layer_name = "encoder.layers.encoder_layer_11.ln_1"
+def resnet50(classes: int = 1000) -> nn.Module:
+    """torchvision ResNet-50 at 224 pixels, random weights (nothing is downloaded)."""
+    torch.manual_seed(0)
+    return torchvision.models.resnet50(weights=None, num_classes=classes).eval()
+
+
+# The 224-pixel cases: the network, its CAM layer, pytorch-grad-cam's reshape_transform.
+IMAGENET_CASES: dict[str, tuple[Callable[[], nn.Module], str, Callable | None]] = {
+    "vit_b_16": (vit_b_16, "encoder.layers.encoder_layer_11.ln_1", vit_tokens_to_grid),
+    "resnet50": (resnet50, "layer4", None),
+}
+
+
+def imagenet_case(args: argparse.Namespace, device: torch.device) -> None:
+    """Seven gradient methods on a 224-pixel ImageNet network: ours against pytorch-grad-cam
+    (given the reshape_transform a token layout needs), one process; peak GPU memory on CUDA."""
+    build, layer_name, reshape = IMAGENET_CASES[args.model]
+    model = build().to(device)
     layer = model.get_submodule(layer_name)
     x = torch.rand(args.batch, 3, 224, 224, generator=torch_generator("bench-vit", args.batch))
     x = x.to(device)
@@ -78,7 +93,7 @@ def vit_case(args: argparse.Namespace, device: torch.device) -> None:
 
     def pgc_seven() -> None:
         for cls in PGC.values():
-            cam = cls(model, [layer], reshape_transform=vit_tokens_to_grid)
+            cam = cls(model, [layer], reshape_transform=reshape)
             cam(input_tensor=x, targets=None)
             cam.activations_and_grads.release()
 
@@ -88,16 +103,20 @@ def vit_case(args: argparse.Namespace, device: torch.device) -> None:
     t_bare = timed(bare, args.repeats, device)
     t_pgc = timed(pgc_seven, args.repeats, device)
     t_ours = timed(ours_seven, args.repeats, device)
+    peak = peak_mb(ours_seven, device)
     print(
-        f"device={device} model=vit_b_16@224 layer={layer_name} batch={args.batch} "
+        f"device={device} model={args.model}@224 layer={layer_name} batch={args.batch} "
         f"repeats={args.repeats} threads={torch.get_num_threads()} torch={torch.__version__}"
     )
     print(f"{'what':42s} {'seconds':>9s} {'× bare fwd':>11s}  speed-up")
     print(f"{'bare no-grad forward':42s} {t_bare:9.4f} {1.0:11.1f}")
-    print(f"{'pytorch-grad-cam, 7 methods (reshape)':42s} {t_pgc:9.4f} {t_pgc / t_bare:11.1f}")
+    label = "pytorch-grad-cam, 7 methods" + (" (reshape)" if reshape else "")
+    print(f"{label:42s} {t_pgc:9.4f} {t_pgc / t_bare:11.1f}")
     print(
         f"{'ours, 7 at once':42s} {t_ours:9.4f} {t_ours / t_bare:11.1f}  {t_pgc / t_ours:.1f}× pgc"
     )
+    if peak is not None:
+        print(f"peak GPU memory, ours 7 at once: {peak:.0f} MB")
 
 
 def timed(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
@@ -129,7 +148,9 @@ def peak_mb(fn: Callable[[], object], device: torch.device) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--model", default="resnet18-cifar", choices=("resnet18-cifar", "vit_b_16"))
+    parser.add_argument(
+        "--model", default="resnet18-cifar", choices=("resnet18-cifar", *IMAGENET_CASES)
+    )
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--layer", default="layer4")
@@ -142,8 +163,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     device = resolve_device(args.device)
-    if args.model == "vit_b_16":
-        vit_case(args, device)
+    if args.model in IMAGENET_CASES:
+        imagenet_case(args, device)
         return
     model = resnet18_cifar().to(device)
     x = torch.rand(args.batch, 3, 32, 32, generator=torch_generator("bench", args.batch))

@@ -252,3 +252,58 @@ def test_the_report_builds_and_chromium_renders_it(tiny_run, tmp_path):
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.shape == (900, 1280)
     assert pixels.std() > 10  # not a blank page
+
+
+def test_user_checkpoints_are_evaluated_as_they_are_to_the_tables(tmp_path):
+    """A CNN, a ViT and a Swin from torchvision, saved random-initialised as a user would save
+    their own, run through every stage without training. Two gradient methods keep it short
+    (tests/test_cam.py checks every method on transformers against pytorch-grad-cam)."""
+    import torch
+    import torchvision
+
+    from camrobust.data.shapes import CLASS_NAMES
+
+    models = {  # name: (architecture, CAM target layer: None = the family's default)
+        "resnet": ("resnet18", "layer3"),  # layer4 is 1×1 at 32 pixels
+        "vit": ("vit_b_16", None),  # a 2×2 patch grid at 32 pixels
+        "swin": ("swin_t", "features.3"),  # a 4×4 grid
+    }
+    entries = {}
+    for name, (arch, layer) in models.items():
+        torch.manual_seed(0)
+        kwargs = {"image_size": 32} if arch.startswith("vit") else {}
+        net = torchvision.models.get_model(
+            arch, weights=None, num_classes=len(CLASS_NAMES), **kwargs
+        )
+        torch.save(net.state_dict(), tmp_path / f"{name}.pt")
+        entries[name] = {"source": "torchvision", "name": arch, "checkpoint": str(tmp_path / f"{name}.pt"),
+                         "target_layer": layer}  # fmt: skip
+    config = {
+        "seed": 0, "device": "cpu",
+        "datasets": {"shapes": {"source": "shapes", "n_train": 100, "n_test": 50, "n_eval": 10}},
+        "architectures": {}, "models": entries,
+        "noise": {"corruptions": {"gaussian": {"severities": [3]}}, "adversarial": {"fgsm": {"eps": [8]}}},
+        "cam": {"methods": ["gradcam", "layercam"], "batch_size": 10},
+        "metrics": {"bootstrap": 20}, "stats": {"min_pairs": 5},
+    }  # fmt: skip
+    path = tmp_path / "user.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "run"
+    snakemake(out, "--cores", "2", config=path)
+    results = out / "results"
+    assert not (results / "generative").exists()  # nothing trained, no generative model
+    assert sorted(p.name for p in (results / "models/shapes").iterdir()) == sorted(models)
+    per_image = pd.read_parquet(results / "tables/per_image.parquet")
+    assert len(per_image) == len(models) * 2 * 10 * 2  # models × methods × images × levels
+    assert (
+        set(per_image["model"]) == set(models) and (per_image["arch"] == per_image["model"]).all()
+    )
+    assert set(per_image["regularizer"]) == {"pretrained"} and set(per_image["seed"]) == {"0"}
+    assert np.isfinite(per_image[list(MEASURES)].to_numpy()).all()
+    accuracy = pd.read_csv(results / "tables/accuracy.csv", dtype={"level": str, "seed": str})
+    per_model = accuracy[accuracy["seed"] == "0"]
+    assert set(per_model["model"]) == set(models) and per_model["test_accuracy"].between(0, 1).all()
+    for name in ("methods", "regularizers", "mixedlm", "flips", "noise"):
+        stats = pd.read_csv(results / f"stats/{name}.csv")
+        assert (stats["p_value"].notna() | stats["note"].notna()).all(), name
+    assert (results / "tables/headline.md").read_text().strip()
