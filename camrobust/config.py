@@ -169,7 +169,10 @@ def _check_cross_key_rules(config: Mapping[str, Any]) -> None:
 def _check_user_model(name: str, spec: Mapping[str, Any], datasets: Mapping[str, Any]) -> None:
     """A user's model: a checkpoint file that exists, a size every dataset has, a valid layout."""
     key = f"models.{name}"
-    if not Path(spec["checkpoint"]).is_file():
+    if spec["checkpoint"] is None:
+        if spec["mode"] == "evaluate":
+            _fail(f"{key}.checkpoint", "mode evaluate needs a checkpoint")
+    elif not Path(spec["checkpoint"]).is_file():
         _fail(f"{key}.checkpoint", f"{spec['checkpoint']} is not a file")
     if spec["source"] == "camrobust" and (spec["mean"] is not None or spec["std"] is not None):
         _fail(f"{key}.mean", "the project's own models keep their fixed standardisation")

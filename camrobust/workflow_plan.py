@@ -41,7 +41,9 @@ class Plan:
         self.seed = config["seed"]
         self.device = config["device"]
         self.datasets = list(config["datasets"])
-        self.architectures = list(config["architectures"])
+        # The user's models of mode train are trained like the architectures, by their names.
+        trained = [n for n, spec in config["models"].items() if spec["mode"] == "train"]
+        self.architectures = [*config["architectures"], *trained]
         self.regularizers = list(config["regularizers"])
         self.trained_models = [
             model_name(a, r, s)
@@ -49,8 +51,8 @@ class Plan:
             for r in self.regularizers
             for s in config["training"]["seeds"]
         ]
-        # The user's checkpoints, evaluated as they are (rule import_model), by their own names.
-        self.user_models = list(config["models"])
+        # The user's checkpoints evaluated as they are (rule import_model), by their own names.
+        self.user_models = [n for n in config["models"] if n not in trained]
         self.models = [*self.trained_models, *self.user_models]
         # The generative models the configured latent-space regularisers need (none when
         # nothing is trained).
@@ -116,22 +118,32 @@ class Plan:
             "dataset": dataset,
             "device": self.device,
             "arch": arch,
-            "arch_options": self.arch_options(dataset, arch),
+            **self._architecture(dataset, arch),
             "regularizer": reg,
             "reg_params": merged(self.config["regularizers"][reg], overrides),
             "training": self.training(dataset),
         }
 
-    def import_params(self, dataset: str, model: str) -> dict[str, Any]:
-        """A user's checkpoint: how to build it (input size: its own or the dataset's)."""
-        spec = self.config["models"][model]
+    def _architecture(self, dataset: str, arch: str) -> dict[str, Any]:
+        """How a trained model is built: a project architecture's options, or a user's model
+        of mode train (its source, name and checkpoint)."""
+        if arch in self.config["models"]:
+            return {"model_source": self.model_source(dataset, arch)}
+        return {"arch_options": self.arch_options(dataset, arch)}
+
+    def model_source(self, dataset: str, name: str) -> dict[str, Any]:
+        """What build_model needs for a `models` entry (input size: its own or the dataset's)."""
+        spec = self.config["models"][name]
         size = spec["input_size"] or self.config["datasets"][dataset]["image_size"]
         build = ("source", "name", "checkpoint", "mean", "std", "kwargs")
+        return {**{k: spec[k] for k in build}, "input_size": size}
+
+    def import_params(self, dataset: str, model: str) -> dict[str, Any]:
+        """A user's checkpoint evaluated as it is: how to build it, the accuracy pass's batch."""
         return {
             "dataset": dataset,
             "device": self.device,
-            **{k: spec[k] for k in build},
-            "input_size": size,
+            **self.model_source(dataset, model),
             "batch_size": self.config["cam"]["batch_size"],
         }
 
@@ -195,16 +207,16 @@ class Plan:
             "batch_size": cam["batch_size"],
             "autocast": None if cam["autocast"] == "none" else cam["autocast"],
         }
-        if model in self.config["models"]:
+        arch = split_model(model).arch
+        if arch in self.config["models"]:
             # A user's model: target layer None means the family's default (camrobust/cam).
-            spec = self.config["models"][model]
+            spec = self.config["models"][arch]
             return {
                 **params,
                 "target_layer": spec["target_layer"],
                 "layout": spec["cam_layout"],
                 "prefix_tokens": spec["cam_prefix_tokens"],
             }
-        arch = split_model(model).arch
         layer = self.config["architectures"][arch]["target_layer"] or TARGET_LAYERS[arch]
         return {**params, "target_layer": layer}
 

@@ -8,7 +8,7 @@ from camrobust.device import resolve_device
 from camrobust.io import load_npz, save_json
 from camrobust.logs import script_logging
 from camrobust.models import save_classifier
-from camrobust.models.sources import build_model
+from camrobust.models.sources import build_model_entry
 from camrobust.train import evaluate_accuracy
 
 sm = snakemake  # noqa: F821
@@ -18,23 +18,16 @@ with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
     test = load_npz(sm.input.test)
     num_classes = len(test["class_names"])
     try:
-        model = build_model(
-            p["source"],
-            p["name"],
-            num_classes,
-            p["checkpoint"],
-            input_size=p["input_size"],
-            mean=p["mean"],
-            std=p["std"],
-            **p["kwargs"],
-        )
+        model = build_model_entry(p, num_classes)
     except (ValueError, ImportError) as err:  # a checkpoint that does not fit: one line
         raise SystemExit(f"models.{sm.wildcards.model}: {err}") from None
     model = model.to(device).eval()
     images = torch.from_numpy(np.ascontiguousarray(test["images"])).to(device)
     labels = torch.from_numpy(test["labels"]).long().to(device)
     accuracy = evaluate_accuracy(model, images, labels, batch_size=p["batch_size"])
-    save_classifier(sm.output.model, model, {"arch": p["name"], "num_classes": num_classes})
+    save_classifier(
+        sm.output.model, model, {"arch": p["name"], "num_classes": num_classes, **p["kwargs"]}
+    )
     save_json(
         sm.output.metrics, {"test_accuracy": accuracy, "params": p, "num_classes": num_classes}
     )

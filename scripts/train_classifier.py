@@ -5,10 +5,13 @@ import hashlib
 import json
 from pathlib import Path
 
+import torch
+
 from camrobust.device import resolve_device
 from camrobust.io import atomic_path, load_npz, save_json
 from camrobust.logs import script_logging
 from camrobust.models import build_classifier, save_classifier
+from camrobust.models.sources import build_model_entry
 from camrobust.seeding import derive_seed
 from camrobust.train import train_classifier
 from camrobust.train.generative import load_generative
@@ -21,9 +24,19 @@ with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
     num_classes = len(train["class_names"])
     # Named by architecture and regulariser: the training seed is in p["seed"] already.
     init_seed = derive_seed(p["seed"], p["dataset"], f"{p['arch']}-{p['regularizer']}", "init")
-    model = build_classifier(
-        p["arch"], num_classes=num_classes, seed=init_seed, **p["arch_options"]
-    )
+    if "model_source" in p:  # a config `models` entry of mode train, from its checkpoint
+        torch.manual_seed(init_seed)  # the weights the checkpoint leaves out, if any
+        try:
+            model = build_model_entry(p["model_source"], num_classes)
+        except (ValueError, ImportError) as err:  # a checkpoint that does not fit: one line
+            raise SystemExit(f"models.{p['arch']}: {err}") from None
+        entry = p["model_source"]
+        hparams = {"arch": entry["name"], "num_classes": num_classes, **entry["kwargs"]}
+    else:
+        model = build_classifier(
+            p["arch"], num_classes=num_classes, seed=init_seed, **p["arch_options"]
+        )
+        hparams = {"arch": p["arch"], "num_classes": num_classes, **p["arch_options"]}
     generative = load_generative(sm.input.generative[0], device) if sm.input.generative else None
     # The checkpoint name carries a hash of the params: a run killed under another config is
     # never resumed by this one.
@@ -44,7 +57,6 @@ with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
         device=device,
         checkpoint_path=checkpoint,
     )
-    hparams = {"arch": p["arch"], "num_classes": num_classes, **p["arch_options"]}
     save_classifier(sm.output.model, result.model, hparams)
     save_json(sm.output.metrics, {**result.metrics, "params": p, "num_classes": num_classes})
     with atomic_path(sm.output.curve) as tmp, open(tmp, "w", newline="") as fh:

@@ -182,7 +182,8 @@ def _user_config(tmp_path: Path, **entry) -> dict:
         ({"input_size": 224}, "models.mine.input_size: 224 differs from datasets.shapes.image_size (32)"),
         ({"cam_prefix_tokens": 1}, "models.mine.cam_prefix_tokens: needs cam_layout: tokens"),
         ({"source": "camrobust", "mean": [0, 0, 0]}, "models.mine.mean: the project's own models"),
-        ({"mode": "train"}, "models.mine.mode: 'train' is not allowed"),
+        ({"checkpoint": None}, "models.mine.checkpoint: mode evaluate needs a checkpoint"),
+        ({"mode": "tune"}, "models.mine.mode: 'tune' is not allowed"),
         ({"source": "keras"}, "models.mine.source: 'keras' is not allowed"),
     ],
 )  # fmt: skip
@@ -229,3 +230,27 @@ def test_the_pretrained_example_validates_once_its_files_exist(tmp_path):
     assert {plan.import_params(d, m)["input_size"] for d in plan.datasets for m in plan.models} == {
         224
     }
+
+
+def test_a_user_model_of_mode_train_is_trained_like_an_architecture(tmp_path):
+    config = _user_config(tmp_path, mode="train", kwargs={"width": 0.5})
+    config["models"]["mine"]["source"] = "camrobust"
+    config["models"]["mine"]["name"] = "resnet18"
+    plan = Plan(validate_config({**config, "regularizers": {"erm": {}, "lvat_vae": {}}}))
+    assert plan.user_models == [] and plan.models == ["mine-erm-s0", "mine-lvat_vae-s0"]
+    assert plan.generative == ["vae"]
+    params = plan.train_params("shapes", "mine-lvat_vae-s0")
+    assert "arch_options" not in params and params["arch"] == "mine"
+    assert params["model_source"] == {
+        "source": "camrobust", "name": "resnet18", "checkpoint": str(tmp_path / "weights.pt"),
+        "input_size": 32, "mean": None, "std": None, "kwargs": {"width": 0.5},
+    }  # fmt: skip
+    assert plan.cam_params("mine-erm-s0")["layout"] is None
+    # without a checkpoint it trains from random weights
+    config["models"]["mine"]["checkpoint"] = None
+    assert (
+        Plan(validate_config(config)).train_params("shapes", "mine-erm-s0")["model_source"][
+            "checkpoint"
+        ]
+        is None
+    )

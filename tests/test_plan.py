@@ -131,7 +131,8 @@ READERS: list[tuple[str, set[str]]] = [
               "adversarial_set", "metrics", "cam_grid"}),
     ("device", {"train_generative", "train_classifier", "import_model", "adversarial_set", "cam",
                 "cam_clean"}),
-    ("datasets.<*>.image_size", {"prepare_data", "import_model"}),
+    # and the input size of the `models` entries (of both modes)
+    ("datasets.<*>.image_size", {"prepare_data", "import_model", "train_classifier"}),
     ("datasets.<*>.training.*", {"train_classifier"}),
     ("datasets.<*>.regularizers.*", {"train_classifier"}),
     ("datasets.<*>.source", {"download", "prepare_data"}),
@@ -154,9 +155,10 @@ READERS: list[tuple[str, set[str]]] = [
     ("noise.adversarial.*", {"adversarial_set"}),
     ("cam.batch_size", {"cam", "cam_clean", "import_model"}),  # also the accuracy pass's batch
     ("cam.*", {"cam", "cam_clean"}),
+    ("models.<*>.mode", {"import_model", *CHAIN}),  # the model moves between the two chains
     ("models.<*>.target_layer", {"cam", "cam_clean"}),
     ("models.<*>.cam_*", {"cam", "cam_clean"}),
-    ("models.<*>.*", {"import_model"}),
+    ("models.<*>.*", {"import_model", "train_classifier"}),
     ("metrics.*", {"metrics"}),
     ("stats.*", {"stats"}),
     ("report.dpi", {"figure", "cam_grid"}),
@@ -180,7 +182,6 @@ NOTHING_TO_CHANGE = {
     "regularizers.erm",
     "datasets.<name>.regularizers.erm",
     "datasets.<name>.training.seeds",
-    "models.<name>.mode",  # one mode so far
     # Its one valid value is every dataset's image_size, which null stands for already.
     "models.<name>.input_size",
 }
@@ -232,6 +233,7 @@ def base(tmp_path_factory) -> dict:
                 "cnn": {**user_model, "name": "resnet18", "cam_layout": "nhwc"},
                 "vit": {**user_model, "name": "vit_b_16", "cam_layout": "tokens",
                         "cam_prefix_tokens": 1, "kwargs": {"patch_size": 8}},
+                "tuned": {**user_model, "name": "swin_t", "mode": "train"},
             },
         },
     }  # fmt: skip
@@ -375,6 +377,7 @@ def test_a_new_training_seed_adds_its_own_chains_and_changes_no_other_job(base):
     models = Plan(seeded).trained_models
     assert len(models) == 2 * len(Plan(config).trained_models)
     assert Plan(seeded).user_models == Plan(config).user_models == ["cnn", "vit"]
+    assert "tuned-vat-s1" in models  # a user's model of mode train has its seeds too
 
 
 def test_each_training_seed_trains_from_its_own_seed():

@@ -144,3 +144,18 @@ def build_model(
         source=source, name=name, num_classes=num_classes, **preprocessing.as_dict(), **kwargs
     )
     return model
+
+
+def build_model_entry(entry: dict[str, Any], num_classes: int) -> nn.Module:
+    """The classifier of a config `models` entry as the plan passes it (source, name, checkpoint,
+    input_size, mean, std, kwargs): for rules import_model and train_classifier alike."""
+    return build_model(
+        entry["source"],
+        entry["name"],
+        num_classes,
+        entry["checkpoint"],
+        input_size=entry["input_size"],
+        mean=entry["mean"],
+        std=entry["std"],
+        **entry["kwargs"],
+    )
