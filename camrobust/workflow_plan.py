@@ -14,7 +14,7 @@ from camrobust.config import merged
 from camrobust.data.cifar10c import is_official
 from camrobust.names import GENERATIVE_OF, TARGET_LAYERS, model_name, split_model
 from camrobust.paths import CLEAN_LEVEL
-from camrobust.report.registry import figure_spec
+from camrobust.report.registry import FIGURES, figure_spec
 from camrobust.seeding import derive_seed
 
 
@@ -81,6 +81,13 @@ class Plan:
         """Level names of `noise` in config order."""
         table = self.corruptions if noise in self.corruptions else self.attacks
         return list(table[noise])
+
+    @property
+    def figures(self) -> list[str]:
+        """The report figures; those comparing regularisers only where the models have two
+        (a run of the user's checkpoints alone has one, `pretrained`: nothing to compare)."""
+        groups = {split_model(m).regularizer for m in self.models}
+        return [f for f in FIGURES if len(groups) > 1 or not figure_spec(f).compares_regularizers]
 
     def grid_noise(self) -> str:
         """The noise shown in the CAM grid figures."""

@@ -11,7 +11,6 @@ from camrobust.data.prepare import remote_files
 from camrobust.local_gpu import gpus_per_job
 from camrobust.names import GENERATIVE_OF, split_model
 from camrobust.paths import CLEAN, CLEAN_LEVEL
-from camrobust.report.registry import FIGURES
 from camrobust.workflow_plan import Plan
 
 try:
@@ -135,7 +134,7 @@ def stats_outputs():
 
 
 def report_outputs():
-    figures = expand(paths.figure(), dataset=PLAN.datasets, figure=FIGURES)
+    figures = expand(paths.figure(), dataset=PLAN.datasets, figure=PLAN.figures)
     grids = expand(
         paths.cam_grid(),
         dataset=PLAN.datasets,

@@ -210,6 +210,11 @@ def test_a_user_model_is_imported_not_trained_and_its_cam_keys_reach_the_cam_job
     assert params["input_size"] == 32 and params["checkpoint"] == str(tmp_path / "weights.pt")
     cam = plan.cam_params("mine")
     assert (cam["target_layer"], cam["layout"], cam["prefix_tokens"]) == (None, "tokens", 1)
+    # One regulariser group (pretrained): no figure comparing regularisers is planned.
+    assert "forest_plot" not in plan.figures and "h_heatmap" in plan.figures
+    assert (
+        "forest_plot" in Plan(validate_config({**config, "architectures": {"cnn13": {}}})).figures
+    )
     # A trained model's CAM params keep their keys (the default run's CAM jobs do not rerun).
     assert "layout" not in Plan(validate_config(OK)).cam_params("resnet18-erm-s0")
 

@@ -25,7 +25,6 @@ from camrobust.data.cifar10c import official_files
 from camrobust.data.prepare import SOURCES, remote_files
 from camrobust.logs import FAIL_FIRST_ENV, script_logging
 from camrobust.names import TARGET_LAYERS, model_name, split_model
-from camrobust.report.registry import FIGURES
 from camrobust.workflow_plan import Plan, training_seed
 
 SCHEMA_DOC = yaml.safe_load(SCHEMA.read_text())
@@ -109,7 +108,7 @@ def job_params(plan: Plan) -> dict[tuple[str, ...], Any]:
                     jobs["cam", d, model, noise, level] = plan.cam_params(model)
                 jobs["metrics", d, model, noise] = plan.metrics_params(noise)
             jobs["cam_grid", d, model] = plan.cam_grid_params()
-        for figure in FIGURES:
+        for figure in plan.figures:
             jobs["figure", d, figure] = plan.figure_params(figure)
     jobs["stats",] = plan.stats_params()
     jobs["summary_table",] = plan.summary_params()

@@ -15,10 +15,12 @@ from typing import Any
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """What one figure reads: an input table and, if `uses_measure`, `report.measure`."""
+    """What one figure reads: an input table and, if `uses_measure`, `report.measure`; and
+    whether it compares regularisers (so needs models of two of them, `compares_regularizers`)."""
 
     table: str  # robustness, per_image, or a stats table (method_ranks, mixedlm)
     uses_measure: bool
+    compares_regularizers: bool = False
 
 
 FIGURES: dict[str, FigureSpec] = {
@@ -27,7 +29,7 @@ FIGURES: dict[str, FigureSpec] = {
     "kept_flipped": FigureSpec("per_image", uses_measure=True),
     "average_ranks": FigureSpec("method_ranks", uses_measure=False),
     "accuracy_vs_severity": FigureSpec("per_image", uses_measure=False),
-    "forest_plot": FigureSpec("mixedlm", uses_measure=False),
+    "forest_plot": FigureSpec("mixedlm", uses_measure=False, compares_regularizers=True),
 }
 
 
