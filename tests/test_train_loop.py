@@ -301,3 +301,29 @@ def test_one_pixel_scaling_and_device_coercion():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA GPU"):
             resolve_device("cuda")
+
+
+def test_a_user_checkpoint_fine_tunes_with_vat_and_round_trips(data, tmp_path):
+    """Mode train of a config `models` entry: the network starts from the checkpoint (not from
+    random weights), trains under VAT in pixel space, and reloads from its classifier file."""
+    import torchvision
+
+    from camrobust.models import load_classifier, save_classifier
+    from camrobust.models.sources import build_model_entry
+
+    torch.manual_seed(5)
+    reference = torchvision.models.resnet18(weights=None, num_classes=10)
+    torch.save(reference.state_dict(), tmp_path / "mine.pt")
+    entry = {"source": "torchvision", "name": "resnet18", "checkpoint": str(tmp_path / "mine.pt"),
+             "input_size": 32, "mean": None, "std": None, "kwargs": {}}  # fmt: skip
+    torch.manual_seed(0)  # another seed: only the checkpoint can make the weights equal
+    model = build_model_entry(entry, 10)
+    assert _same_weights(model.net, reference)
+    result = train_classifier(
+        model, **data, regularizer="vat", reg_params=VAT, schedule=TINY, progress=False
+    )
+    assert not _same_weights(result.model.net, reference)  # it trained
+    assert 0 <= result.metrics["test_accuracy"] <= 1
+    save_classifier(tmp_path / "model.pt", result.model, {"arch": "resnet18", "num_classes": 10})
+    loaded = load_classifier(tmp_path / "model.pt")
+    assert _same_weights(loaded, result.model)
