@@ -32,14 +32,16 @@ rule train_classifier:
 
 # A user's checkpoint (config `models`), evaluated as it is: the files of a trained model (
 # but no training curve) so every later rule reads it alike; its test accuracy fills the accuracy table.
+# Every output constrained: only the user's evaluated models, never a trained model's file.
+USER_MODEL = f"{{model,{one_of(PLAN.user_models)}}}"
+
+
 rule import_model:
     input:
         test=paths.data_file("test"),
     output:
-        model=paths.model_file(
-            "model.pt", model=f"{{model,{one_of(PLAN.user_models)}}}"
-        ),
-        metrics=paths.model_file("metrics.json", model="{model}"),
+        model=paths.model_file("model.pt", model=USER_MODEL),
+        metrics=paths.model_file("metrics.json", model=USER_MODEL),
     log:
         log("import", "dataset", "model"),
     conda:

@@ -259,3 +259,15 @@ def test_a_user_model_of_mode_train_is_trained_like_an_architecture(tmp_path):
         ]
         is None
     )
+
+
+def test_a_user_model_beside_trained_ones_is_imported_once_and_theirs_trained(tmp_path):
+    """Each model file has one rule: import_model for the user's, train_classifier for the rest."""
+    config = _user_config(tmp_path)
+    config["architectures"] = {"resnet18": {}}
+    config["regularizers"] = {"erm": {}, "vat": {}}
+    result = dry_run(tmp_path, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = dict(re.findall(r"^([a-z_]+)\s+(\d+)$", result.stdout, re.MULTILINE))
+    assert (counts["import_model"], counts["train_classifier"]) == ("1", "2")
+    assert counts["cam_clean"] == "3"
