@@ -179,3 +179,4 @@ def test_accuracy_without_seeds_keeps_its_columns_and_a_mixed_naming_fails():
         accuracy.accuracy_table(mixed, clean)
     assert accuracy.model_seed("vgg11_bn-lvat_glow-s12") == "12"
     assert accuracy.model_seed("vgg11_bn-lvat_glow") is None
+    assert accuracy.model_seed("my_vit") == "0"  # a config `models` entry: trained once, elsewhere
