@@ -41,6 +41,7 @@ include: "rules/noise.smk"
 include: "rules/cam.smk"
 include: "rules/metrics.smk"
 include: "rules/stats.smk"
+include: "rules/quality.smk"
 include: "rules/report.smk"
 
 

@@ -156,6 +156,7 @@ def _check_cross_key_rules(config: Mapping[str, Any]) -> None:
         _fail("architectures", "no model to evaluate: name an architecture or a `models` entry")
     for name, spec in config["models"].items():
         _check_user_model(name, spec, config["datasets"])
+    _check_quality(config)
     _check_schedule("training", config["training"])
     for name, spec in config["datasets"].items():
         _check_dataset(name, spec)
@@ -185,6 +186,31 @@ def _check_user_model(name: str, spec: Mapping[str, Any], datasets: Mapping[str,
                 f"{key}.input_size",
                 f"{size} differs from datasets.{dataset}.image_size ({data['image_size']})",
             )
+
+
+def _check_quality(config: Mapping[str, Any]) -> None:
+    """Both quality families share one per-image table: the same images, within every n_eval."""
+    sections = {
+        name: config["metrics"][name]
+        for name in ("sensitivity", "faithfulness")
+        if config["metrics"][name]["enabled"]
+    }
+    counts = {section["images"] for section in sections.values()}
+    if len(counts) > 1:
+        _fail(
+            "metrics.faithfulness.images",
+            f"{config['metrics']['faithfulness']['images']} differs from "
+            f"metrics.sensitivity.images {config['metrics']['sensitivity']['images']} "
+            "(both families are measured on the same images)",
+        )
+    for name, section in sections.items():
+        for dataset, spec in config["datasets"].items():
+            if section["images"] > spec["n_eval"]:
+                _fail(
+                    f"metrics.{name}.images",
+                    f"{section['images']} is more than datasets.{dataset}.n_eval "
+                    f"({spec['n_eval']})",
+                )
 
 
 def _check_schedule(key: str, training: Mapping[str, Any]) -> None:

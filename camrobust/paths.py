@@ -107,3 +107,8 @@ def figure(dataset: str = "{dataset}", figure: str = "{figure}") -> str:
 def cam_grid(dataset: str = "{dataset}", model: str = "{model}") -> str:
     """The CAM grid of one model."""
     return f"{RESULTS}/report/{dataset}/cam_grid/{model}.png"
+
+
+def quality_file(dataset: str = "{dataset}", model: str = "{model}") -> str:
+    """A classifier's per-image sensitivity and faithfulness table (clean images)."""
+    return f"{RESULTS}/quality/{dataset}/{model}.parquet"

@@ -17,6 +17,8 @@ from camrobust.paths import CLEAN_LEVEL
 from camrobust.report.registry import FIGURES, figure_spec
 from camrobust.seeding import derive_seed
 
+QUALITY_SECTIONS = ("sensitivity", "faithfulness")  # the metrics sections of the quality job
+
 
 def level_name(value: int | float) -> str:
     """A noise level as a file-name-safe decimal string (severity 3 -> '3', 0.05 -> '0.05')."""
@@ -228,11 +230,46 @@ class Plan:
         return {**params, "target_layer": layer}
 
     def metrics_params(self, noise: str) -> dict[str, Any]:
+        metrics = {k: v for k, v in self.config["metrics"].items() if k not in QUALITY_SECTIONS}
+        return {"seed": self.seed, "levels": [CLEAN_LEVEL, *self.levels(noise)], **metrics}
+
+    # ---- sensitivity and faithfulness (docs/sensitivity-faithfulness.md) ---------------------
+    @property
+    def quality_enabled(self) -> bool:
+        """Whether any quality family runs (else there are no quality jobs at all)."""
+        return any(self.config["metrics"][s]["enabled"] for s in QUALITY_SECTIONS)
+
+    @property
+    def faithfulness_enabled(self) -> bool:
+        return bool(self.config["metrics"]["faithfulness"]["enabled"])
+
+    def quality_options(self, section: str) -> dict[str, Any] | None:
+        """A family's options for `evaluate_quality`, None when switched off."""
+        spec = self.config["metrics"][section]
+        if not spec["enabled"]:
+            return None
+        return {k: v for k, v in spec.items() if k not in ("enabled", "images")}
+
+    def quality_params(self, model: str) -> dict[str, Any]:
+        """A quality job: its images, both families' options and the CAM engine's settings."""
+        cam = self.cam_params(model)
+        enabled = [self.config["metrics"][s] for s in QUALITY_SECTIONS]
         return {
             "seed": self.seed,
-            "levels": [CLEAN_LEVEL, *self.levels(noise)],
-            **self.config["metrics"],
+            "images": next(s["images"] for s in enabled if s["enabled"]),
+            "sensitivity": self.quality_options("sensitivity"),
+            "faithfulness": self.quality_options("faithfulness"),
+            **{k: cam[k] for k in ("device", "methods", "batch_size", "autocast", "target_layer")},
         }
+
+    def quality_table_params(self) -> dict[str, Any]:
+        """The quality summary: the bootstrap of the robustness table."""
+        metrics = self.config["metrics"]
+        return {"seed": self.seed, "bootstrap": metrics["bootstrap"], "ci": metrics["ci"]}
+
+    def quality_stats_params(self) -> dict[str, Any]:
+        """The method tests on the quality metrics: the stats options but the measures."""
+        return {k: v for k, v in self.config["stats"].items() if k != "measures"}
 
     def stats_params(self) -> dict[str, Any]:
         return dict(self.config["stats"])

@@ -43,7 +43,20 @@ def all_targets():
         paths.table("accuracy.csv"),
         *stats_outputs(),
         *report_outputs(),
+        *quality_outputs(),
     ]
+
+
+def quality_files():
+    """Every quality job's per-image table (none when both quality families are off)."""
+    return expand(paths.quality_file(), dataset=PLAN.datasets, model=PLAN.models)
+
+
+def quality_outputs():
+    """The quality table and its method tests, when a quality family is enabled."""
+    if not PLAN.quality_enabled:
+        return []
+    return [paths.table("quality.csv"), paths.stats_file("quality")]
 
 
 def _wildcard_path(*parts, names, suffix):

@@ -71,14 +71,20 @@ def quality_per_image(
 def summarize_quality(
     table: pd.DataFrame, n_boot: int = 1000, ci: float = 0.95, seed: int = 0
 ) -> pd.DataFrame:
-    """Per model × method × metric: counts, mean over finite rows and its bootstrap interval."""
+    """Per model × method × metric: counts, mean over finite rows and its bootstrap interval
+    (NaN bounds with `n_boot` 0)."""
     metrics = [m for m in (*SENSITIVITY_METRICS, *FAITHFULNESS_METRICS) if m in table.columns]
     if not metrics or "image" not in table.columns or "method" not in table.columns:
         raise ValueError("quality table needs image, method and at least one metric column")
     rows = []
     for key, group in table.groupby(list(QUALITY_KEYS), sort=True):
         images = np.sort(group["image"].unique())
-        counts = resample_counts(len(images), n_boot, numpy_rng(seed, "quality", *key))
+        # bootstrap 0: no intervals (NaN bounds), as in the robustness table
+        counts = (
+            resample_counts(len(images), n_boot, numpy_rng(seed, "quality", *key))
+            if n_boot
+            else np.full((1, len(images)), np.nan)
+        )
         for method, part in group.groupby("method", sort=False):
             part = part.set_index("image").reindex(images)
             for metric in metrics:

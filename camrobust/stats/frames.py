@@ -44,14 +44,16 @@ def wide_blocks(
     measure: str,
     where: str,
     average_over: Sequence[str] = (),
+    kept_only: bool = True,
 ) -> tuple[pd.DataFrame, int]:
     """Kept-pair similarity as images × groups of `column`, complete blocks only; also NaNs dropped.
 
     With `average_over` (e.g. level), an image's kept values are first averaged over those columns,
     so each image is one block however many levels it was kept at (an image is the unit).
+    `kept_only` False takes every row (tables of clean images have no kept/flipped pairs).
     """
     groups = sorted(sub[column].astype(str).unique())
-    kept = sub[sub["kept"].to_numpy()]
+    kept = sub[sub["kept"].to_numpy()] if kept_only else sub
     cell_columns = ("image", *average_over, column)
     cell = _codes(kept, cell_columns)
     if len(np.unique(cell)) < len(cell):
