@@ -275,6 +275,15 @@ class Plan:
         return dict(self.config["stats"])
 
     # ---- params of the report rules ----------------------------------------------------------
+    @property
+    def figures(self) -> list[str]:
+        """The report figures: those drawn from the quality table only with faithfulness on."""
+        return [
+            name
+            for name in FIGURES
+            if figure_spec(name).extra != "quality" or self.faithfulness_enabled
+        ]
+
     def figure_params(self, figure: str) -> dict[str, Any]:
         """A figure's resolution, and the similarity measure it plots if it plots one."""
         report = self.config["report"]

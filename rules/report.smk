@@ -8,11 +8,20 @@ FIGURE_TABLES = {
     "robustness": rules.robustness_table.output[0],
     "per_image": rules.per_image_table.output[0],
     **{name: getattr(rules.stats.output, name) for name in STATS_TABLES},
+    "quality": rules.quality_table.output[0],
 }
+
+
+def figure_input(wildcards):
+    """A figure's table, and its second one (`extra`) if it draws from two."""
+    spec = figure_spec(wildcards.figure)
+    extra = {"extra": FIGURE_TABLES[spec.extra]} if spec.extra else {}
+    return {"table": FIGURE_TABLES[spec.table], **extra}
+
 
 rule figure:
     input:
-        table=lambda wc: FIGURE_TABLES[figure_spec(wc.figure).table],
+        unpack(figure_input),
     output:
         report(
             paths.figure(),

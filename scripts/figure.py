@@ -5,5 +5,8 @@ from camrobust.report.figures import read_table, write_figure
 
 sm = snakemake  # noqa: F821
 with script_logging(sm.log[0]):
-    table = read_table(sm.input.table, sm.wildcards.dataset)
-    write_figure(sm.wildcards.figure, table, sm.output[0], sm.params.p)
+    dataset = sm.wildcards.dataset
+    table = read_table(sm.input.table, dataset)
+    # A Namedlist: `in` would test the values.
+    extra = read_table(sm.input.extra, dataset) if "extra" in sm.input.keys() else None  # noqa: SIM118
+    write_figure(sm.wildcards.figure, table, sm.output[0], sm.params.p, extra)

@@ -9,10 +9,10 @@ import torch
 from test_faithfulness import _net
 
 from camrobust.quality.faithfulness import FAITHFULNESS_METRICS, FaithfulnessResult
-from camrobust.quality.figure import build_h_vs_faithfulness, h_vs_faithfulness
 from camrobust.quality.sensitivity import SENSITIVITY_METRICS, SensitivityResult, sensitivity
 from camrobust.quality.stage import evaluate_quality
 from camrobust.quality.table import QUALITY_KEYS, quality_per_image, summarize_quality
+from camrobust.report.figures import build_h_vs_faithfulness, write_figure
 from camrobust.seeding import numpy_rng, torch_generator
 
 KEYS = {"dataset": "shapes", "model": "resnet18-erm", "arch": "resnet18", "regularizer": "erm"}
@@ -103,8 +103,9 @@ def test_h_vs_faithfulness_places_each_method_at_its_h_and_score(tmp_path):
     expected_y = quality.set_index(["method", "metric"])["mean"]
     assert points["eigencam"] == pytest.approx((0.65, expected_y["eigencam", "road_combined"]))
     assert points["gradcam"] == pytest.approx((0.35, expected_y["gradcam", "road_combined"]))
-    h_vs_faithfulness(tmp_path / "h_vs_road.png", robust, quality, "ssim")
-    assert (tmp_path / "h_vs_road.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    path = tmp_path / "h_vs_road.png"
+    write_figure("h_vs_faithfulness", robust, path, {"dpi": 50, "measure": "ssim"}, quality)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="no model and method"):
         build_h_vs_faithfulness(robust.assign(model="other"), quality, "ssim")
 
@@ -143,3 +144,12 @@ def test_quality_stage_shares_the_clean_pass_and_switches_families_off():
             model, "4", x, methods, KEYS,
             sensitivity_options=None, faithfulness_options=None, seed=1,
         )  # fmt: skip
+
+
+def test_summary_without_bootstrap_has_the_means_and_no_interval():
+    sens, faith = _results()
+    table = quality_per_image(KEYS, sens, faith)
+    plain, boot = summarize_quality(table, n_boot=0), summarize_quality(table, n_boot=20)
+    np.testing.assert_array_equal(plain["mean"], boot["mean"])
+    assert plain[["mean_lo", "mean_hi"]].isna().all().all()
+    assert boot[["mean_lo", "mean_hi"]].notna().any().all()

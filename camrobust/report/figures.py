@@ -1,7 +1,8 @@
-"""Report figures (PNG, Agg): H heatmaps, severity curves, ranks, accuracy, forest plot.
+"""Report figures (PNG, Agg): H heatmaps, severity curves, ranks, accuracy, forest plot, H vs
+faithfulness.
 
-Each `build_<name>` draws the figure `name` of `camrobust.report.registry.FIGURES` from its one
-input table and returns a matplotlib Figure (so tests can inspect its panels); `write_figure`
+Each `build_<name>` draws the figure `name` of `camrobust.report.registry.FIGURES` from its
+input table (and its second one, if any) and returns a matplotlib Figure (so tests can inspect its panels); `write_figure`
 draws one by name and writes its PNG. No pyplot: no global state. The CAM grids are drawn in
 `camrobust.report.cam_grid`.
 """
@@ -337,6 +338,47 @@ def build_forest_plot(mixedlm: pd.DataFrame) -> Figure:
     return fig
 
 
+# Robustness against faithfulness --------------------------------------------------------
+
+#: the faithfulness score the H-vs-faithfulness figure plots (higher is more faithful)
+FAITHFULNESS_AXIS = "road_combined"
+
+
+def build_h_vs_faithfulness(
+    robust: pd.DataFrame, quality: pd.DataFrame, measure: str, metric: str = FAITHFULNESS_AXIS
+) -> Figure:
+    """Per (dataset, model): each CAM method at its H (levels pooled, mean over the noises)
+    against its mean faithfulness score with the bootstrap interval, from the robustness table
+    and the quality table. A method far right but low is stable because it is uninformative."""
+    rows = measure_rows(robust, measure, ("robustness",))
+    require_columns(
+        quality, ("dataset", "model", "method", "metric", "mean", "mean_lo", "mean_hi"), "quality"
+    )
+    h = rows.groupby(["dataset", "model", "method"], sort=True)["robustness"].mean()
+    faith = quality[quality["metric"] == metric].set_index(["dataset", "model", "method"])
+    both = faith.join(h, how="inner")
+    if both.empty:
+        raise ValueError(f"no model and method has both robustness ({measure}) and {metric}")
+    groups = list(both.groupby(level=["dataset", "model"], sort=True))
+    nrows, ncols = _grid(len(groups))
+    fig, axes = _new_figure(nrows, ncols, (4.0, 3.2))
+    for ax, ((dataset, model), sub) in zip(axes.flat, groups, strict=False):
+        y = sub["mean"].to_numpy(dtype=float)
+        err = [y - sub["mean_lo"].to_numpy(dtype=float), sub["mean_hi"].to_numpy(dtype=float) - y]
+        # no bootstrap (metrics.bootstrap 0): NaN bounds, no bars
+        err = np.nan_to_num(np.asarray(err), nan=0.0)
+        ax.errorbar(sub["robustness"], y, yerr=err, fmt="o", ms=4, capsize=2)
+        for (_, _, method), x_val, y_val in zip(sub.index, sub["robustness"], y, strict=True):
+            ax.annotate(
+                method, (x_val, y_val), fontsize=7, xytext=(3, 3), textcoords="offset points"
+            )
+        ax.set_title(f"{dataset} / {model}", fontsize=9)
+        ax.set_xlabel(f"robustness H ({measure}, mean over noises)")
+        ax.set_ylabel(metric)
+    _drop_unused(fig, axes, len(groups))
+    return fig
+
+
 # By name ----------------------------------------------------------------------------------
 
 
@@ -347,12 +389,23 @@ def read_table(path: str | os.PathLike, dataset: str) -> pd.DataFrame:
     return table[table["dataset"] == dataset] if "dataset" in table else table
 
 
-def write_figure(name: str, table: pd.DataFrame, path: str | os.PathLike, params: dict) -> None:
-    """Draw figure `name` from its input `table` and write it to `path` at `params["dpi"]`.
+def write_figure(
+    name: str,
+    table: pd.DataFrame,
+    path: str | os.PathLike,
+    params: dict,
+    extra: pd.DataFrame | None = None,
+) -> None:
+    """Draw figure `name` from its input `table` (and `extra`, its second table if it has one)
+    and write it to `path` at `params["dpi"]`.
 
-    `params` are the figure's config keys (`registry.figure_params`): `dpi`, and `measure`
-    for the figures that use one.
+    `params` are the figure's config keys (`Plan.figure_params`): `dpi`, and `measure` for the
+    figures that use one.
     """
+    spec = figure_spec(name)
+    if (extra is None) != (spec.extra is None):
+        raise ValueError(f"figure {name!r} draws from {spec.table} and {spec.extra or 'nothing'}")
+    tables = (table,) if extra is None else (table, extra)
     build = builder(name)
-    fig = build(table, params["measure"]) if figure_spec(name).uses_measure else build(table)
+    fig = build(*tables, params["measure"]) if spec.uses_measure else build(*tables)
     save_png(fig, path, params["dpi"])

@@ -15,12 +15,15 @@ from typing import Any
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """What one figure reads: an input table and, if `uses_measure`, `report.measure`; and
-    whether it compares regularisers (so needs models of two of them, `compares_regularizers`)."""
+    """What one figure reads: an input table (and `extra`, a second one) and, if `uses_measure`,
+    `report.measure`; and whether it compares regularisers (so needs models of two of them,
+    `compares_regularizers`). A figure with the quality table as `extra` is drawn only when
+    `metrics.faithfulness` is enabled."""
 
     table: str  # robustness, per_image, or a stats table (method_ranks, mixedlm)
     uses_measure: bool
     compares_regularizers: bool = False
+    extra: str | None = None  # quality: the quality table
 
 
 FIGURES: dict[str, FigureSpec] = {
@@ -30,6 +33,7 @@ FIGURES: dict[str, FigureSpec] = {
     "average_ranks": FigureSpec("method_ranks", uses_measure=False),
     "accuracy_vs_severity": FigureSpec("per_image", uses_measure=False),
     "forest_plot": FigureSpec("mixedlm", uses_measure=False, compares_regularizers=True),
+    "h_vs_faithfulness": FigureSpec("robustness", uses_measure=True, extra="quality"),
 }
 
 
