@@ -3,8 +3,8 @@ faithfulness.
 
 Each `build_<name>` draws the figure `name` of `camrobust.report.registry.FIGURES` from its
 input table (and its second one, if any) and returns a matplotlib Figure (so tests can inspect
-its panels); `write_figure` draws one by name and writes its PNG. No pyplot: no global state. The CAM grids are drawn in
-`camrobust.report.cam_grid`.
+its panels); `write_figure` draws one by name and writes its PNG. No pyplot: no global state.
+The CAM grids are drawn in `camrobust.report.cam_grid`.
 """
 
 from __future__ import annotations
