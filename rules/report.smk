@@ -69,7 +69,9 @@ rule cam_grid:
 
 rule summary_table:
     input:
-        rules.robustness_table.output[0],
+        **({"quality": rules.quality_table.output[0]} if PLAN.quality_enabled else {}),
+        robustness=rules.robustness_table.output[0],
+        # the quality columns, when a quality family is enabled
     output:
         csv=report(
             paths.table("summary.csv"),

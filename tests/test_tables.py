@@ -62,6 +62,30 @@ def test_summary_table_shape_order_and_cells():
             )
 
 
+def test_summary_gains_the_quality_columns_of_each_model_and_method():
+    summary = tables.summary_table(robust_table(), measure="ssim")
+    quality = pd.DataFrame(
+        [
+            ("shapes", model, method, metric, value)
+            for model in ("resnet_erm", "resnet_vat")
+            for method, value in (("gradcam", 0.12345), ("eigencam", np.nan))
+            for metric in ("avg_sensitivity", "road_combined", "road_morf")
+        ],
+        columns=["dataset", "model", "method", "metric", "mean"],
+    )
+    out = tables.with_quality(summary, quality)
+    assert list(out.columns) == [*summary.columns, "avg_sensitivity", "road_combined"]
+    by_method = out.set_index(["model", "method"])
+    assert by_method.loc[("resnet_vat", "gradcam"), "road_combined"] == "0.123"
+    assert by_method.loc[("resnet_erm", "eigencam"), "avg_sensitivity"] == "n/a"  # NaN mean
+    assert by_method.loc[("resnet_erm", "hirescam"), "avg_sensitivity"] == "n/a"  # no row
+    # faithfulness off: only the sensitivity column
+    sens_only = tables.with_quality(summary, quality[quality.metric != "road_combined"])
+    assert list(sens_only.columns) == [*summary.columns, "avg_sensitivity"]
+    with pytest.raises(ValueError, match="quality table"):
+        tables.with_quality(summary, quality.drop(columns="mean"))
+
+
 def test_undefined_values_and_missing_noise_read_na():
     robust = robust_table()
     robust.loc[

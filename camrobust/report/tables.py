@@ -1,4 +1,5 @@
-"""Paper-style summary table of the robustness scores, as a DataFrame and as Markdown."""
+"""Paper-style summary table of the robustness scores (and, where measured, a sensitivity and a
+faithfulness score), as a DataFrame and as Markdown."""
 
 from __future__ import annotations
 
@@ -70,6 +71,26 @@ def summary_table(robust: pd.DataFrame, measure: str = "ssim", decimals: int = 2
     )
     table.columns.name = None
     return table
+
+
+#: the quality metrics the summary shows beside H: one sensitivity, one faithfulness score
+SUMMARY_QUALITY = ("avg_sensitivity", "road_combined")
+
+
+def with_quality(summary: pd.DataFrame, quality: pd.DataFrame) -> pd.DataFrame:
+    """The summary with a column per metric of SUMMARY_QUALITY in the quality table: its mean
+    over the clean images (3 significant digits) per (dataset, model, method), 'n/a' if none."""
+    require_columns(quality, ("dataset", "model", "method", "metric", "mean"), "quality table")
+    keys = ["dataset", "model", "method"]
+    out = summary.copy()
+    for metric in SUMMARY_QUALITY:
+        rows = quality[quality["metric"] == metric]
+        if rows.empty:
+            continue  # its family is switched off
+        means = rows.set_index(keys)["mean"]
+        values = means.reindex(pd.MultiIndex.from_frame(out[keys])).to_numpy(dtype=float)
+        out[metric] = [MISSING if not math.isfinite(v) else f"{v:.3g}" for v in values]
+    return out
 
 
 def _cell(value: object) -> str:
