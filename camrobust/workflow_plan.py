@@ -248,15 +248,13 @@ class Plan:
         spec = self.config["metrics"][section]
         if not spec["enabled"]:
             return None
-        return {k: v for k, v in spec.items() if k not in ("enabled", "images")}
+        return {k: v for k, v in spec.items() if k != "enabled"}
 
     def quality_params(self, model: str) -> dict[str, Any]:
-        """A quality job: its images, both families' options and the CAM engine's settings."""
+        """A quality job: both families' options (with their image counts) and the engine's."""
         cam = self.cam_params(model)
-        enabled = [self.config["metrics"][s] for s in QUALITY_SECTIONS]
         return {
             "seed": self.seed,
-            "images": next(s["images"] for s in enabled if s["enabled"]),
             "sensitivity": self.quality_options("sensitivity"),
             "faithfulness": self.quality_options("faithfulness"),
             **{k: cam[k] for k in ("device", "methods", "batch_size", "autocast", "target_layer")},

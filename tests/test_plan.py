@@ -108,9 +108,14 @@ def job_params(plan: Plan) -> dict[tuple[str, ...], Any]:
                     jobs["cam", d, model, noise, level] = plan.cam_params(model)
                 jobs["metrics", d, model, noise] = plan.metrics_params(noise)
             jobs["cam_grid", d, model] = plan.cam_grid_params()
+            if plan.quality_enabled:
+                jobs["quality", d, model] = plan.quality_params(model)
         for figure in plan.figures:
             jobs["figure", d, figure] = plan.figure_params(figure)
     jobs["stats",] = plan.stats_params()
+    if plan.quality_enabled:
+        jobs["quality_table",] = plan.quality_table_params()
+        jobs["quality_stats",] = plan.quality_stats_params()
     jobs["summary_table",] = plan.summary_params()
     jobs["headline",] = plan.summary_params()
     return jobs
@@ -123,13 +128,22 @@ def changed_rules(before: Plan, after: Plan) -> set[str]:
 
 
 # The rules that read each key, first matching pattern wins ("<*>" is any name of a map).
-CHAIN = {"train_classifier", "adversarial_set", "cam", "cam_clean", "metrics", "cam_grid"}
+CHAIN = {
+    "train_classifier",
+    "adversarial_set",
+    "cam",
+    "cam_clean",
+    "metrics",
+    "cam_grid",
+    "quality",
+}
+QUALITY = {"quality", "quality_table", "quality_stats"}
 LEVELS = {"cam", "metrics", "cam_grid"}  # a level list of the grid's noise
 READERS: list[tuple[str, set[str]]] = [
     ("seed", {"prepare_data", "train_generative", "train_classifier", "noisy_set",
-              "adversarial_set", "metrics", "cam_grid"}),
+              "adversarial_set", "metrics", "cam_grid", "quality", "quality_table"}),
     ("device", {"train_generative", "train_classifier", "import_model", "adversarial_set", "cam",
-                "cam_clean"}),
+                "cam_clean", "quality"}),
     # and the input size of the `models` entries (of both modes)
     ("datasets.<*>.image_size", {"prepare_data", "import_model", "train_classifier"}),
     ("datasets.<*>.training.*", {"train_classifier"}),
@@ -141,7 +155,7 @@ READERS: list[tuple[str, set[str]]] = [
     ("datasets.<*>.noise.source", {"download", "noisy_set"}),
     ("datasets.<*>.noise.*", {"download"}),
     ("datasets.<*>.*", {"prepare_data"}),
-    ("architectures.<*>.target_layer", {"cam", "cam_clean"}),
+    ("architectures.<*>.target_layer", {"cam", "cam_clean", "quality"}),
     ("architectures.<*>.*", {"train_classifier"}),
     ("regularizers.*", {"train_classifier"}),
     ("training.seeds", CHAIN),
@@ -152,14 +166,23 @@ READERS: list[tuple[str, set[str]]] = [
     ("noise.corruptions.<*>.*", {"noisy_set", *LEVELS}),
     ("noise.adversarial.*.eps", {"adversarial_set", *LEVELS}),
     ("noise.adversarial.*", {"adversarial_set"}),
-    ("cam.batch_size", {"cam", "cam_clean", "import_model"}),  # also the accuracy pass's batch
-    ("cam.*", {"cam", "cam_clean"}),
+    ("cam.batch_size", {"cam", "cam_clean", "import_model", "quality"}),  # and the accuracy pass
+    ("cam.target_policy", {"cam", "cam_clean"}),
+    ("cam.*", {"cam", "cam_clean", "quality"}),
     ("models.<*>.mode", {"import_model", *CHAIN}),  # the model moves between the two chains
-    ("models.<*>.target_layer", {"cam", "cam_clean"}),
-    ("models.<*>.cam_*", {"cam", "cam_clean"}),
+    ("models.<*>.target_layer", {"cam", "cam_clean", "quality"}),
+    ("models.<*>.cam_*", {"cam", "cam_clean", "quality"}),
     ("models.<*>.*", {"import_model", "train_classifier"}),
+    # switching the faithfulness family off also drops the H-vs-faithfulness figure
+    ("metrics.faithfulness.enabled", {*QUALITY, "figure"}),
+    ("metrics.sensitivity.enabled", QUALITY),
+    ("metrics.sensitivity.*", {"quality"}),
+    ("metrics.faithfulness.*", {"quality"}),
+    ("metrics.bootstrap", {"metrics", "quality_table"}),
+    ("metrics.ci", {"metrics", "quality_table"}),
     ("metrics.*", {"metrics"}),
-    ("stats.*", {"stats"}),
+    ("stats.measures", {"stats"}),
+    ("stats.*", {"stats", "quality_stats"}),
     ("report.dpi", {"figure", "cam_grid"}),
     ("report.measure", {"figure", "summary_table", "headline"}),
     ("report.grid_*", {"cam_grid"}),

@@ -153,3 +153,37 @@ def test_summary_without_bootstrap_has_the_means_and_no_interval():
     np.testing.assert_array_equal(plain["mean"], boot["mean"])
     assert plain[["mean_lo", "mean_hi"]].isna().all().all()
     assert boot[["mean_lo", "mean_hi"]].notna().any().all()
+
+
+def test_each_family_measures_its_own_first_images():
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = _net().eval()
+    x = torch.rand(3, 3, 12, 12, generator=torch_generator("test_quality_table", "x"))
+    methods = ["gradcam", "eigencam"]
+    table = evaluate_quality(
+        model, "4", x, methods, KEYS,
+        sensitivity_options={"images": 2, "n_samples": 3, "radius": 0.05},
+        faithfulness_options={"images": 3, "percentiles": [50], "steps": 2}, seed=1,
+    )  # fmt: skip
+    assert len(table) == 2 * 3
+    direct = sensitivity(model, "4", x[:2], methods, seed=1, n_samples=3, radius=0.05)
+    gradcam = table[table.method == "gradcam"]
+    np.testing.assert_array_equal(
+        gradcam["max_sensitivity"].to_numpy()[:2], direct.scores["gradcam"]["max_sensitivity"]
+    )
+    assert gradcam["n_changed"].isna().tolist() == [False, False, True]
+    assert np.isnan(gradcam["max_sensitivity"].iloc[2])
+    assert gradcam["degenerate"].notna().all()
+    summary = summarize_quality(table, n_boot=10).set_index(["method", "metric"])
+    # an image a family did not measure is neither counted nor NaN
+    assert summary.loc[("gradcam", "max_sensitivity"), ["n_images", "n_nan"]].tolist() == [2, 0]
+    assert summary.loc[("gradcam", "road_combined"), "n_images"] == 3
+    assert summary.loc[("gradcam", "max_sensitivity"), "mean"] == pytest.approx(
+        direct.scores["gradcam"]["max_sensitivity"].mean()
+    )
+    with pytest.raises(ValueError, match=r"metrics.sensitivity.images: 4 outside 1..3"):
+        evaluate_quality(
+            model, "4", x, methods, KEYS,
+            sensitivity_options={"images": 4}, faithfulness_options=None, seed=1,
+        )  # fmt: skip

@@ -61,6 +61,15 @@ def test_quality_method_tests_equal_scipy_and_leave_out_non_finite_images():
     assert (out["correction"] == "holm").all()
 
 
+def test_images_a_family_did_not_measure_are_no_blocks_and_no_note():
+    table = _table()
+    table["n_changed"] = pd.array(np.where(table["image"] < 12, 0, pd.NA), dtype="Int64")
+    out = quality_method_tests(table, OPTIONS)
+    sens = out[out["measure"] == "local_lipschitz"]
+    assert (sens["n"] == 12).all() and (sens["note"].fillna("") == "").all()
+    assert (out.loc[out["measure"] == "road_combined", "n"] == N - 1).all()  # one NaN image
+
+
 def test_quality_method_tests_reject_a_table_without_metrics():
     with pytest.raises(ValueError, match="no sensitivity/faithfulness column"):
         quality_method_tests(_table()[["dataset", "model", "method", "image"]], OPTIONS)

@@ -8,18 +8,20 @@ lets either be switched off (its options None), as the config's `metrics.sensiti
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 from torch import Tensor, nn
 
-from camrobust.cam import compute_cams, normalize_maps
+from camrobust.cam import CamResult, compute_cams, normalize_maps
 from camrobust.quality.faithfulness import faithfulness
 from camrobust.quality.sensitivity import sensitivity
 from camrobust.quality.table import quality_per_image
 
-SENSITIVITY_OPTIONS = frozenset({"n_samples", "radius", "nan_when_prediction_changes"})
-FAITHFULNESS_OPTIONS = frozenset({"percentiles", "road_noise", "steps"})
+# `images`: the family measures the first this many images (all of them when absent).
+SENSITIVITY_OPTIONS = frozenset({"images", "n_samples", "radius", "nan_when_prediction_changes"})
+FAITHFULNESS_OPTIONS = frozenset({"images", "percentiles", "road_noise", "steps"})
 
 
 def _check_options(options: Mapping[str, Any] | None, allowed: frozenset, section: str) -> dict:
@@ -47,24 +49,60 @@ def evaluate_quality(
     batch_size: int = 64,
     autocast: str | None = None,
 ) -> pd.DataFrame:
-    """The per-image quality table of `images` for `methods`; a family with options None is off."""
+    """The per-image quality table of `images` for `methods`; a family with options None is off.
+
+    Each family measures the first `images` of its options (default all); the clean engine pass
+    on the larger prefix serves both.
+    """
     if sensitivity_options is None and faithfulness_options is None:
         raise ValueError("metrics.sensitivity and metrics.faithfulness are both switched off")
     sens_opts = _check_options(sensitivity_options, SENSITIVITY_OPTIONS, "sensitivity")
     faith_opts = _check_options(faithfulness_options, FAITHFULNESS_OPTIONS, "faithfulness")
+    counts = {
+        section: _count(opts, len(images), section)
+        for section, opts, given in (
+            ("sensitivity", sens_opts, sensitivity_options),
+            ("faithfulness", faith_opts, faithfulness_options),
+        )
+        if given is not None
+    }
+    images = images[: max(counts.values())]
     clean = compute_cams(
         model, target_layer, images, methods, batch_size=batch_size, autocast=autocast
     )
     sens = faith = None
-    if sensitivity_options is not None:
+    if "sensitivity" in counts:
+        n = counts["sensitivity"]
         sens = sensitivity(
-            model, target_layer, images, methods,
-            seed=seed, batch_size=batch_size, clean=clean, autocast=autocast, **sens_opts,
+            model, target_layer, images[:n], methods,
+            seed=seed, batch_size=batch_size, clean=_head(clean, n), autocast=autocast,
+            **sens_opts,
         )  # fmt: skip
-    if faithfulness_options is not None:
+    if "faithfulness" in counts:
+        n = counts["faithfulness"]
         size = tuple(images.shape[-2:])
-        maps = {name: normalize_maps(m, size=size) for name, m in clean.maps.items()}
+        maps = {name: normalize_maps(m[:n], size=size) for name, m in clean.maps.items()}
         faith = faithfulness(
-            model, images, maps, clean.targets, seed=seed, batch_size=batch_size, **faith_opts
-        )
+            model, images[:n], maps, clean.targets[:n], seed=seed, batch_size=batch_size,
+            **faith_opts,
+        )  # fmt: skip
     return quality_per_image(keys, sens, faith)
+
+
+def _count(options: dict, available: int, section: str) -> int:
+    """How many images a family measures (popped from its options); at most those given."""
+    n = options.pop("images", available)
+    if not 1 <= n <= available:
+        raise ValueError(f"metrics.{section}.images: {n} outside 1..{available} (images given)")
+    return int(n)
+
+
+def _head(result: CamResult, n: int) -> CamResult:
+    """The engine's result on the first `n` images."""
+    return replace(
+        result,
+        maps={name: m[:n] for name, m in result.maps.items()},
+        logits=result.logits[:n],
+        preds=result.preds[:n],
+        targets=result.targets[:n],
+    )

@@ -21,6 +21,8 @@ from camrobust.quality.sensitivity import SENSITIVITY_METRICS, SensitivityResult
 from camrobust.seeding import numpy_rng
 
 QUALITY_KEYS: tuple[str, ...] = ("dataset", "model", "arch", "regularizer")
+#: the per-image column each family always sets: a row without it was not measured by the family
+FAMILY_FLAGS = {"sensitivity": "n_changed", "faithfulness": "degenerate"}
 SUMMARY_COLUMNS: tuple[str, ...] = (
     *QUALITY_KEYS,
     "method",
@@ -51,21 +53,41 @@ def quality_per_image(
         raise ValueError("sensitivity and faithfulness results cover different methods")
     frames = []
     for method in methods:
-        cols: dict[str, object] = {}
+        # One frame per family: they may measure different numbers of (the first) images.
+        parts = []
         if sens is not None:
-            cols["n_changed"] = sens.n_changed
-            cols.update(sens.scores[method])
+            parts.append(
+                _family_frame(FAMILY_FLAGS["sensitivity"], sens.n_changed, sens.scores[method])
+            )
         if faith is not None:
-            cols["degenerate"] = faith.degenerate[method]
-            cols.update(faith.scores[method])
-        frame = pd.DataFrame(cols)
-        frame.insert(0, "image", np.arange(len(frame)))
+            flag = faith.degenerate[method]
+            parts.append(_family_frame(FAMILY_FLAGS["faithfulness"], flag, faith.scores[method]))
+        frame = parts[0]
+        for part in parts[1:]:
+            frame = frame.merge(part, on="image", how="outer", sort=True)
         frame.insert(0, "method", method)
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
     for i, key in enumerate(QUALITY_KEYS):
         table.insert(i, key, str(keys[key]))
     return table
+
+
+def _family_frame(flag: str, flags: np.ndarray, scores: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """One family's rows of one method: image, its flag column (nullable), its metrics."""
+    dtype = "Int64" if flag == "n_changed" else "boolean"
+    frame = pd.DataFrame({flag: pd.array(flags, dtype=dtype), **scores})
+    frame.insert(0, "image", np.arange(len(frame)))
+    return frame
+
+
+def measured(table: pd.DataFrame, metric: str) -> np.ndarray:
+    """Rows where `metric`'s family was measured (its flag column set; every row without one)."""
+    family = "sensitivity" if metric in SENSITIVITY_METRICS else "faithfulness"
+    flag = FAMILY_FLAGS[family]
+    if flag not in table.columns:
+        return np.ones(len(table), dtype=bool)
+    return table[flag].notna().to_numpy()
 
 
 def summarize_quality(
@@ -78,16 +100,18 @@ def summarize_quality(
         raise ValueError("quality table needs image, method and at least one metric column")
     rows = []
     for key, group in table.groupby(list(QUALITY_KEYS), sort=True):
-        images = np.sort(group["image"].unique())
-        # bootstrap 0: no intervals (NaN bounds), as in the robustness table
-        counts = (
-            resample_counts(len(images), n_boot, numpy_rng(seed, "quality", *key))
-            if n_boot
-            else np.full((1, len(images)), np.nan)
-        )
-        for method, part in group.groupby("method", sort=False):
-            part = part.set_index("image").reindex(images)
-            for metric in metrics:
+        for metric in metrics:
+            sub = group[measured(group, metric)]
+            images = np.sort(sub["image"].unique())
+            # The same seed for every metric: metrics measured on the same images share the
+            # resamples (paired intervals); bootstrap 0: no intervals (NaN bounds).
+            counts = (
+                resample_counts(len(images), n_boot, numpy_rng(seed, "quality", *key))
+                if n_boot
+                else np.full((1, len(images)), np.nan)
+            )
+            for method, part in sub.groupby("method", sort=True):
+                part = part.set_index("image").reindex(images)
                 values = part[metric].to_numpy(dtype=np.float64)
                 finite = np.isfinite(values)
                 kept = np.where(finite, values, 0.0)
@@ -97,4 +121,9 @@ def summarize_quality(
                     (*key, method, metric, len(images), int(np.isnan(values).sum()),
                      int(np.isinf(values).sum()), float(mean), float(lo), float(hi))
                 )  # fmt: skip
-    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    # rows by model, method, then metric in the metrics' order
+    order = {m: i for i, m in enumerate(metrics)}
+    return summary.sort_values(
+        [*QUALITY_KEYS, "method", "metric"], key=lambda c: c.map(order) if c.name == "metric" else c
+    ).reset_index(drop=True)

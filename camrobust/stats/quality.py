@@ -18,6 +18,7 @@ import pandas as pd
 from camrobust.frames import require_columns
 from camrobust.quality.faithfulness import FAITHFULNESS_METRICS
 from camrobust.quality.sensitivity import SENSITIVITY_METRICS
+from camrobust.quality.table import measured
 from camrobust.stats.core import paired_family
 from camrobust.stats.frames import (
     finish,
@@ -50,9 +51,10 @@ def quality_method_tests(
     options = stats_options({**config, "measures": metrics})
     records = []
     for metric in metrics:
-        values = quality[metric].to_numpy(dtype=float)
+        rows_of = quality[measured(quality, metric)]  # the images its family measured
+        values = rows_of[metric].to_numpy(dtype=float)
         # wide_blocks drops NaN; an infinite score (a zero map that changed) is dropped too.
-        scores = quality.assign(**{metric: np.where(np.isfinite(values), values, np.nan)})
+        scores = rows_of.assign(**{metric: np.where(np.isfinite(values), values, np.nan)})
         for stratum, sub in strata(scores, ("dataset", "model"), f"quality ({metric})", progress):
             head = {**stratum, "measure": metric}
             wide, n_dropped = wide_blocks(sub, "method", metric, label(head), kept_only=False)
