@@ -78,6 +78,10 @@ BAD = [
     ({"datasets": {"c": {"source": "cifar10", "noise": {"url": "https://mirror.example/"}}}}, "datasets.c.noise.url: only for noise.source official"),
     ({"datasets": {"c": {"source": "cifar10", "noise": {"source": "official", "md5": "abc"}}}}, "datasets.c.noise.md5: 'abc' does not match"),
     ({"datasets": {"c": {"source": "cifar10", "noise": {"source": "official", "mirror": "x"}}}}, "unknown key 'datasets.c.noise.mirror'"),
+    ({"datasets": {"s": {"source": "shapes", "n_eval": 12}}}, "metrics.sensitivity.images: 16 is more than datasets.s.n_eval (12)"),
+    ({"datasets": {"s": {"source": "shapes", "n_eval": 12}}, "metrics": {"sensitivity": {"enabled": False}}}, "metrics.faithfulness.images: 16 is more than"),
+    ({**OK, "metrics": {"faithfulness": {"percentiles": [50, 100]}}}, "metrics.faithfulness.percentiles[1]: 100 is out of range"),
+    ({**OK, "metrics": {"sensitivity": {"samples": 3}}}, "unknown key 'metrics.sensitivity.samples'"),
     ({"datasets": {"mine": {"source": "imagefolder", "path": "/nonexistent/folder"}}}, "/nonexistent/folder"),
 ]  # fmt: skip
 

@@ -468,3 +468,17 @@ def test_a_datasets_architecture_override_reaches_only_its_classifiers():
     assert plan.train_params("shapes", model)["arch_options"]["top_bn"] is False
     # the data preparation does not read it, so it does not rerun
     assert "architectures" not in plan.data_params("svhn_like")
+
+
+def test_quality_switched_off_plans_no_quality_job_and_no_faithfulness_figure():
+    off = {"sensitivity": {"enabled": False}, "faithfulness": {"enabled": False}}
+    # images beyond n_eval do not matter while a family is off
+    config = {"datasets": {"s": {"source": "shapes", "n_eval": 10}}, "metrics": off}
+    jobs = job_params(Plan(validate_config(config)))
+    assert not {job[0] for job in jobs} & {"quality", "quality_table", "quality_stats"}
+    assert ("figure", "s", "h_vs_faithfulness") not in jobs
+    sens_only = Plan(validate_config({"metrics": {"faithfulness": {"enabled": False}}}))
+    params = sens_only.quality_params(sens_only.models[0])
+    assert params["faithfulness"] is None and params["sensitivity"]["images"] == 16
+    assert "h_vs_faithfulness" not in sens_only.figures
+    assert "sensitivity" not in sens_only.metrics_params("gaussian")  # no metrics rerun

@@ -32,18 +32,22 @@ def test_both_shipped_configs_dry_run(tmp_path):
     assert (default["train_classifier"], default["train_generative"]) == (8, 2)
     assert (default["noisy_set"], default["adversarial_set"]) == (12, 8 * 2)
     assert (default["cam_clean"], default["cam"], default["metrics"]) == (8, 8 * 14, 8 * 5)
+    assert (default["quality"], default["quality_table"], default["quality_stats"]) == (8, 1, 1)
     paper = planned_jobs(tmp_path / "p", ROOT / "config" / "paper.yaml")
     # 2 datasets x 3 architectures x 4 regularisers x 3 training seeds, 3 files downloaded
     # (CIFAR-10 + 2 SVHN).
     assert paper["train_classifier"] == 72 and paper["download"] == 3
     assert paper["train_generative"] == 4
+    assert paper["quality"] == 72 and paper["quality_table"] == 1
 
 
 @pytest.mark.parametrize(("device", "gpu"), [("cpu", "0"), ("cuda", "1")])
 def test_torch_jobs_hold_the_gpu_only_when_they_run_on_one(tmp_path, device, gpu):
     """On the CPU the torch jobs share the cores; on a GPU the one `gpu` makes them take turns."""
     out = snakemake(tmp_path, "-n", "--cores", "2", "--config", f"device={device}").stdout
-    torch_rules = ("train_generative", "train_classifier", "adversarial_set", "cam", "cam_clean")
+    torch_rules = (
+        "train_generative", "train_classifier", "adversarial_set", "cam", "cam_clean", "quality",
+    )  # fmt: skip
     found = re.findall(r"^(?:local)?rule (\w+):\n(?: .*\n)*?\s+resources: (.*)", out, re.M)
     gpus = {
         rule: dict(kv.split("=", 1) for kv in res.split(", ")).get("gpu") for rule, res in found
@@ -126,6 +130,40 @@ def test_tables_have_the_expected_columns_ranges_and_rows(tiny_run):
             assert img.format == "PNG" and np.asarray(img.convert("L")).std() > 10, png
     headline = (tiny_run / "results/tables/headline.md").read_text().splitlines()
     assert len(headline) <= 20 and headline[2] == "shapes:"
+    _check_quality_tables(tiny_run, config, n_models, n_methods)
+
+
+def _check_quality_tables(tiny_run: Path, config: dict, n_models: int, n_methods: int) -> None:
+    """quality.csv: a row per model × method × metric with its images, means within range."""
+    from camrobust.quality import FAITHFULNESS_METRICS, SENSITIVITY_METRICS
+
+    metrics = config["metrics"]
+    images = {
+        **dict.fromkeys(SENSITIVITY_METRICS, metrics["sensitivity"]["images"]),
+        **dict.fromkeys(FAITHFULNESS_METRICS, metrics["faithfulness"]["images"]),
+    }
+    quality = pd.read_csv(tiny_run / "results/tables/quality.csv")
+    assert len(quality) == n_models * n_methods * len(images)
+    assert set(quality["metric"]) == set(images)
+    assert (quality["n_images"] == quality["metric"].map(images)).all()
+    # a mean is undefined only where no image has a finite score (NaN, inf counted)
+    no_score = quality["n_nan"] + quality["n_infinite"] == quality["n_images"]
+    assert (np.isnan(quality["mean"]) == no_score).all()
+    finite = quality[~no_score]
+    sens = finite[finite["metric"].isin(SENSITIVITY_METRICS)]
+    assert (sens["mean"] >= 0).all()
+    probability = finite[finite["metric"].isin(["deletion_auc", "insertion_auc"])]
+    assert probability["mean"].between(0, 1).all()
+    change = finite[~finite["metric"].isin([*SENSITIVITY_METRICS, "deletion_auc", "insertion_auc"])]
+    assert change["mean"].between(-1, 1).all()
+    bounded = finite.dropna(subset=["mean_lo", "mean_hi"])
+    assert len(bounded) and (bounded["mean_lo"] <= bounded["mean"] + 1e-12).all()
+    assert (bounded["mean"] <= bounded["mean_hi"] + 1e-12).all()
+    tests = pd.read_csv(tiny_run / "results/stats/quality.csv")
+    # per model and metric: a Friedman row and the pairwise Wilcoxon rows
+    assert len(tests) == n_models * len(images) * (1 + comb(n_methods, 2))
+    summary = pd.read_csv(tiny_run / "results/tables/summary.csv")
+    assert {"avg_sensitivity", "road_combined"} <= set(summary.columns)
 
 
 def test_a_second_dry_run_has_nothing_to_do(tiny_run):
@@ -141,7 +179,8 @@ def variant(tmp_path: Path, change) -> Path:
 
 
 AGGREGATES = {"robustness_table": 1, "per_image_table": 1, "accuracy_table": 1, "stats": 1,
-              "figure": 6, "summary_table": 1, "headline": 1, "all": 1}  # fmt: skip
+              "figure": 7, "summary_table": 1, "headline": 1, "all": 1}  # fmt: skip
+QUALITY = {"quality_table": 1, "quality_stats": 1}  # the quality aggregates
 
 
 def test_adding_a_noise_level_schedules_only_that_level(tiny_run, tmp_path):
@@ -156,7 +195,8 @@ def test_adding_a_noise_level_schedules_only_that_level(tiny_run, tmp_path):
 def test_adding_a_cam_method_reruns_cams_but_no_training_or_noise(tiny_run, tmp_path):
     path = variant(tmp_path, lambda c: c["cam"].update(methods=[*_all_methods(), "fem"]))
     assert planned_jobs(tiny_run, path) == {
-        "cam_clean": 4, "cam": 12, "metrics": 8, "cam_grid": 4, **AGGREGATES,
+        "cam_clean": 4, "cam": 12, "metrics": 8, "cam_grid": 4, "quality": 4, **QUALITY,
+        **AGGREGATES,
     }  # fmt: skip
 
 
@@ -169,7 +209,7 @@ def test_a_regulariser_hyper_parameter_reruns_only_its_models_chain(tiny_run, tm
     path = variant(tmp_path, lambda c: c["regularizers"]["vat"].update(eps=3.0))
     assert planned_jobs(tiny_run, path) == {
         "train_classifier": 1, "adversarial_set": 1, "cam_clean": 1, "cam": 3, "metrics": 2,
-        "cam_grid": 1, **AGGREGATES,
+        "cam_grid": 1, "quality": 1, **QUALITY, **AGGREGATES,
     }  # fmt: skip
 
 
@@ -177,13 +217,13 @@ def test_a_new_training_seed_reruns_only_its_chains_and_the_aggregates(tiny_run,
     path = variant(tmp_path, lambda c: c.setdefault("training", {}).update(seeds=[0, 1]))
     assert planned_jobs(tiny_run, path) == {
         "train_classifier": 4, "adversarial_set": 4, "cam_clean": 4, "cam": 12, "metrics": 8,
-        "cam_grid": 4, **AGGREGATES,
+        "cam_grid": 4, "quality": 4, **QUALITY, **AGGREGATES,
     }  # fmt: skip
 
 
 def test_a_figure_option_reruns_only_report_jobs(tiny_run, tmp_path):
     path = variant(tmp_path, lambda c: c.setdefault("report", {}).update(dpi=90))
-    assert planned_jobs(tiny_run, path) == {"figure": 6, "cam_grid": 4, "all": 1}
+    assert planned_jobs(tiny_run, path) == {"figure": 7, "cam_grid": 4, "all": 1}
 
 
 def test_report_keys_rerun_only_the_jobs_that_read_them(tiny_run, tmp_path):
@@ -191,9 +231,9 @@ def test_report_keys_rerun_only_the_jobs_that_read_them(tiny_run, tmp_path):
     assert planned_jobs(tiny_run, path) == {"cam_grid": 4, "all": 1}
     other = next(m for m in MEASURES if m != "ssim")
     path = variant(tmp_path, lambda c: c.setdefault("report", {}).update(measure=other))
-    # Three of the six figures show a similarity measure; the CAM grids show none.
+    # Four of the seven figures show a similarity measure; the CAM grids show none.
     assert planned_jobs(tiny_run, path) == {
-        "figure": 3, "summary_table": 1, "headline": 1, "all": 1,
+        "figure": 4, "summary_table": 1, "headline": 1, "all": 1,
     }  # fmt: skip
 
 
@@ -284,7 +324,10 @@ def test_user_checkpoints_are_evaluated_as_they_are_to_the_tables(tmp_path):
         "architectures": {}, "models": entries,
         "noise": {"corruptions": {"gaussian": {"severities": [3]}}, "adversarial": {"fgsm": {"eps": [8]}}},
         "cam": {"methods": ["gradcam", "layercam"], "batch_size": 10},
-        "metrics": {"bootstrap": 20}, "stats": {"min_pairs": 5},
+        # n_eval 10 < the quality families' default 16 images: off here (tests/test_quality_*)
+        "metrics": {"bootstrap": 20, "sensitivity": {"enabled": False},
+                    "faithfulness": {"enabled": False}},
+        "stats": {"min_pairs": 5},
     }  # fmt: skip
     path = tmp_path / "user.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -307,3 +350,13 @@ def test_user_checkpoints_are_evaluated_as_they_are_to_the_tables(tmp_path):
         stats = pd.read_csv(results / f"stats/{name}.csv")
         assert (stats["p_value"].notna() | stats["note"].notna()).all(), name
     assert (results / "tables/headline.md").read_text().strip()
+
+
+def test_a_quality_option_reruns_only_the_quality_jobs(tiny_run, tmp_path):
+    path = variant(tmp_path, lambda c: c["metrics"]["sensitivity"].update(n_samples=3))
+    assert planned_jobs(tiny_run, path) == {
+        "quality": 4, **QUALITY, "figure": 1, "summary_table": 1, "all": 1,
+    }  # fmt: skip
+    off = {"enabled": False}
+    path = variant(tmp_path, lambda c: c["metrics"].update(sensitivity=off, faithfulness=off))
+    assert planned_jobs(tiny_run, path) == {"summary_table": 1, "all": 1}
