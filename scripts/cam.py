@@ -4,18 +4,14 @@ import torch
 
 from camrobust.cam import compute_cams
 from camrobust.cam.store import load_cams, save_cams
-from camrobust.data.tensors import to_model_input
-from camrobust.device import resolve_device
-from camrobust.io import load_npz
 from camrobust.logs import script_logging
-from camrobust.models import load_classifier
+from camrobust.models.inference import classifier_and_images
 
 sm = snakemake  # noqa: F821
 with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
     p = sm.params.p
-    device = resolve_device(p["device"])
-    model = load_classifier(sm.input.model, device)
-    images = to_model_input(load_npz(sm.input.images)["images"], device)
+    model, images = classifier_and_images(sm.input.model, sm.input.images, p["device"])
+    device = images.device
     # Target policy `clean`: the noisy maps explain the clean prediction.
     targets = None
     if "clean" in sm.input.keys():  # noqa: SIM118 (a Namedlist: `in` would test the values)

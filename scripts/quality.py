@@ -1,20 +1,16 @@
 """Adapter for rule `quality`: sensitivity and faithfulness of every CAM method for one model."""
 
-from camrobust.data.tensors import to_model_input
-from camrobust.device import resolve_device
-from camrobust.io import atomic_path, load_npz
+from camrobust.io import atomic_path
 from camrobust.logs import script_logging
-from camrobust.models import load_classifier
+from camrobust.models.inference import classifier_and_images
 from camrobust.names import split_model
 from camrobust.quality import evaluate_quality
 
 sm = snakemake  # noqa: F821
 with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
     p = sm.params.p
-    device = resolve_device(p["device"])
-    model = load_classifier(sm.input.model, device)
-    # each family takes the first metrics.<family>.images of these
-    images = to_model_input(load_npz(sm.input.images)["images"], device)
+    # each family measures the first metrics.<family>.images of these
+    model, images = classifier_and_images(sm.input.model, sm.input.images, p["device"])
     name = split_model(sm.wildcards.model)
     table = evaluate_quality(
         model,

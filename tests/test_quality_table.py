@@ -110,12 +110,17 @@ def test_h_vs_faithfulness_places_each_method_at_its_h_and_score(tmp_path):
         build_h_vs_faithfulness(robust.assign(model="other"), quality, "ssim")
 
 
-def test_quality_stage_shares_the_clean_pass_and_switches_families_off():
+def _model_and_images() -> tuple[torch.nn.Module, torch.Tensor, list[str]]:
+    """A small seeded network, three seeded 12×12 images and two CAM methods."""
     with torch.random.fork_rng():
         torch.manual_seed(0)
         model = _net().eval()
     x = torch.rand(3, 3, 12, 12, generator=torch_generator("test_quality_table", "x"))
-    methods = ["gradcam", "eigencam"]
+    return model, x, ["gradcam", "eigencam"]
+
+
+def test_quality_stage_shares_the_clean_pass_and_switches_families_off():
+    model, x, methods = _model_and_images()
     sens_opts = {"n_samples": 3, "radius": 0.05}
     faith_opts = {"percentiles": [50], "steps": 2}
     both = evaluate_quality(
@@ -156,11 +161,7 @@ def test_summary_without_bootstrap_has_the_means_and_no_interval():
 
 
 def test_each_family_measures_its_own_first_images():
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = _net().eval()
-    x = torch.rand(3, 3, 12, 12, generator=torch_generator("test_quality_table", "x"))
-    methods = ["gradcam", "eigencam"]
+    model, x, methods = _model_and_images()
     table = evaluate_quality(
         model, "4", x, methods, KEYS,
         sensitivity_options={"images": 2, "n_samples": 3, "radius": 0.05},
