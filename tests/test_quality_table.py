@@ -108,6 +108,9 @@ def test_h_vs_faithfulness_places_each_method_at_its_h_and_score(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="no model and method"):
         build_h_vs_faithfulness(robust.assign(model="other"), quality, "ssim")
+    # no flipped prediction: H undefined, a panel that says so instead of empty axes
+    (ax,) = build_h_vs_faithfulness(robust.assign(robustness=np.nan), quality, "ssim").axes
+    assert [t.get_text() for t in ax.texts] == ["no method with both H and road_combined"]
 
 
 def _model_and_images() -> tuple[torch.nn.Module, torch.Tensor, list[str]]:

@@ -363,6 +363,13 @@ def build_h_vs_faithfulness(
     nrows, ncols = _grid(len(groups))
     fig, axes = _new_figure(nrows, ncols, (4.0, 3.2))
     for ax, ((dataset, model), sub) in zip(axes.flat, groups, strict=False):
+        ax.set_title(f"{dataset} / {model}", fontsize=9)
+        # H is undefined where no prediction flipped, the score where every map is degenerate
+        sub = sub[np.isfinite(sub["robustness"]) & np.isfinite(sub["mean"])]
+        if sub.empty:
+            ax.text(0.5, 0.5, f"no method with both H and {metric}", ha="center",
+                    transform=ax.transAxes, fontsize=8)  # fmt: skip
+            continue
         y = sub["mean"].to_numpy(dtype=float)
         err = [y - sub["mean_lo"].to_numpy(dtype=float), sub["mean_hi"].to_numpy(dtype=float) - y]
         # no bootstrap (metrics.bootstrap 0): NaN bounds, no bars
@@ -372,7 +379,6 @@ def build_h_vs_faithfulness(
             ax.annotate(
                 method, (x_val, y_val), fontsize=7, xytext=(3, 3), textcoords="offset points"
             )
-        ax.set_title(f"{dataset} / {model}", fontsize=9)
         ax.set_xlabel(f"robustness H ({measure}, mean over noises)")
         ax.set_ylabel(metric)
     _drop_unused(fig, axes, len(groups))
