@@ -87,9 +87,15 @@ class Plan:
     @property
     def figures(self) -> list[str]:
         """The report figures; those comparing regularisers only where the models have two
-        (a run of the user's checkpoints alone has one, `pretrained`: nothing to compare)."""
+        (a run of the user's checkpoints alone has one, `pretrained`: nothing to compare), those
+        drawn from the quality table only with the faithfulness metrics on."""
         groups = {split_model(m).regularizer for m in self.models}
-        return [f for f in FIGURES if len(groups) > 1 or not figure_spec(f).compares_regularizers]
+        return [
+            f
+            for f in FIGURES
+            if (len(groups) > 1 or not figure_spec(f).compares_regularizers)
+            and (figure_spec(f).extra != "quality" or self.faithfulness_enabled)
+        ]
 
     def grid_noise(self) -> str:
         """The noise shown in the CAM grid figures."""
@@ -257,7 +263,8 @@ class Plan:
             "seed": self.seed,
             "sensitivity": self.quality_options("sensitivity"),
             "faithfulness": self.quality_options("faithfulness"),
-            **{k: cam[k] for k in ("device", "methods", "batch_size", "autocast", "target_layer")},
+            # the cam jobs' engine settings (a user model's layout too), but the target policy
+            **{k: v for k, v in cam.items() if k != "target_policy"},
         }
 
     def quality_table_params(self) -> dict[str, Any]:
@@ -273,15 +280,6 @@ class Plan:
         return dict(self.config["stats"])
 
     # ---- params of the report rules ----------------------------------------------------------
-    @property
-    def figures(self) -> list[str]:
-        """The report figures: those drawn from the quality table only with faithfulness on."""
-        return [
-            name
-            for name in FIGURES
-            if figure_spec(name).extra != "quality" or self.faithfulness_enabled
-        ]
-
     def figure_params(self, figure: str) -> dict[str, Any]:
         """A figure's resolution, and the similarity measure it plots if it plots one."""
         report = self.config["report"]

@@ -28,6 +28,9 @@ with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
         seed=p["seed"],
         batch_size=p["batch_size"],
         autocast=p["autocast"],
+        # A user's model may name its layer's layout; None: from the model family.
+        layout=p.get("layout"),
+        prefix_tokens=p.get("prefix_tokens"),
     )
     with atomic_path(sm.output[0]) as tmp:
         table.to_parquet(tmp, index=False)

@@ -47,12 +47,13 @@ def evaluate_quality(
     faithfulness_options: Mapping[str, Any] | None,
     seed: int,
     batch_size: int = 64,
-    autocast: str | None = None,
+    **engine_options: Any,
 ) -> pd.DataFrame:
     """The per-image quality table of `images` for `methods`; a family with options None is off.
 
     Each family measures the first `images` of its options (default all); the clean engine pass
-    on the larger prefix serves both.
+    on the larger prefix serves both. `engine_options` (autocast, a user model's layout and
+    prefix tokens) pass on to `compute_cams`.
     """
     if sensitivity_options is None and faithfulness_options is None:
         raise ValueError("metrics.sensitivity and metrics.faithfulness are both switched off")
@@ -68,14 +69,14 @@ def evaluate_quality(
     }
     images = images[: max(counts.values())]
     clean = compute_cams(
-        model, target_layer, images, methods, batch_size=batch_size, autocast=autocast
+        model, target_layer, images, methods, batch_size=batch_size, **engine_options
     )
     sens = faith = None
     if "sensitivity" in counts:
         n = counts["sensitivity"]
         sens = sensitivity(
             model, target_layer, images[:n], methods,
-            seed=seed, batch_size=batch_size, clean=_head(clean, n), autocast=autocast,
+            seed=seed, batch_size=batch_size, clean=_head(clean, n), **engine_options,
             **sens_opts,
         )  # fmt: skip
     if "faithfulness" in counts:
