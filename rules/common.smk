@@ -14,9 +14,7 @@ from camrobust.paths import CLEAN, CLEAN_LEVEL
 from camrobust.workflow_plan import Plan
 
 try:
-    _validated = validate_config(
-        config, Path(workflow.basedir) / "config" / "schema.yaml"
-    )
+    _validated = validate_config(config, workflow.source_path("../config/schema.yaml"))
 except ConfigError as err:
     sys.exit(str(err))  # one line naming the key, no traceback, before any job
 PLAN = Plan(_validated)

@@ -3,15 +3,14 @@
 # subset that every later stage reads.
 
 
-localrules:
-    download,
-
-
+# Downloads run on the host that has the internet (a login node); `localrule:` rather than a
+# `localrules:` list, which would miss the renamed rule when the workflow is used as a module.
 rule download:
     output:
         paths.raw_file(),
     log:
         log("download", "dataset", "filename"),
+    localrule: True
     retries: 2
     conda:
         ENV_TORCH
