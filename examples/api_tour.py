@@ -123,7 +123,7 @@ def main() -> None:
         labels=data["labels"],
         masks=data["masks"],
         image_size=size,
-        keys={**keys, "regularizer": "erm", "noise": NOISE},
+        keys={**keys, "regularizer": "erm", "seed": 0, "noise": NOISE},
         progress=False,
     )
     stats_config = {

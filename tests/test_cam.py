@@ -454,7 +454,7 @@ def test_maps_flat_up_to_rounding_are_degenerate():
     preds = np.zeros(4, dtype=np.int64)
     clean = {"maps": {"gradcam": (base - 0.5).expand(4, 4, 4).numpy().copy()}, "preds": preds}
     noisy = {"1": {"maps": {"gradcam": maps.numpy()}, "preds": preds}}
-    keys = {"dataset": "d", "model": "m", "arch": "a", "regularizer": "r", "noise": "n"}
+    keys = {"dataset": "d", "model": "m", "arch": "a", "regularizer": "r", "seed": 0, "noise": "n"}
     table = per_image_table(clean, noisy, preds, None, (8, 8), keys=keys)
     assert table["degenerate"].tolist() == [True, True, False, False]
 

@@ -324,8 +324,8 @@ def test_accuracy_figure_plots_the_accuracy_table(per_image):
     models = per_image["model"].unique()
     table = accuracy_table(per_image, {("shapes", m): 0.9 for m in models})
     assert list(table.columns) == [
-        *("dataset", "model", "arch", "regularizer", "noise", "level"),
-        *("accuracy", "n", "test_accuracy"),
+        *("dataset", "model", "seed", "arch", "regularizer", "noise", "level"),
+        *("accuracy", "accuracy_sd", "n", "n_seeds", "test_accuracy", "test_accuracy_sd"),
     ]
     ax = figures.build_accuracy_vs_severity(per_image).axes[1]  # resnet / jpeg
     sel = table[(table["model"] == "resnet_erm") & (table["noise"] == "jpeg")]

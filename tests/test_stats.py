@@ -296,9 +296,9 @@ def test_regularizer_test_on_model_means_matches_statsmodels_ols(level):
 
 
 def test_a_single_seed_table_says_the_regularizer_effect_is_untestable():
-    # Tables without a `seed` column (one model per regulariser) still run, with the reason.
+    # One training seed (one model per regulariser): the tests still run, with the reason.
     df = synthetic_per_image(seed=5, n_images=20, methods=("gradcam",), noises=("g",))
-    assert "seed" not in df.columns
+    assert df["seed"].nunique() == 1
     out = run(regularizer_model_tests, df)
     assert len(out) == 3 * 2  # levels 1, 3, pooled × (vat, lvat_vae) vs erm
     assert out["p_value"].isna().all() and out["effect_size"].notna().all()
@@ -470,6 +470,7 @@ def test_a_level_confound_is_not_read_as_separation():
                     "model": "m",
                     "arch": "a",
                     "regularizer": "erm",
+                    "seed": 0,
                     "noise": "n",
                     "level": level,
                     "method": "gradcam",

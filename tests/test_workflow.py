@@ -102,8 +102,15 @@ def test_tables_have_the_expected_columns_ranges_and_rows(tiny_run):
     assert (robust.loc[undefined, "n_kept"] == 0).all()
     assert robust.loc[robust["responsiveness"].isna(), "note"].str.contains("no flipped").all()
 
-    accuracy = pd.read_csv(tiny_run / "results/tables/accuracy.csv", dtype={"level": str})
-    assert accuracy["accuracy"].between(0, 1).all() and len(accuracy) == n_models * 5
+    accuracy = pd.read_csv(
+        tiny_run / "results/tables/accuracy.csv", dtype={"level": str, "seed": str}
+    )
+    assert accuracy["accuracy"].between(0, 1).all()
+    # a row per model and level (clean, gaussian 1 and 5, fgsm 8, ...: 5), and as many pooled over
+    # the training seeds (seed "all"; one seed here, so each pools one model)
+    pooled = accuracy["seed"] == "all"
+    assert len(accuracy) == 2 * n_models * 5 and pooled.sum() == n_models * 5
+    assert (accuracy.loc[pooled, "n_seeds"] == 1).all()
     # Rows per test family (docs/metric.md): strata × (omnibus + pairwise tests). Per-level strata,
     # plus the levels pooled where a noise has several (gaussian).
     n_levels = sum(levels.values()) + sum(n > 1 for n in levels.values())
