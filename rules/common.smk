@@ -11,6 +11,7 @@ from camrobust.data.prepare import remote_files
 from camrobust.local_gpu import gpus_per_job
 from camrobust.names import GENERATIVE_OF, split_model
 from camrobust.paths import CLEAN, CLEAN_LEVEL
+from camrobust.report.registry import figure_spec
 from camrobust.workflow_plan import Plan
 
 try:
@@ -163,3 +164,16 @@ def cam_grid_input(wildcards):
         "noisy_images": [image_set(ds, model, noise, lv) for lv in PLAN.levels(noise)],
         "cams": paths.cam_series(ds, model, noise, PLAN.levels(noise)),
     }
+
+
+def figure_input(wildcards):
+    """A figure's table, and its second one (`extra`) if it draws from two."""
+    tables = {
+        "robustness": paths.table("robustness.csv"),
+        "per_image": paths.table("per_image.parquet"),
+        "quality": paths.table("quality.csv"),
+        **{name: paths.stats_file(name) for name in STATS_TABLES},
+    }
+    spec = figure_spec(wildcards.figure)
+    extra = {"extra": tables[spec.extra]} if spec.extra else {}
+    return {"table": tables[spec.table], **extra}

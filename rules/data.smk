@@ -10,8 +10,8 @@ rule download:
         paths.raw_file(),
     log:
         log("download", "dataset", "filename"),
-    localrule: True
     retries: 2
+    localrule: True
     conda:
         ENV_TORCH
     params:

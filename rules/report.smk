@@ -1,22 +1,6 @@
 # Figures, CAM grids, the paper-style summary table and the headline, each wrapped in report()
 # for `snakemake --report`. Each rule's params are exactly the config keys it reads.
 from camrobust.report.headline import REGULARIZER_TABLE
-from camrobust.report.registry import figure_spec
-
-# The file of each table a figure can draw (see camrobust/report/registry.py).
-FIGURE_TABLES = {
-    "robustness": rules.robustness_table.output[0],
-    "per_image": rules.per_image_table.output[0],
-    **{name: getattr(rules.stats.output, name) for name in STATS_TABLES},
-    "quality": rules.quality_table.output[0],
-}
-
-
-def figure_input(wildcards):
-    """A figure's table, and its second one (`extra`) if it draws from two."""
-    spec = figure_spec(wildcards.figure)
-    extra = {"extra": FIGURE_TABLES[spec.extra]} if spec.extra else {}
-    return {"table": FIGURE_TABLES[spec.table], **extra}
 
 
 rule figure:
