@@ -143,6 +143,8 @@ def official_config(folder: Path, url: str, tmp_path: Path, archive_md5: str | N
             }
         },
         "noise": {"corruptions": {"gaussian": {"severities": [1, 3]}, "frost": {"severities": [5]}}},
+        # 10 evaluation images: fewer than the quality metrics' default 16 (not needed here)
+        "metrics": {"sensitivity": {"enabled": False}, "faithfulness": {"enabled": False}},
     }  # fmt: skip
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))

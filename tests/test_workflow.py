@@ -116,8 +116,10 @@ def test_tables_have_the_expected_columns_ranges_and_rows(tiny_run):
     n_levels = sum(levels.values()) + sum(n > 1 for n in levels.values())
     expected = {
         "methods": n_models * n_levels * (1 + comb(n_methods, 2)),
-        "regularizers": n_methods * n_levels * (1 + comb(n_models, 2)),  # one architecture
-        "flips": n_models * n_methods * len(levels),  # levels pooled
+        # each regulariser against ERM (one architecture, one seed: a model per regulariser)
+        "regularizers": n_methods * n_levels * (n_models - 1),
+        # a Mann-Whitney per level, and every noise's levels pooled (van Elteren)
+        "flips": n_models * n_methods * (sum(levels.values()) + len(levels)),
         "noise": n_models * n_methods * (1 + comb(len(levels), 2)),  # levels pooled
     }
     for name in ("methods", "regularizers", "mixedlm", "flips", "noise"):
@@ -281,7 +283,9 @@ def test_the_report_builds_and_chromium_renders_it(tiny_run, tmp_path):
     report = tiny_run / "report.html"
     snakemake(tiny_run, "--cores", "1", "--report", str(report))
     html = report.read_text()
-    assert html.count("data:image/png") == 6 + 4  # the six figures and one CAM grid per model
+    pngs = list((tiny_run / "results/report").rglob("*.png"))
+    assert len(pngs) == len(FIGURES) + 4  # every figure and one CAM grid per model
+    assert html.count("data:image/png") == len(pngs)
     for name in ("h_heatmap", "severity_curves", "kept_flipped", "average_ranks",
                  "accuracy_vs_severity", "forest_plot", "robustness.csv", "summary.csv",
                  "methods.csv", "regularizers.csv", "mixedlm.csv", "flips.csv", "noise.csv"):  # fmt: skip
