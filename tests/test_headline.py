@@ -200,3 +200,15 @@ def test_the_report_front_page_opens_with_the_headline(tmp_path):
     # Without the file in the report, the page is the description alone.
     rst = env.from_string(page).render(snakemake=config, categories={}, files=files[:1])
     assert rst.lstrip().startswith("camrobust measures how robust")
+
+
+def test_one_model_per_regularizer_is_not_called_a_regularizer_effect():
+    """With one training seed the mixed model compares two networks: the line says so."""
+    note = "one model per regularizer: no model variance, so the terms compare these models"
+    out = hl.regularizer_effects(mixed_table().assign(note=note), "ssim")
+    assert out["one_model"].tolist() == [True]
+    line = hl._effect_line(out.iloc[0], "erm")
+    assert "these two models only, one training seed each: not a regulariser effect" in line
+    seeded = hl.regularizer_effects(mixed_table().assign(note=np.nan), "ssim")
+    assert seeded["one_model"].tolist() == [False]
+    assert "not a regulariser effect" not in hl._effect_line(seeded.iloc[0], "erm")

@@ -8,16 +8,23 @@ anywhere inside the given one, so wrappers (input normalisation) are seen throug
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import torch
-import torchvision
 from torch import Tensor, nn
 
 from camrobust.cam.layers import user_name
 from camrobust.cam.layout import LAYOUTS, Layout
 
 _POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+
+
+def _is_torchvision(module: nn.Module, cls: str) -> bool:
+    """isinstance of a torchvision model class, without importing torchvision (1.4 s a CAM job):
+    a torchvision model exists only where torchvision was imported."""
+    models = sys.modules.get("torchvision.models")
+    return models is not None and isinstance(module, getattr(models, cls))
 
 
 @dataclass(frozen=True)
@@ -33,12 +40,12 @@ class Family:
 def find_family(model: nn.Module) -> Family:
     """The first recognised transformer inside `model`, else the CNN family."""
     for path, module in model.named_modules():
-        if isinstance(module, torchvision.models.VisionTransformer):
+        if _is_torchvision(module, "VisionTransformer"):
             return Family("vit", path, module, prefix_tokens=1)
         prefix = getattr(module, "num_prefix_tokens", None)
         if isinstance(prefix, int) and not isinstance(prefix, bool):
             return Family("vit", path, module, prefix_tokens=prefix)
-        if isinstance(module, torchvision.models.SwinTransformer) or (
+        if _is_torchvision(module, "SwinTransformer") or (
             getattr(module, "output_fmt", None) == "NHWC"
         ):
             return Family("swin", path, module)
@@ -94,7 +101,7 @@ def default_target_layer(model: nn.Module, example: Tensor) -> str:
     family = find_family(model)
     net = family.module
     if family.kind == "vit":
-        if isinstance(net, torchvision.models.VisionTransformer):
+        if _is_torchvision(net, "VisionTransformer"):
             layers = net.encoder.layers
             full = _child(family.root, "encoder.layers", _last(layers), "ln_1")
         elif isinstance(getattr(net, "blocks", None), nn.Module) and len(net.blocks):

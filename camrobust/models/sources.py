@@ -14,7 +14,6 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import torchvision
 from torch import nn
 
 from camrobust.models.checkpoints import load_checkpoint
@@ -41,6 +40,8 @@ def _unknown(source: str, name: str, known: Sequence[str]) -> ValueError:
 def _torchvision_size(name: str) -> int:
     """The crop size of the architecture's published weights (read from torchvision's
     metadata, nothing downloaded); 224 where none are published."""
+    import torchvision  # imported here: the project's own models do not need it (1.4 s a job)
+
     try:
         weights = torchvision.models.get_model_weights(name)
     except ValueError:
@@ -54,6 +55,8 @@ def _torchvision_size(name: str) -> int:
 def _torchvision_net(
     name: str, num_classes: int, input_size: int | None, kwargs: dict[str, Any]
 ) -> tuple[nn.Module, Preprocessing]:
+    import torchvision  # imported here: the project's own models do not need it (1.4 s a job)
+
     known = torchvision.models.list_models(module=torchvision.models)
     if name not in known:
         raise _unknown("torchvision", name, known)

@@ -38,7 +38,9 @@ MAX_LINES = 20
 REFERENCE = "erm"
 REGULARIZER_TABLE = "mixedlm"  # the stats table `regularizer_effects` reads
 EFFECT_COLUMNS = ("dataset", "regularizer", "effect", "ci_lo", "ci_hi", "p", "n_strata")
-EFFECT_COLUMNS += ("n_higher", "n_lower", "measure")
+EFFECT_COLUMNS += ("n_higher", "n_lower", "measure", "one_model")
+# The stats stage's note where each regulariser was trained once (one seed).
+ONE_MODEL_NOTE = "one model per regularizer"
 
 
 def method_robustness(robust: pd.DataFrame, measure: str) -> pd.DataFrame:
@@ -103,6 +105,12 @@ def regularizer_effects(
                 "n_higher": int((significant & (sub["effect_size"] > 0)).sum()),
                 "n_lower": int((significant & (sub["effect_size"] < 0)).sum()),
                 "measure": used,
+                "one_model": bool(
+                    sub.get("note", pd.Series(dtype=str))
+                    .astype(str)
+                    .str.contains(ONE_MODEL_NOTE)
+                    .any()
+                ),
             }
         )
     return pd.DataFrame.from_records(records, columns=list(EFFECT_COLUMNS))
@@ -149,11 +157,17 @@ def _methods_line(methods: pd.DataFrame) -> str:
 
 
 def _effect_line(row: pd.Series, reference: str) -> str:
-    """One regulariser against the reference."""
+    """One regulariser against the reference; with one model per regulariser, said plainly."""
+    scope = (
+        "these two models only, one training seed each: not a regulariser effect "
+        "(set training.seeds); "
+        if row["one_model"]
+        else ""
+    )
     return (
         f"- {row['regularizer']} vs {reference}: {_num(row['effect'], '+.4f')} "
         f"{_interval(row['ci_lo'], row['ci_hi'], '+.4f')}, p_adj {_num(row['p'], '.2g')} "
-        f"(median of {row['n_strata']} mixed-model strata, {row['measure']}; "
+        f"({scope}median of {row['n_strata']} mixed-model strata, {row['measure']}; "
         f"significantly higher in {row['n_higher']}, lower in {row['n_lower']})"
     )
 
