@@ -22,6 +22,8 @@ from camrobust.names import ARCHS_WITHOUT_DROPOUT
 
 # The schema: every key's type, range and default (the only place defaults are written).
 SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
+# The largest image size `noise.table: auto` gives the CIFAR-10-C constants (made for 32×32).
+CIFAR_C_MAX_SIZE = 32
 
 
 class ConfigError(ValueError):
@@ -215,6 +217,8 @@ def _check_dataset(name: str, spec: Mapping[str, Any]) -> None:
     if spec["source"] in ("cifar10", "svhn") and spec["image_size"] != 32:
         _fail(f"datasets.{name}.image_size", f"{spec['source']} images are 32x32")
     if spec["source"] != "imagefolder":
+        if spec["skip_unreadable"]:
+            _fail(f"datasets.{name}.skip_unreadable", "only image folders have files to skip")
         return
     if not spec["path"]:
         _fail(f"datasets.{name}.path", "imagefolder needs a folder")
@@ -232,7 +236,7 @@ def _check_noise_source(name: str, spec: Mapping[str, Any], noise: Mapping[str, 
         return
     if spec["source"] != "cifar10":
         _fail(f"{key}.source", f"official images exist only for cifar10, not {spec['source']}")
-    if noise["table"] != "cifar10c":
+    if severity_table(noise["table"], spec["image_size"]) != "cifar10c":
         _fail("noise.table", f"datasets.{name} uses the official CIFAR-10-C images: use cifar10c")
     for family, levels in noise["corruptions"].items():
         if family not in OFFICIAL_FAMILIES:
@@ -242,6 +246,14 @@ def _check_noise_source(name: str, spec: Mapping[str, Any], noise: Mapping[str, 
                 f"noise.corruptions.{family}.values",
                 f"datasets.{name} uses the official images: give severities (1-5)",
             )
+
+
+def severity_table(table: str, image_size: int) -> str:
+    """The severity constants of a dataset: `noise.table`, where `auto` means CIFAR-10-C's for
+    images of up to 32 pixels (the size they were made for) and ImageNet-C's above."""
+    if table != "auto":
+        return table
+    return "cifar10c" if image_size <= CIFAR_C_MAX_SIZE else "imagenetc"
 
 
 def canonical(value: Any) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from camrobust.config import merged
+from camrobust.config import merged, severity_table
 from camrobust.data.cifar10c import is_official
 from camrobust.names import GENERATIVE_OF, TARGET_LAYERS, model_name, split_model
 from camrobust.paths import CLEAN_LEVEL
@@ -103,11 +103,17 @@ class Plan:
 
     # ---- params (each job's config slice) ----------------------------------------------------
     def data_params(self, dataset: str) -> dict[str, Any]:
+        """The dataset's own keys; for an image folder also whether its train split is decoded
+        (not when no model trains on it: an evaluate-only run reads test and eval only)."""
         spec = {
             k: v
             for k, v in self.config["datasets"][dataset].items()
             if k not in ("training", "regularizers", "architectures", "noise")
         }
+        if spec["source"] == "imagefolder":
+            spec["decode_train"] = bool(self.trained_models)
+        else:  # only image folders have files to skip (config.py); other params stay as they were
+            spec.pop("skip_unreadable")
         return {"seed": self.seed, "dataset": dataset, **spec}
 
     def generative_params(self, dataset: str, gen: str) -> dict[str, Any]:
@@ -173,8 +179,9 @@ class Plan:
         return options
 
     def noise_params(self, dataset: str, noise: str, level: str) -> dict[str, Any]:
-        """A corruption level: a severity of `noise.table`, or an explicit value (no table); for
-        a dataset with official images, the severity whose rows of the archive it reads."""
+        """A corruption level: a severity of the dataset's table (`noise.table`, auto: by its
+        image size), or an explicit value (no table); for a dataset with official images, the
+        severity whose rows of the archive it reads."""
         kind, value = self.corruptions[noise][level]
         if is_official(self.config["datasets"][dataset]):
             return {
@@ -185,7 +192,7 @@ class Plan:
                 "severity": value,
             }
         strength = (
-            {"severity": value, "table": self.config["noise"]["table"]}
+            {"severity": value, "table": self.severity_table(dataset)}
             if kind == "severity"
             else {"value": value}
         )
@@ -197,6 +204,11 @@ class Plan:
             "strength": strength,
             "batch_size": self.config["noise"]["batch_size"],
         }
+
+    def severity_table(self, dataset: str) -> str:
+        """The severity constants of `dataset`'s corruptions (cifar10c or imagenetc)."""
+        size = self.config["datasets"][dataset]["image_size"]
+        return severity_table(self.config["noise"]["table"], size)
 
     def attack_params(self, dataset: str, model: str, attack: str, level: str) -> dict[str, Any]:
         """The budget in the config's unit (1/255 levels) and the attack's own options."""

@@ -83,6 +83,9 @@ BAD = [
     ({**OK, "metrics": {"faithfulness": {"percentiles": [50, 100]}}}, "metrics.faithfulness.percentiles[1]: 100 is out of range"),
     ({**OK, "metrics": {"sensitivity": {"samples": 3}}}, "unknown key 'metrics.sensitivity.samples'"),
     ({"datasets": {"mine": {"source": "imagefolder", "path": "/nonexistent/folder"}}}, "/nonexistent/folder"),
+    ({"datasets": {"s": {"source": "shapes", "skip_unreadable": True}}}, "datasets.s.skip_unreadable: only image folders have files to skip"),
+    ({"datasets": {"c": {"source": "cifar10", "skip_unreadable": "yes"}}}, "datasets.c.skip_unreadable: 'yes' has the wrong type; expected boolean"),
+    ({**OK, "noise": {"table": "cifar100c"}}, "noise.table: 'cifar100c' is not allowed; allowed: auto, cifar10c, imagenetc"),
 ]  # fmt: skip
 
 

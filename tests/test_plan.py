@@ -49,7 +49,7 @@ def test_schema_enums_equal_the_registries():
     assert PROPS["cam"]["properties"]["methods"]["items"]["enum"] == list(METHODS)
     noise = PROPS["noise"]["properties"]
     assert noise["corruptions"]["propertyNames"]["enum"] == list(CORRUPTIONS)
-    assert noise["table"]["enum"] == list(SEVERITY_TABLES)
+    assert noise["table"]["enum"] == ["auto", *SEVERITY_TABLES]
     attacks = noise["adversarial"]["properties"]
     assert list(attacks) == list(ATTACK_OPTIONS)
     for name, options in ATTACK_OPTIONS.items():
@@ -144,8 +144,8 @@ READERS: list[tuple[str, set[str]]] = [
               "adversarial_set", "metrics", "cam_grid", "quality", "quality_table"}),
     ("device", {"train_generative", "train_classifier", "import_model", "adversarial_set", "cam",
                 "cam_clean", "quality"}),
-    # and the input size of the `models` entries (of both modes)
-    ("datasets.<*>.image_size", {"prepare_data", "import_model", "train_classifier"}),
+    # and the input size of the `models` entries (of both modes), and noise.table auto's choice
+    ("datasets.<*>.image_size", {"prepare_data", "import_model", "train_classifier", "noisy_set"}),
     ("datasets.<*>.training.*", {"train_classifier"}),
     ("datasets.<*>.regularizers.*", {"train_classifier"}),
     ("datasets.<*>.source", {"download", "prepare_data"}),
@@ -242,7 +242,8 @@ def base(tmp_path_factory) -> dict:
                     "architectures": {"resnet18": {"top_bn": False}},
                 },
                 "s": {"source": "svhn", "md5": {"train": "1" * 32, "test": "2" * 32}},
-                "f": {"source": "imagefolder", "path": str(folders[0])},
+                # above 32 pixels: noise.table auto gives it the ImageNet-C constants
+                "f": {"source": "imagefolder", "path": str(folders[0]), "image_size": 64},
             },
             "architectures": {"resnet18": {}, "vgg11_bn": {"dropout": 0.1}},
             "regularizers": {"erm": {}, "vat": {}, "lvat_vae": {}, "lvat_glow": {}},

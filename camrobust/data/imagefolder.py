@@ -14,6 +14,9 @@ orientation is applied), its largest centred square is kept, and that square is 
 ``size``×``size`` with bilinear filtering (antialiased when shrinking), so the aspect ratio is
 never distorted. Classes are the sorted folder names, label i being the i-th; within a split the
 images are ordered by label, then by path.
+
+Every file is decoded in full (Pillow's `LOAD_TRUNCATED_IMAGES` stays off), so a truncated or
+unreadable file is an error naming it, or, where the caller collects them, is left out.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 from tqdm.auto import tqdm
 
 from camrobust.seeding import numpy_rng
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".ppm", ".tif", ".tiff", ".webp")
 
 Split = tuple[np.ndarray, np.ndarray]
+Files = list[tuple[Path, int]]  # (image file, label) of one split
 
 
 def _is_hidden(path: Path, root: Path) -> bool:
@@ -67,12 +72,14 @@ def load_image(path: str | os.PathLike, size: int) -> np.ndarray:
     path = Path(path)
     try:
         with Image.open(path) as opened:
+            opened.load()  # the whole file: a truncated one fails here, not later or never
             image = ImageOps.exif_transpose(opened)
             if "transparency" in image.info:
                 image = image.convert("RGBA")
             image = image.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError) as err:
-        raise ValueError(f"cannot read image {path}: {err}") from err
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        reason = " ".join(str(err).split())  # one line, whatever the decoder said
+        raise ValueError(f"cannot read image {path}: {reason}") from err
     width, height = image.size
     side = min(width, height)
     left, top = (width - side) / 2, (height - side) / 2
@@ -82,19 +89,49 @@ def load_image(path: str | os.PathLike, size: int) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
-def _load_split(files: list[tuple[Path, int]], size: int, disable: bool | None, desc: str) -> Split:
+def decode_images(
+    paths: Sequence[Path],
+    size: int,
+    skipped: list[Path] | None = None,
+    progress: bool = True,
+    desc: str = "images",
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(position in `paths`, image) for each file, one at a time so that nothing accumulates.
+
+    An unreadable file raises ValueError naming it, or, given a `skipped` list, is appended to
+    it, logged, and left out.
+    """
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        raise RuntimeError(
+            "PIL.ImageFile.LOAD_TRUNCATED_IMAGES is on: truncated files would pass as images"
+        )
+    for i, path in enumerate(
+        tqdm(paths, desc=desc, unit="img", disable=None if progress else True)
+    ):
+        try:
+            image = load_image(path, size)
+        except ValueError as err:
+            if skipped is None:
+                raise
+            skipped.append(path)
+            log.warning("skipped: %s", err)
+            continue
+        yield i, image
+
+
+def _load_split(files: Files, size: int, progress: bool, desc: str) -> Split:
     images = np.empty((len(files), size, size, 3), dtype=np.uint8)
     labels = np.fromiter((label for _, label in files), dtype=np.int64, count=len(files))
-    for i, (path, _) in enumerate(tqdm(files, desc=desc, unit="img", disable=disable)):
-        images[i] = load_image(path, size)
+    for i, image in decode_images([p for p, _ in files], size, progress=progress, desc=desc):
+        images[i] = image
     return images, labels
 
 
 def _stratified_split(
     root: Path, files: dict[str, list[Path]], test_fraction: float, seed: int
-) -> dict[str, list[tuple[Path, int]]]:
+) -> dict[str, Files]:
     """Each class split by its own seeded shuffle, so the split does not depend on other classes."""
-    out: dict[str, list[tuple[Path, int]]] = {"train": [], "test": []}
+    out: dict[str, Files] = {"train": [], "test": []}
     for label, (name, paths) in enumerate(files.items()):
         n = len(paths)
         if n < 2:
@@ -109,21 +146,15 @@ def _stratified_split(
     return out
 
 
-def load_imagefolder(
-    root: str | os.PathLike,
-    size: int,
-    test_fraction: float = 0.2,
-    seed: int = 0,
-    progress: bool = True,
-) -> tuple[dict[str, Split], list[str]]:
-    """Load `root` as {"train"/"test": (uint8 N×size×size×3, int64 N)} plus the class names.
+def list_imagefolder(
+    root: str | os.PathLike, test_fraction: float = 0.2, seed: int = 0
+) -> tuple[dict[str, Files], list[str]]:
+    """{"train"/"test": [(file, label), ...]} of `root` plus the class names, nothing decoded.
 
-    See the module docstring for the layouts and the resizing; `test_fraction` and `seed` only
-    matter for the single-folder layout. Any problem raises ValueError naming the path.
+    See the module docstring for the layouts; `test_fraction` and `seed` only matter for the
+    single-folder layout. Any problem raises ValueError naming the path.
     """
     root = Path(root)
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be a positive integer, got {size!r}")
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be strictly between 0 and 1, got {test_fraction!r}")
     if not root.is_dir():
@@ -170,11 +201,32 @@ def load_imagefolder(
             len(class_names),
             test_fraction,
         )
-    disable = None if progress else True
+    for split, items in chosen.items():
+        log.info("image folder %s %s: %d images", root, split, len(items))
+    return chosen, class_names
+
+
+def check_size(size: object) -> int:
+    """`size` if it is a positive integer, else a ValueError."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive integer, got {size!r}")
+    return size
+
+
+def load_imagefolder(
+    root: str | os.PathLike,
+    size: int,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[dict[str, Split], list[str]]:
+    """Load `root` into memory as {"train"/"test": (uint8 N×size×size×3, int64 N)} plus the
+    class names (a small folder; the workflow streams large ones, camrobust/data/streaming.py).
+    """
+    check_size(size)
+    chosen, class_names = list_imagefolder(root, test_fraction, seed)
     splits = {
-        split: _load_split(items, size, disable, f"{root.name} {split}")
+        split: _load_split(items, size, progress, f"{Path(root).name} {split}")
         for split, items in chosen.items()
     }
-    for split, (_, labels) in splits.items():
-        log.info("image folder %s %s: %d images", root, split, len(labels))
     return splits, class_names

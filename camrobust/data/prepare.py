@@ -1,7 +1,10 @@
-"""One entry point per dataset source, returning canonical splits and the evaluation subset."""
+"""One entry point per dataset source, returning canonical splits and the evaluation subset,
+and `write_dataset`, which writes them as the canonical files (image folders streamed)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from camrobust.data.subset import stratified_indices
+from camrobust.io import atomic_paths, npz_writer
 from camrobust.seeding import derive_seed
 
 SOURCES = ("shapes", "cifar10", "svhn", "imagefolder")
@@ -79,12 +83,26 @@ def _load_source(spec: dict[str, Any], raw_dir: Path, seed: int) -> tuple[dict[s
     raise ValueError(f"unknown dataset source '{source}'; allowed: {', '.join(SOURCES)}")
 
 
+def cap_indices(labels: np.ndarray, n: int | None, *seed: object) -> np.ndarray:
+    """Indices of a class-stratified subset of at most `n` of `labels` (None: all of them)."""
+    if n is None or n >= len(labels):
+        return np.arange(len(labels))
+    return stratified_indices(labels, n, *seed)
+
+
 def _cap(split: Split, n: int | None, *seed: object) -> tuple[Split, np.ndarray]:
     """A class-stratified subset of at most `n` images (None: all), and its indices in `split`."""
-    if n is None or n >= len(split.labels):
-        return split, np.arange(len(split.labels))
-    kept = stratified_indices(split.labels, n, *seed)
-    return split.take(kept), kept
+    kept = cap_indices(split.labels, n, *seed)
+    return (split if len(kept) == len(split.labels) else split.take(kept)), kept
+
+
+def eval_indices(test_labels: np.ndarray, n_eval: int, seed: int, name: str) -> np.ndarray:
+    """The evaluation subset's indices in the test split; an error naming the key if too few."""
+    if n_eval > len(test_labels):
+        raise ValueError(
+            f"datasets.{name}.n_eval: {n_eval} is more than the {len(test_labels)} test images"
+        )
+    return stratified_indices(test_labels, n_eval, seed, name, "eval")
 
 
 def prepare_dataset(spec: dict[str, Any], raw_dir: str | Path, seed: int) -> dict[str, Any]:
@@ -97,12 +115,7 @@ def prepare_dataset(spec: dict[str, Any], raw_dir: str | Path, seed: int) -> dic
         splits["train"], _ = _cap(splits["train"], spec["n_train"], seed, name, "train")
         splits["test"], in_source = _cap(splits["test"], spec["n_test"], seed, name, "test")
     test = splits["test"]
-    if spec["n_eval"] > len(test.labels):
-        raise ValueError(
-            f"datasets.{name}.n_eval: {spec['n_eval']} is more than the "
-            f"{len(test.labels)} test images"
-        )
-    eval_idx = stratified_indices(test.labels, spec["n_eval"], seed, name, "eval")
+    eval_idx = eval_indices(test.labels, spec["n_eval"], seed, name)
     return {
         "train": splits["train"],
         "test": test,
@@ -111,3 +124,53 @@ def prepare_dataset(spec: dict[str, Any], raw_dir: str | Path, seed: int) -> dic
         "eval_source_indices": in_source[eval_idx],
         "class_names": class_names,
     }
+
+
+@dataclass
+class DatasetSummary:
+    """What a prepared dataset holds: images per split, classes, and the files left out."""
+
+    dataset: str
+    counts: dict[str, int]  # train, test, eval
+    n_classes: int
+    unreadable: list[str] | None = None  # skipped files (None: skipping was not allowed)
+    train_decoded: bool = True
+
+    def lines(self, shown: int = 10) -> list[str]:
+        """The log lines: the counts, then (if any) the unreadable files, the first `shown`."""
+        counts = ", ".join(f"{self.counts[s]} {s}" for s in ("train", "test", "eval"))
+        line = f"{self.dataset}: {counts} images of {self.n_classes} classes"
+        if not self.train_decoded:
+            line += " (train split not decoded: no model trains on it)"
+        if self.unreadable is not None:
+            line += f"; {len(self.unreadable)} unreadable files skipped"
+        lines = [line]
+        if self.unreadable:
+            more = len(self.unreadable) - shown
+            listed = ", ".join(self.unreadable[:shown]) + (f" and {more} more" if more > 0 else "")
+            lines.append(f"{self.dataset}: skipped unreadable files: {listed}")
+        return lines
+
+
+def write_dataset(
+    spec: dict[str, Any], raw_dir: str | Path, outputs: Mapping[str, str | os.PathLike]
+) -> DatasetSummary:
+    """Write the canonical train, test and eval files of `spec` (rule prepare_data's params) to
+    `outputs`: all three or none. An image folder is streamed, one image at a time."""
+    if spec["source"] == "imagefolder":
+        from camrobust.data.streaming import write_imagefolder
+
+        return write_imagefolder(spec, outputs)
+    data = prepare_dataset(spec, raw_dir, spec["seed"])
+    names = np.array(data["class_names"])
+    extra = {
+        "eval": {"indices": data["eval_indices"], "source_indices": data["eval_source_indices"]}
+    }
+    with atomic_paths(outputs) as tmp:
+        for split, path in tmp.items():
+            with npz_writer(path, atomic=False) as npz:
+                arrays = {**data[split].arrays(), **extra.get(split, {}), "class_names": names}
+                for key, array in arrays.items():
+                    npz.add(key, array)
+    counts = {split: len(data[split].labels) for split in ("train", "test", "eval")}
+    return DatasetSummary(spec["dataset"], counts, len(names))
