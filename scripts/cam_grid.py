@@ -13,11 +13,14 @@ from camrobust.report.png import save_png
 sm = snakemake  # noqa: F821
 with script_logging(sm.log[0]) as log:
     p = sm.params.p
-    clean = load_npz(sm.input.clean_images)
+    clean = load_npz(sm.input.clean_images, mmap=True)  # a few images of each set are read
     # The same images for every model of the dataset: seeded by the dataset, not the model.
     pick = pick_images(clean["labels"], p["images"], p["seed"], sm.wildcards.dataset)
     log.info("grid images %s of classes %s", pick.tolist(), clean["labels"][pick].tolist())
-    views = [clean["images"][pick], *(load_npz(f)["images"][pick] for f in sm.input.noisy_images)]
+    views = [
+        clean["images"][pick],
+        *(load_npz(f, mmap=True)["images"][pick] for f in sm.input.noisy_images),
+    ]
     cams = [load_cams(f) for f in sm.input.cams]
     methods = cams[0]["methods"]
     size = tuple(clean["images"].shape[1:3])

@@ -15,16 +15,15 @@ sm = snakemake  # noqa: F821
 with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
     p = sm.params.p
     device = resolve_device(p["device"])
-    test = load_npz(sm.input.test)
+    test = load_npz(sm.input.test, mmap=True)  # a large split is read a batch at a time
     num_classes = len(test["class_names"])
     try:
         model = build_model_entry(p, num_classes)
     except (ValueError, ImportError) as err:  # a checkpoint that does not fit: one line
         raise SystemExit(f"models.{sm.wildcards.model}: {err}") from None
     model = model.to(device).eval()
-    images = torch.from_numpy(np.ascontiguousarray(test["images"])).to(device)
-    labels = torch.from_numpy(test["labels"]).long().to(device)
-    accuracy = evaluate_accuracy(model, images, labels, batch_size=p["batch_size"])
+    labels = torch.from_numpy(np.asarray(test["labels"])).long().to(device)
+    accuracy = evaluate_accuracy(model, test["images"], labels, batch_size=p["batch_size"])
     save_classifier(
         sm.output.model, model, {"arch": p["name"], "num_classes": num_classes, **p["kwargs"]}
     )

@@ -12,6 +12,7 @@ import skimage.transform
 from PIL import Image
 
 from camrobust.data.imagefolder import load_image, load_imagefolder
+from camrobust.io import load_npz
 
 
 def _save(path: Path, array: np.ndarray, **kwargs) -> Path:
@@ -323,3 +324,206 @@ def test_bad_arguments(tmp_path, kwargs, message):
     args = {"root": _flat(tmp_path), "size": 4} | kwargs
     with pytest.raises(ValueError, match=re.escape(message)):
         load_imagefolder(**args)
+
+
+# ---- the workflow's preparation: streamed into the canonical files -----------------------------
+def _params(root: Path, tmp: Path, trains: bool = True, **dataset) -> dict:
+    """Rule prepare_data's params for an image folder, from the plan (as the workflow has them)."""
+    from camrobust.config import validate_config
+    from camrobust.workflow_plan import Plan
+
+    config = {
+        "datasets": {"f": {"source": "imagefolder", "path": str(root), "image_size": 8,
+                           "n_eval": 10, "test_fraction": 0.5, **dataset}},
+        "metrics": {"sensitivity": {"enabled": False}, "faithfulness": {"enabled": False}},
+    }  # fmt: skip
+    if not trains:  # a user's checkpoint evaluated as it is, nothing trained
+        (tmp / "m.pt").write_bytes(b"")
+        config["architectures"] = {}
+        config["models"] = {"m": {"source": "torchvision", "name": "resnet18",
+                                  "checkpoint": str(tmp / "m.pt")}}  # fmt: skip
+    return Plan(validate_config(config)).data_params("f")
+
+
+def _outputs(folder: Path) -> dict[str, Path]:
+    return {split: folder / f"{split}.npz" for split in ("train", "test", "eval")}
+
+
+def _in_memory(spec: dict, folder: Path) -> dict[str, Path]:
+    """The files as the workflow wrote them before streaming: everything loaded, then saved."""
+    from camrobust.data.prepare import prepare_dataset
+    from camrobust.io import save_npz
+
+    data = prepare_dataset(spec, folder, spec["seed"])
+    names = np.array(data["class_names"])
+    out = _outputs(folder)
+    save_npz(out["train"], **data["train"].arrays(), class_names=names)
+    save_npz(out["test"], **data["test"].arrays(), class_names=names)
+    save_npz(out["eval"], **data["eval"].arrays(), indices=data["eval_indices"],
+             source_indices=data["eval_source_indices"], class_names=names)  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("caps", [{}, {"n_train": 10, "n_test": 14}])
+def test_streamed_files_equal_the_in_memory_preparation(tmp_path, caps):
+    from camrobust.data.prepare import write_dataset
+
+    _make_flat(tmp_path / "imgs", {"ant": 9, "bee": 12, "cat": 15})
+    spec = _params(tmp_path / "imgs", tmp_path, **caps)
+    expected = _in_memory(spec, tmp_path / "expected")
+    summary = write_dataset(spec, tmp_path, _outputs(tmp_path / "streamed"))
+    for split, path in _outputs(tmp_path / "streamed").items():
+        assert path.read_bytes() == expected[split].read_bytes(), split
+    counts = {"train": 10, "test": 14} if caps else {"train": 17, "test": 19}
+    assert summary.counts == {**counts, "eval": 10} and summary.n_classes == 3
+    assert summary.lines() == [f"f: {counts['train']} train, {counts['test']} test, 10 eval "
+                               "images of 3 classes"]  # fmt: skip
+
+
+def test_other_sources_write_the_files_they_wrote_before(tmp_path):
+    from camrobust.config import validate_config
+    from camrobust.data.prepare import write_dataset
+    from camrobust.workflow_plan import Plan
+
+    config = {"datasets": {"shapes": {"source": "shapes", "n_train": 20, "n_test": 30,
+                                      "n_eval": 16}}}  # fmt: skip
+    spec = Plan(validate_config(config)).data_params("shapes")
+    assert "skip_unreadable" not in spec and "decode_train" not in spec  # params as before
+    expected = _in_memory(spec, tmp_path / "expected")
+    summary = write_dataset(spec, tmp_path, _outputs(tmp_path / "written"))
+    for split, path in _outputs(tmp_path / "written").items():
+        assert path.read_bytes() == expected[split].read_bytes(), split
+    assert summary.counts == {"train": 20, "test": 30, "eval": 16}
+
+
+def test_evaluate_only_decodes_the_test_split_alone(tmp_path, monkeypatch):
+    """No model trains on the dataset: the train split is listed but never decoded, and the
+    test and eval files are those of a run that trains."""
+    import camrobust.data.imagefolder as imagefolder
+    from camrobust.data.imagefolder import list_imagefolder
+    from camrobust.data.prepare import write_dataset
+
+    _make_flat(tmp_path / "imgs", {"ant": 9, "bee": 12, "cat": 15})
+    trained = _params(tmp_path / "imgs", tmp_path, n_test=12)
+    assert trained["decode_train"] is True
+    write_dataset(trained, tmp_path, _outputs(tmp_path / "trains"))
+
+    decoded: list[Path] = []
+    real = imagefolder.load_image
+
+    def counting(path, size):
+        decoded.append(Path(path))
+        return real(path, size)
+
+    monkeypatch.setattr(imagefolder, "load_image", counting)
+    spec = _params(tmp_path / "imgs", tmp_path, trains=False, n_test=12)
+    assert spec["decode_train"] is False
+    summary = write_dataset(spec, tmp_path, _outputs(tmp_path / "evaluates"))
+    chosen, _ = list_imagefolder(tmp_path / "imgs", 0.5, 0)
+    test_files = {p for p, _ in chosen["test"]}
+    assert len(decoded) == len(set(decoded)) == 12  # the capped test split, each file once
+    assert set(decoded) <= test_files and not set(decoded) & {p for p, _ in chosen["train"]}
+    for split in ("test", "eval"):
+        streamed = (tmp_path / "evaluates" / f"{split}.npz").read_bytes()
+        assert streamed == (tmp_path / "trains" / f"{split}.npz").read_bytes(), split
+    train = load_npz(tmp_path / "evaluates" / "train.npz")
+    assert train["images"].shape == (0, 8, 8, 3) and train["labels"].shape == (0,)
+    assert list(train["class_names"]) == ["ant", "bee", "cat"]
+    assert summary.lines()[0] == (
+        "f: 0 train, 12 test, 10 eval images of 3 classes "
+        "(train split not decoded: no model trains on it)"
+    )
+
+
+def _truncated_jpeg(path: Path) -> None:
+    _save(path, np.random.default_rng(5).integers(0, 256, (32, 32, 3), dtype=np.uint8), quality=90)
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+
+
+def _not_an_image(path: Path) -> None:
+    path.write_text("a text file with an image suffix\n")
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [(_truncated_jpeg, "image file is truncated"), (_not_an_image, "cannot identify image file")],
+)
+def test_an_unreadable_file_stops_the_preparation_with_one_line(tmp_path, make, reason):
+    from camrobust.data.prepare import write_dataset
+
+    _make_flat(tmp_path / "imgs", {"ant": 9, "bee": 12})
+    bad = tmp_path / "imgs" / "bee" / "broken.jpg"
+    make(bad)
+    with pytest.raises(ValueError) as info:
+        write_dataset(_params(tmp_path / "imgs", tmp_path), tmp_path, _outputs(tmp_path / "out"))
+    message = str(info.value)
+    assert message.startswith(f"cannot read image {bad}: ") and reason in message
+    assert "\n" not in message
+    assert list((tmp_path / "out").iterdir()) == []  # no output, no temporary file
+
+
+def test_unreadable_files_are_skipped_counted_and_named_when_allowed(tmp_path):
+    from camrobust.data.prepare import write_dataset
+
+    origin = _make_flat(tmp_path / "imgs", {"ant": 9, "bee": 12})
+    _truncated_jpeg(tmp_path / "imgs" / "bee" / "cut.jpg")
+    _not_an_image(tmp_path / "imgs" / "ant" / "text.jpg")
+    spec = _params(tmp_path / "imgs", tmp_path, skip_unreadable=True)
+    out = _outputs(tmp_path / "out")
+    summary = write_dataset(spec, tmp_path, out)
+    assert sorted(summary.unreadable) == ["ant/text.jpg", "bee/cut.jpg"]
+    assert summary.counts["train"] + summary.counts["test"] == 21  # every readable image
+    assert summary.lines()[0].endswith("; 2 unreadable files skipped")
+    assert summary.lines()[1].startswith("f: skipped unreadable files: ")
+    assert "ant/text.jpg" in summary.lines()[1] and "bee/cut.jpg" in summary.lines()[1]
+    files = {split: load_npz(path) for split, path in out.items()}
+    recorded = [str(v) for s in ("train", "test") for v in files[s]["unreadable"]]
+    assert sorted(recorded) == ["ant/text.jpg", "bee/cut.jpg"]
+    traced = []
+    for split in ("train", "test"):
+        images, labels = files[split]["images"], files[split]["labels"]
+        assert len(images) == len(labels) == summary.counts[split]
+        found = _trace((images, labels), origin, 8)
+        assert [("ant", "bee")[v] for v in labels] == [c for c, _ in found]
+        traced += found
+    assert sorted(traced) == sorted(origin.values())
+    chosen = files["eval"]["indices"]
+    np.testing.assert_array_equal(files["eval"]["images"], files["test"]["images"][chosen])
+    np.testing.assert_array_equal(files["eval"]["labels"], files["test"]["labels"][chosen])
+
+
+def test_the_default_mode_records_no_unreadable_files(tmp_path):
+    from camrobust.data.prepare import write_dataset
+
+    _make_flat(tmp_path / "imgs", {"ant": 9, "bee": 12})
+    summary = write_dataset(
+        _params(tmp_path / "imgs", tmp_path), tmp_path, _outputs(tmp_path / "out")
+    )
+    assert summary.unreadable is None and "unreadable" not in summary.lines()[0]
+    assert "unreadable" not in load_npz(tmp_path / "out" / "test.npz")
+
+
+def test_too_few_readable_test_images_for_n_eval_is_an_error_naming_the_key(tmp_path):
+    from camrobust.data.prepare import write_dataset
+
+    _make_flat(tmp_path / "imgs", {"ant": 9, "bee": 12})
+    for i in range(3):
+        _not_an_image(tmp_path / "imgs" / "ant" / f"zz{i}.jpg")
+    spec = _params(tmp_path / "imgs", tmp_path, skip_unreadable=True, test_fraction=0.4)
+    with pytest.raises(
+        ValueError, match=r"datasets\.f\.n_eval: 10 is more than the \d test images"
+    ):
+        write_dataset(spec, tmp_path, _outputs(tmp_path / "out"))
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_truncated_images_are_never_accepted_silently(tmp_path, monkeypatch):
+    from PIL import ImageFile
+
+    from camrobust.data.imagefolder import decode_images
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+    _truncated_jpeg(tmp_path / "cut.jpg")
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    with pytest.raises(RuntimeError, match="LOAD_TRUNCATED_IMAGES is on"):
+        list(decode_images([tmp_path / "cut.jpg"], 4))

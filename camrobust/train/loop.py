@@ -71,14 +71,21 @@ def _check_split(name: str, images: np.ndarray, labels: np.ndarray) -> None:
 
 @torch.no_grad()
 def evaluate_accuracy(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500
+    model: nn.Module,
+    images: torch.Tensor | np.ndarray,
+    labels: torch.Tensor,
+    batch_size: int = 500,
 ) -> float:
-    """Fraction of uint8 N×H×W×C `images` (on the model's device) classified as `labels`."""
+    """Fraction of uint8 N×H×W×C `images` classified as `labels` (on the model's device); numpy
+    images (a memory-mapped split) go to that device one batch at a time."""
     was_training = model.training
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=labels.device)
     for start in range(0, len(images), batch_size):
-        logits = model(nchw_unit_float(images[start : start + batch_size]))
+        batch = images[start : start + batch_size]
+        if isinstance(batch, np.ndarray):
+            batch = torch.from_numpy(np.ascontiguousarray(batch)).to(labels.device)
+        logits = model(nchw_unit_float(batch))
         correct += (logits.argmax(1) == labels[start : start + batch_size]).sum()
     model.train(was_training)
     return correct.item() / len(images)
