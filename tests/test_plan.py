@@ -483,3 +483,51 @@ def test_quality_switched_off_plans_no_quality_job_and_no_faithfulness_figure():
     assert params["faithfulness"] is None and params["sensitivity"]["images"] == 16
     assert "h_vs_faithfulness" not in sens_only.figures
     assert "sensitivity" not in sens_only.metrics_params("gaussian")  # no metrics rerun
+
+
+# ---- severity tables and image-folder preparation ----------------------------------------------
+def test_noise_table_auto_follows_each_datasets_image_size(tmp_path):
+    """auto: CIFAR-10-C's constants up to 32 pixels, ImageNet-C's above; an explicit table wins."""
+    config = {
+        "datasets": {
+            "shapes": {"source": "shapes"},
+            "big": {"source": "shapes", "image_size": 33},
+            "folder": {"source": "imagefolder", "path": str(tmp_path), "image_size": 224},
+        },
+        "noise": {"corruptions": {"gaussian": {"severities": [3]}, "contrast": {"values": [0.5]}}},
+    }
+    plan = Plan(validate_config(config))
+    assert plan.config["noise"]["table"] == "auto"
+    tables = {d: plan.noise_params(d, "gaussian", "3")["strength"]["table"] for d in plan.datasets}
+    assert tables == {"shapes": "cifar10c", "big": "imagenetc", "folder": "imagenetc"}
+    assert plan.noise_params("folder", "contrast", "0.5")["strength"] == {"value": 0.5}
+    for table in ("cifar10c", "imagenetc"):
+        config["noise"]["table"] = table
+        fixed = Plan(validate_config(config))
+        assert {fixed.severity_table(d) for d in fixed.datasets} == {table}
+
+
+def test_the_default_configs_noisy_sets_keep_their_params():
+    """The embedded default (32-pixel shapes) gets the table it had before auto: cifar10c."""
+    auto = Plan(validate_config({}))
+    explicit = Plan(validate_config({"noise": {"table": "cifar10c"}}))
+    jobs = job_params(auto)
+    assert jobs == job_params(explicit)
+    noisy = [params for job, params in jobs.items() if job[0] == "noisy_set"]
+    assert noisy and all(p["strength"]["table"] == "cifar10c" for p in noisy)
+
+
+def test_an_image_folder_decodes_its_train_split_only_when_a_model_trains(tmp_path):
+    (tmp_path / "m.pt").write_bytes(b"")
+    datasets = {"f": {"source": "imagefolder", "path": str(tmp_path)}, "s": {"source": "shapes"}}
+    user = {
+        "m": {"source": "torchvision", "name": "resnet18", "checkpoint": str(tmp_path / "m.pt")}
+    }
+    evaluates = Plan(validate_config({"datasets": datasets, "architectures": {}, "models": user}))
+    trains = Plan(validate_config({"datasets": datasets, "models": user}))
+    assert evaluates.data_params("f")["decode_train"] is False
+    assert trains.data_params("f")["decode_train"] is True
+    assert evaluates.data_params("f")["skip_unreadable"] is False
+    # Other sources keep the params they had: their train split is always made.
+    assert evaluates.data_params("s") == trains.data_params("s")
+    assert {"decode_train", "skip_unreadable"}.isdisjoint(trains.data_params("s"))
