@@ -527,3 +527,21 @@ def test_truncated_images_are_never_accepted_silently(tmp_path, monkeypatch):
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
     with pytest.raises(RuntimeError, match="LOAD_TRUNCATED_IMAGES is on"):
         list(decode_images([tmp_path / "cut.jpg"], 4))
+
+
+def test_the_folder_benchmark_runs_small_and_prints_the_rss_line(capsys):
+    """benchmarks/imagefolder_prepare.py at 50 images: it prepares them and reports the peak
+    (no threshold on its figures here, only that they are printed and plausible)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "imagefolder_prepare.py"
+    spec = importlib.util.spec_from_file_location("imagefolder_prepare", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(["--n-images", "50"])
+    out = capsys.readouterr().out
+    assert "prepared at image_size 224: 40 train, 10 test, 10 eval images" in out
+    peak = re.search(r"^peak RSS of the preparing process: (\d+) MiB$", out, re.M)
+    assert peak and 0 < int(peak.group(1)) < 2048
+    assert re.search(r"^peak RSS <= 2 GB: yes$", out, re.M)
+    assert re.search(r" (\d+) images/s$", out, re.M)
