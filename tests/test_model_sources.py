@@ -99,6 +99,57 @@ def test_torchvision_transformers_from_checkpoints(tmp_path, no_downloads, name,
     assert res.maps["gradcam"].shape == (2, grid, grid)
 
 
+TINY = {  # torchvision's transformer classes at a test's size, built from constructor options
+    "VisionTransformer": dict(patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64),
+    "SwinTransformer": dict(
+        patch_size=[4, 4], embed_dim=16, depths=[2, 2], num_heads=[2, 2], window_size=[4, 4]
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "layer", "grid"),
+    [("VisionTransformer", "encoder.layers.encoder_layer_1.ln_1", 4), ("SwinTransformer", "features.3", 4)],
+)  # fmt: skip
+def test_tiny_torchvision_transformers_from_constructor_options(
+    tmp_path, no_downloads, name, layer, grid
+):
+    torch.manual_seed(4)
+    kwargs = TINY[name]
+    size = {"image_size": 32} if name == "VisionTransformer" else {}
+    reference = getattr(torchvision.models, name)(num_classes=5, **size, **kwargs).eval()
+    assert sum(p.numel() for p in reference.parameters()) < 50_000
+    path = _save(tmp_path, name, reference)
+    model = build_model("torchvision", name, 5, checkpoint=path, input_size=32, **kwargs).eval()
+    x = _images(2, 32, name)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model(x), reference(_standardised(x, IMAGENET_MEAN, IMAGENET_STD))
+        )
+    res = compute_cams(model, None, x, methods=("gradcam", "eigencam"))
+    assert res.layer == layer and res.maps["gradcam"].shape == (2, grid, grid)
+    # saved as the workflow saves it, rebuilt from its stored options
+    save_classifier(tmp_path / "model.pt", model, {"arch": name})
+    with torch.no_grad():
+        torch.testing.assert_close(load_classifier(tmp_path / "model.pt")(x), model(x))
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "message"),
+    [
+        ("vit_b_16", {"num_layers": 2}, r"kwargs \['image_size', 'num_layers'\] do not fit "
+         r"torchvision vit_b_16: .*multiple values for keyword argument 'num_layers'"),
+        ("SwinTransformer", {"patch_size": [4, 4]}, r"kwargs \['patch_size'\] do not fit "
+         r"torchvision SwinTransformer: .*missing 4 required positional arguments"),
+        ("resnet18", {"depth": 3}, r"do not fit torchvision resnet18: .*'depth'"),
+    ],
+)  # fmt: skip
+def test_constructor_options_that_do_not_fit_are_one_line(name, kwargs, message):
+    with pytest.raises(ValueError, match=message) as info:
+        build_model("torchvision", name, 5, input_size=32, **kwargs)
+    assert "\n" not in str(info.value)
+
+
 def test_timm_vit_checkpoint_with_its_published_preprocessing(tmp_path, no_downloads):
     kwargs = dict(patch_size=8, depth=2, embed_dim=32, num_heads=2)
     torch.manual_seed(3)

@@ -52,18 +52,31 @@ def _torchvision_size(name: str) -> int:
     return int(size[0] if isinstance(size, list | tuple) else size)
 
 
+# torchvision's transformer classes, built from their constructor options (`kwargs`) where the
+# named builders (vit_b_16, swin_t, ...) fix depth and width: a model of any size, tiny ones too.
+TORCHVISION_CLASSES = ("VisionTransformer", "SwinTransformer")
+
+
 def _torchvision_net(
     name: str, num_classes: int, input_size: int | None, kwargs: dict[str, Any]
 ) -> tuple[nn.Module, Preprocessing]:
     import torchvision  # imported here: the project's own models do not need it (1.4 s a job)
 
-    known = torchvision.models.list_models(module=torchvision.models)
+    known = [*torchvision.models.list_models(module=torchvision.models), *TORCHVISION_CLASSES]
     if name not in known:
         raise _unknown("torchvision", name, known)
-    size = input_size or _torchvision_size(name)
-    if name.startswith("vit_"):
+    size = input_size or (_DEFAULT_SIZE if name in TORCHVISION_CLASSES else _torchvision_size(name))
+    if name.startswith("vit_") or name == "VisionTransformer":
         kwargs = {"image_size": size, **kwargs}  # the position embedding fixes the input size
-    net = torchvision.models.get_model(name, weights=None, num_classes=num_classes, **kwargs)
+    try:
+        if name in TORCHVISION_CLASSES:
+            net = getattr(torchvision.models, name)(num_classes=num_classes, **kwargs)
+        else:
+            net = torchvision.models.get_model(
+                name, weights=None, num_classes=num_classes, **kwargs
+            )
+    except TypeError as err:  # an option the constructor does not take, or one it lacks
+        raise ValueError(f"kwargs {sorted(kwargs)} do not fit torchvision {name}: {err}") from None
     return net, Preprocessing(IMAGENET_MEAN, IMAGENET_STD, size)
 
 
