@@ -72,6 +72,43 @@ def test_data_stage_of_the_default_config(tmp_path):
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
+def test_image_folder_data_stage_stops_on_an_unreadable_file_or_skips_it(tmp_path):
+    """prepare_data on a folder with a truncated JPEG: by default one error line naming the file
+    and no output; with skip_unreadable the files, the file left out and the log's count."""
+    rng = np.random.default_rng(0)
+    for label in ("ant", "bee"):
+        folder = tmp_path / "imgs" / label
+        folder.mkdir(parents=True)
+        for i in range(12):
+            pixels = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / f"{i:02d}.jpg")
+    broken = tmp_path / "imgs" / "bee" / "05.jpg"
+    broken.write_bytes(broken.read_bytes()[:-200])
+    config = {"datasets": {"f": {"source": "imagefolder", "path": str(tmp_path / "imgs"),
+                                 "n_eval": 10, "test_fraction": 0.5}},
+              "metrics": {"sensitivity": {"enabled": False}, "faithfulness": {"enabled": False}}}  # fmt: skip
+    path = tmp_path / "folder.yaml"
+    path.write_text(yaml.safe_dump(config))
+    target = "results/data/f/eval.npz"
+    failed = snakemake(tmp_path / "stop", "--cores", "1", target, config=path, check=False)
+    assert failed.returncode != 0
+    log = (tmp_path / "stop/results/logs/data/f.log").read_text().splitlines()
+    errors = [line for line in log if " ERROR " in line]
+    assert len(errors) == 1, log
+    assert f"ValueError: cannot read image {broken}: image file is truncated" in errors[0]
+    written = tmp_path / "stop/results/data/f"
+    assert not written.exists() or list(written.iterdir()) == []  # not even a temporary file
+
+    config["datasets"]["f"]["skip_unreadable"] = True
+    path.write_text(yaml.safe_dump(config))
+    snakemake(tmp_path / "skip", "--cores", "1", target, config=path)
+    data = {s: np.load(tmp_path / f"skip/results/data/f/{s}.npz") for s in ("train", "test")}
+    assert [str(v) for split in data.values() for v in split["unreadable"]] == ["bee/05.jpg"]
+    assert len(data["train"]["labels"]) + len(data["test"]["labels"]) == 23
+    log = (tmp_path / "skip/results/logs/data/f.log").read_text()
+    assert "1 unreadable files skipped" in log and "skipped unreadable files: bee/05.jpg" in log
+
+
 def test_tables_have_the_expected_columns_ranges_and_rows(tiny_run):
     config = yaml.safe_load(TINY.read_text())
     n_eval, n_methods, n_models = config["datasets"]["shapes"]["n_eval"], 10, 4
@@ -306,29 +343,34 @@ def test_the_report_builds_and_chromium_renders_it(tiny_run, tmp_path):
 
 
 def test_user_checkpoints_are_evaluated_as_they_are_to_the_tables(tmp_path):
-    """A CNN, a ViT and a Swin from torchvision, saved random-initialised as a user would save
-    their own, run through every stage without training. Two gradient methods keep it short
-    (tests/test_cam.py checks every method on transformers against pytorch-grad-cam)."""
+    """A CNN, a tiny ViT and a tiny Swin from torchvision, saved random-initialised as a user
+    would save their own, run through every stage without training. Two gradient methods keep
+    it short (tests/test_cam.py checks every method on transformers against pytorch-grad-cam)."""
     import torch
     import torchvision
 
     from camrobust.data.shapes import CLASS_NAMES
 
-    models = {  # name: (architecture, CAM target layer: None = the family's default)
-        "resnet": ("resnet18", "layer3"),  # layer4 is 1×1 at 32 pixels
-        "vit": ("vit_b_16", None),  # a 2×2 patch grid at 32 pixels
-        "swin": ("swin_t", "features.3"),  # a 4×4 grid
-    }
+    models = {  # name: (architecture, constructor options, CAM layer: None = the family's)
+        "resnet": ("resnet18", {}, "layer3"),  # layer4 is 1×1 at 32 pixels
+        # a 4×4 patch grid at 32 pixels, two blocks, 24k parameters
+        "vit": ("VisionTransformer", {"patch_size": 8, "num_layers": 2, "num_heads": 2,
+                                      "hidden_dim": 32, "mlp_dim": 64}, None),
+        # two stages (8×8, then 4×4 at the default layer, the last), 36k parameters
+        "swin": ("SwinTransformer", {"patch_size": [4, 4], "embed_dim": 16, "depths": [2, 2],
+                                     "num_heads": [2, 2], "window_size": [4, 4]}, None),
+    }  # fmt: skip
     entries = {}
-    for name, (arch, layer) in models.items():
+    for name, (arch, options, layer) in models.items():
         torch.manual_seed(0)
-        kwargs = {"image_size": 32} if arch.startswith("vit") else {}
-        net = torchvision.models.get_model(
-            arch, weights=None, num_classes=len(CLASS_NAMES), **kwargs
-        )
+        size = {"image_size": 32} if arch == "VisionTransformer" else {}
+        if options:
+            net = getattr(torchvision.models, arch)(num_classes=len(CLASS_NAMES), **size, **options)
+        else:
+            net = torchvision.models.get_model(arch, weights=None, num_classes=len(CLASS_NAMES))
         torch.save(net.state_dict(), tmp_path / f"{name}.pt")
         entries[name] = {"source": "torchvision", "name": arch, "checkpoint": str(tmp_path / f"{name}.pt"),
-                         "target_layer": layer}  # fmt: skip
+                         "target_layer": layer, "kwargs": options}  # fmt: skip
     config = {
         "seed": 0, "device": "cpu",
         "datasets": {"shapes": {"source": "shapes", "n_train": 100, "n_test": 50, "n_eval": 10}},
