@@ -22,7 +22,7 @@ with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
     except (ValueError, ImportError) as err:  # a checkpoint that does not fit: one line
         raise SystemExit(f"models.{sm.wildcards.model}: {err}") from None
     model = model.to(device).eval()
-    labels = torch.from_numpy(np.asarray(test["labels"])).long().to(device)
+    labels = torch.from_numpy(np.array(test["labels"])).long().to(device)
     accuracy = evaluate_accuracy(model, test["images"], labels, batch_size=p["batch_size"])
     save_classifier(
         sm.output.model, model, {"arch": p["name"], "num_classes": num_classes, **p["kwargs"]}

@@ -327,3 +327,21 @@ def test_a_user_checkpoint_fine_tunes_with_vat_and_round_trips(data, tmp_path):
     save_classifier(tmp_path / "model.pt", result.model, {"arch": "resnet18", "num_classes": 10})
     loaded = load_classifier(tmp_path / "model.pt")
     assert _same_weights(loaded, result.model)
+
+
+def test_accuracy_of_a_memory_mapped_split_equals_that_of_a_tensor(tmp_path):
+    """import_model passes the test split memory-mapped: batches go to the device one by one."""
+    from camrobust.io import load_npz, save_npz
+    from camrobust.train import evaluate_accuracy
+
+    data = make_shapes(23, 32, 4)
+    save_npz(tmp_path / "test.npz", images=data["images"], labels=data["labels"])
+    mapped = load_npz(tmp_path / "test.npz", mmap=True)
+    torch.manual_seed(0)
+    model = build_classifier("resnet18", 10, width=0.0625).eval()
+    labels = torch.from_numpy(np.array(mapped["labels"])).long()
+    whole = evaluate_accuracy(model, torch.from_numpy(data["images"]), labels, batch_size=5)
+    assert evaluate_accuracy(model, mapped["images"], labels, batch_size=5) == whole
+    with torch.no_grad():
+        preds = model(nchw_unit_float(torch.from_numpy(data["images"]))).argmax(1)
+    assert whole == (preds == labels).sum().item() / 23 and 0 < whole < 1

@@ -84,7 +84,7 @@ def evaluate_accuracy(
     for start in range(0, len(images), batch_size):
         batch = images[start : start + batch_size]
         if isinstance(batch, np.ndarray):
-            batch = torch.from_numpy(np.ascontiguousarray(batch)).to(labels.device)
+            batch = torch.from_numpy(np.array(batch)).to(labels.device)  # a writable copy
         logits = model(nchw_unit_float(batch))
         correct += (logits.argmax(1) == labels[start : start + batch_size]).sum()
     model.train(was_training)
