@@ -103,18 +103,24 @@ class Plan:
 
     # ---- params (each job's config slice) ----------------------------------------------------
     def data_params(self, dataset: str) -> dict[str, Any]:
-        """The dataset's own keys; for an image folder also whether its train split is decoded
-        (not when no model trains on it: an evaluate-only run reads test and eval only)."""
+        """The dataset's own keys; for an image folder also whether the run only evaluates it
+        (then only its evaluation images are decoded, see `evaluate_only`)."""
         spec = {
             k: v
             for k, v in self.config["datasets"][dataset].items()
             if k not in ("training", "regularizers", "architectures", "noise")
         }
         if spec["source"] == "imagefolder":
-            spec["decode_train"] = bool(self.trained_models)
+            spec["evaluate_only"] = self.evaluate_only(dataset)
         else:  # only image folders have files to skip (config.py); other params stay as they were
             spec.pop("skip_unreadable")
         return {"seed": self.seed, "dataset": dataset, **spec}
+
+    def evaluate_only(self, dataset: str) -> bool:
+        """Whether `dataset` is an image folder that no model trains on: its test file then holds
+        the evaluation subset alone, the only images the run reads (docs/pipeline.md)."""
+        source = self.config["datasets"][dataset]["source"]
+        return source == "imagefolder" and not self.trained_models
 
     def generative_params(self, dataset: str, gen: str) -> dict[str, Any]:
         return {
@@ -160,13 +166,17 @@ class Plan:
         return {**{k: spec[k] for k in build}, "input_size": size}
 
     def import_params(self, dataset: str, model: str) -> dict[str, Any]:
-        """A user's checkpoint evaluated as it is: how to build it, the accuracy pass's batch."""
-        return {
+        """A user's checkpoint evaluated as it is: how to build it, the accuracy pass's batch, and
+        (evaluate-only image folders) that the test file it measures holds the evaluation subset."""
+        params = {
             "dataset": dataset,
             "device": self.device,
             **self.model_source(dataset, model),
             "batch_size": self.config["cam"]["batch_size"],
         }
+        if self.evaluate_only(dataset):  # only then: the other datasets' params stay as they were
+            params["accuracy_on"] = "evaluation subset"
+        return params
 
     def arch_options(self, dataset: str, arch: str) -> dict[str, Any]:
         """An architecture's options, with the dataset's override (e.g. SVHN's top_bn) over them."""

@@ -1,5 +1,5 @@
-"""Adapter for rule `import_model`: a user's checkpoint as a classifier file, with its test
-accuracy."""
+"""Adapter for rule `import_model`: a user's checkpoint as a classifier file, with its accuracy
+on the test file (an evaluate-only image folder's holds the evaluation subset alone)."""
 
 import numpy as np
 import torch
@@ -27,7 +27,13 @@ with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
     save_classifier(
         sm.output.model, model, {"arch": p["name"], "num_classes": num_classes, **p["kwargs"]}
     )
-    save_json(
-        sm.output.metrics, {"test_accuracy": accuracy, "params": p, "num_classes": num_classes}
+    measured_on = p.get("accuracy_on", "test split")  # set for evaluate-only image folders
+    metrics = {"test_accuracy": accuracy, "test_images": len(labels), "measured_on": measured_on}
+    save_json(sm.output.metrics, {**metrics, "params": p, "num_classes": num_classes})
+    log.info(
+        "%s: test accuracy %.4f on the %d images of the %s (evaluated as it is)",
+        sm.wildcards.model,
+        accuracy,
+        len(labels),
+        measured_on,
     )
-    log.info("%s: test accuracy %.4f (evaluated as it is)", sm.wildcards.model, accuracy)

@@ -243,9 +243,9 @@ def test_the_pretrained_example_validates_once_its_files_exist(tmp_path):
         224
     }
     # Its 224-pixel images get the ImageNet-C constants from the default table, and only the
-    # test split is decoded (nothing trains).
+    # evaluation images are decoded (nothing trains).
     assert {plan.severity_table(d) for d in plan.datasets} == {"imagenetc"}
-    assert [plan.data_params(d)["decode_train"] for d in plan.datasets] == [False]
+    assert [plan.data_params(d)["evaluate_only"] for d in plan.datasets] == [True]
 
 
 def test_a_user_model_of_mode_train_is_trained_like_an_architecture(tmp_path):

@@ -388,7 +388,7 @@ def test_other_sources_write_the_files_they_wrote_before(tmp_path):
     config = {"datasets": {"shapes": {"source": "shapes", "n_train": 20, "n_test": 30,
                                       "n_eval": 16}}}  # fmt: skip
     spec = Plan(validate_config(config)).data_params("shapes")
-    assert "skip_unreadable" not in spec and "decode_train" not in spec  # params as before
+    assert "skip_unreadable" not in spec and "evaluate_only" not in spec  # params as before
     expected = _in_memory(spec, tmp_path / "expected")
     summary = write_dataset(spec, tmp_path, _outputs(tmp_path / "written"))
     for split, path in _outputs(tmp_path / "written").items():
@@ -396,17 +396,9 @@ def test_other_sources_write_the_files_they_wrote_before(tmp_path):
     assert summary.counts == {"train": 20, "test": 30, "eval": 16}
 
 
-def test_evaluate_only_decodes_the_test_split_alone(tmp_path, monkeypatch):
-    """No model trains on the dataset: the train split is listed but never decoded, and the
-    test and eval files are those of a run that trains."""
+def _counting_loader(monkeypatch) -> list[Path]:
+    """Every file the image loader decodes from now on, in order."""
     import camrobust.data.imagefolder as imagefolder
-    from camrobust.data.imagefolder import list_imagefolder
-    from camrobust.data.prepare import write_dataset
-
-    _make_flat(tmp_path / "imgs", {"ant": 9, "bee": 12, "cat": 15})
-    trained = _params(tmp_path / "imgs", tmp_path, n_test=12)
-    assert trained["decode_train"] is True
-    write_dataset(trained, tmp_path, _outputs(tmp_path / "trains"))
 
     decoded: list[Path] = []
     real = imagefolder.load_image
@@ -416,23 +408,74 @@ def test_evaluate_only_decodes_the_test_split_alone(tmp_path, monkeypatch):
         return real(path, size)
 
     monkeypatch.setattr(imagefolder, "load_image", counting)
+    return decoded
+
+
+def test_evaluate_only_decodes_the_evaluation_images_alone(tmp_path, monkeypatch):
+    """No model trains on the dataset: only the n_eval evaluation files are decoded, the eval
+    file is byte for byte that of a run that trains, and the test file holds just its images."""
+    from camrobust.data.prepare import write_dataset
+
+    origin = _make_flat(tmp_path / "imgs", {"ant": 9, "bee": 12, "cat": 15})
+    trained = _params(tmp_path / "imgs", tmp_path, n_test=12)
+    assert trained["evaluate_only"] is False
+    write_dataset(trained, tmp_path, _outputs(tmp_path / "trains"))
+
+    decoded = _counting_loader(monkeypatch)
     spec = _params(tmp_path / "imgs", tmp_path, trains=False, n_test=12)
-    assert spec["decode_train"] is False
+    assert spec["evaluate_only"] is True
     summary = write_dataset(spec, tmp_path, _outputs(tmp_path / "evaluates"))
-    chosen, _ = list_imagefolder(tmp_path / "imgs", 0.5, 0)
-    test_files = {p for p, _ in chosen["test"]}
-    assert len(decoded) == len(set(decoded)) == 12  # the capped test split, each file once
-    assert set(decoded) <= test_files and not set(decoded) & {p for p, _ in chosen["train"]}
-    for split in ("test", "eval"):
-        streamed = (tmp_path / "evaluates" / f"{split}.npz").read_bytes()
-        assert streamed == (tmp_path / "trains" / f"{split}.npz").read_bytes(), split
-    train = load_npz(tmp_path / "evaluates" / "train.npz")
+    evaluates = tmp_path / "evaluates"
+    assert (evaluates / "eval.npz").read_bytes() == (tmp_path / "trains/eval.npz").read_bytes()
+    full = load_npz(tmp_path / "trains/eval.npz")
+    # exactly the evaluation files, each once, in the order of the subset
+    assert len(decoded) == len(set(decoded)) == 10
+    traced = _trace((full["images"], full["labels"]), origin, 8)
+    assert [(p.parent.name, p.name) for p in decoded] == traced
+    test = load_npz(evaluates / "test.npz")
+    assert list(test) == ["images", "labels", "class_names"]
+    np.testing.assert_array_equal(test["images"], full["images"])
+    np.testing.assert_array_equal(test["labels"], full["labels"])
+    assert list(test["class_names"]) == ["ant", "bee", "cat"]
+    train = load_npz(evaluates / "train.npz")
     assert train["images"].shape == (0, 8, 8, 3) and train["labels"].shape == (0,)
     assert list(train["class_names"]) == ["ant", "bee", "cat"]
-    assert summary.lines()[0] == (
-        "f: 0 train, 12 test, 10 eval images of 3 classes "
-        "(train split not decoded: no model trains on it)"
-    )
+    assert summary.counts == {"train": 0, "test": 10, "eval": 10}
+    assert summary.lines() == [
+        "f: 0 train, 10 test, 10 eval images of 3 classes (evaluate only: the train split is "
+        "not decoded, the test file holds the evaluation images alone)"
+    ]
+
+
+def test_evaluate_only_skipping_unreadable_files_draws_the_subset_a_full_run_draws(
+    tmp_path, monkeypatch
+):
+    """With skip_unreadable the subset is drawn from the test files that decode, as in a full
+    preparation: each test file is decoded once to find them, then the evaluation files."""
+    from camrobust.data.imagefolder import list_imagefolder
+    from camrobust.data.prepare import write_dataset
+
+    _make_flat(tmp_path / "imgs", {"ant": 9, "bee": 12, "cat": 15})
+    for i in range(4):
+        _not_an_image(tmp_path / "imgs" / "bee" / f"bad{i}.jpg")
+    chosen, _ = list_imagefolder(tmp_path / "imgs", 0.5, 0)
+    bad_test = sorted(p.name for p, _ in chosen["test"] if p.name.startswith("bad"))
+    assert bad_test  # some land in the test split (seeded): they shift a full run's subset
+    trained = _params(tmp_path / "imgs", tmp_path, skip_unreadable=True)
+    full = write_dataset(trained, tmp_path, _outputs(tmp_path / "trains"))
+
+    decoded = _counting_loader(monkeypatch)
+    spec = _params(tmp_path / "imgs", tmp_path, trains=False, skip_unreadable=True)
+    summary = write_dataset(spec, tmp_path, _outputs(tmp_path / "evaluates"))
+    evaluates = tmp_path / "evaluates"
+    assert (evaluates / "eval.npz").read_bytes() == (tmp_path / "trains/eval.npz").read_bytes()
+    n_test_files = len(chosen["test"])
+    assert len(decoded) == n_test_files + 10 and len(set(decoded)) == n_test_files
+    assert summary.unreadable == [f"bee/{name}" for name in bad_test]
+    assert [str(v) for v in load_npz(evaluates / "test.npz")["unreadable"]] == summary.unreadable
+    assert list(load_npz(evaluates / "train.npz")["unreadable"]) == []
+    assert summary.counts == {"train": 0, "test": 10, "eval": 10}
+    assert full.counts["test"] == n_test_files - len(bad_test)
 
 
 def _truncated_jpeg(path: Path) -> None:

@@ -517,7 +517,9 @@ def test_the_default_configs_noisy_sets_keep_their_params():
     assert noisy and all(p["strength"]["table"] == "cifar10c" for p in noisy)
 
 
-def test_an_image_folder_decodes_its_train_split_only_when_a_model_trains(tmp_path):
+def test_an_image_folder_is_evaluated_only_when_no_model_trains(tmp_path):
+    """Then only its evaluation images are decoded, and its checkpoints' accuracy is measured on
+    them; other sources keep the params they had (their splits are always made in full)."""
     (tmp_path / "m.pt").write_bytes(b"")
     datasets = {"f": {"source": "imagefolder", "path": str(tmp_path)}, "s": {"source": "shapes"}}
     user = {
@@ -525,9 +527,13 @@ def test_an_image_folder_decodes_its_train_split_only_when_a_model_trains(tmp_pa
     }
     evaluates = Plan(validate_config({"datasets": datasets, "architectures": {}, "models": user}))
     trains = Plan(validate_config({"datasets": datasets, "models": user}))
-    assert evaluates.data_params("f")["decode_train"] is False
-    assert trains.data_params("f")["decode_train"] is True
+    assert [evaluates.evaluate_only(d) for d in ("f", "s")] == [True, False]
+    assert [trains.evaluate_only(d) for d in ("f", "s")] == [False, False]
+    assert evaluates.data_params("f")["evaluate_only"] is True
+    assert trains.data_params("f")["evaluate_only"] is False
     assert evaluates.data_params("f")["skip_unreadable"] is False
-    # Other sources keep the params they had: their train split is always made.
+    assert evaluates.import_params("f", "m")["accuracy_on"] == "evaluation subset"
+    assert "accuracy_on" not in trains.import_params("f", "m")
     assert evaluates.data_params("s") == trains.data_params("s")
-    assert {"decode_train", "skip_unreadable"}.isdisjoint(trains.data_params("s"))
+    assert {"evaluate_only", "skip_unreadable"}.isdisjoint(trains.data_params("s"))
+    assert "accuracy_on" not in evaluates.import_params("s", "m")

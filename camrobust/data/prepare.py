@@ -134,14 +134,15 @@ class DatasetSummary:
     counts: dict[str, int]  # train, test, eval
     n_classes: int
     unreadable: list[str] | None = None  # skipped files (None: skipping was not allowed)
-    train_decoded: bool = True
+    evaluate_only: bool = False  # no train images; the test file holds the evaluation subset
 
     def lines(self, shown: int = 10) -> list[str]:
         """The log lines: the counts, then (if any) the unreadable files, the first `shown`."""
         counts = ", ".join(f"{self.counts[s]} {s}" for s in ("train", "test", "eval"))
         line = f"{self.dataset}: {counts} images of {self.n_classes} classes"
-        if not self.train_decoded:
-            line += " (train split not decoded: no model trains on it)"
+        if self.evaluate_only:
+            line += " (evaluate only: the train split is not decoded, the test file holds the "
+            line += "evaluation images alone)"
         if self.unreadable is not None:
             line += f"; {len(self.unreadable)} unreadable files skipped"
         lines = [line]

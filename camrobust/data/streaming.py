@@ -3,9 +3,14 @@ preparation needs does not grow with the folder (docs/pipeline.md).
 
 The splits, caps and evaluation subset are chosen from the file list and the labels (known
 before any image is decoded) exactly as `prepare_dataset` chooses them from loaded arrays, so
-both write the same files. Only the files a split keeps are decoded; the train split not at all
-when no model trains on the dataset (`decode_train` false). The evaluation images are copied
-from the test file just written, not decoded again.
+both write the same files. Only the files a split keeps are decoded, and the evaluation images
+are copied from the test file just written, not decoded again.
+
+When no model trains on the dataset (`evaluate_only`), the run reads the evaluation images
+alone: the train file holds none, and only the evaluation images are decoded, into a test file
+that holds just them; the eval file is the one a full preparation writes. Where unreadable files
+may be skipped, the subset is drawn from the readable test files, as in a full preparation, so
+every test file is decoded once first to learn which those are (no image of it kept).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -74,22 +80,29 @@ def _write_split(
     root: Path,
     desc: str,
 ) -> np.ndarray:
-    """One split's file (images, labels, class names; the unreadable files where skipping is
-    allowed); returns the positions in `files` of the images it holds."""
+    """One split's file (images, labels, class names; where skipping is allowed, `unreadable`:
+    every file in `skipped`, those it held already and those found here); returns the positions
+    in `files` of the images it holds."""
     paths = [p for p, _ in files]
     with npz_writer(path, atomic=False) as npz:
         if skipped is None:
             _stream_images(npz, paths, size, desc)
             kept = np.arange(len(files))
         else:
-            before = len(skipped)
             kept = _staged_images(npz, paths, size, skipped, desc, path)
         npz.add("labels", _labels(files)[kept])
         npz.add("class_names", names)
         if skipped is not None:
-            relative = [p.relative_to(root).as_posix() for p in skipped[before:]]
+            relative = [p.relative_to(root).as_posix() for p in skipped]
             npz.add("unreadable", np.array(relative, dtype=str))
     return kept
+
+
+def _readable(files: Files, size: int, skipped: list[Path], desc: str) -> np.ndarray:
+    """Positions in `files` of those that decode, each decoded once and dropped (the others
+    are added to `skipped`)."""
+    decoded = decode_images([p for p, _ in files], size, skipped, desc=desc)
+    return np.fromiter((i for i, _ in decoded), dtype=np.int64)
 
 
 def _write_eval(path: Path, test_path: Path, indices: np.ndarray, extra: dict) -> None:
@@ -106,6 +119,18 @@ def _write_eval(path: Path, test_path: Path, indices: np.ndarray, extra: dict) -
         npz.add("class_names", np.asarray(test["class_names"]))
 
 
+def _evaluation_files(
+    test: Files, spec: dict[str, Any], skipped: list[Path] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Evaluate only: the evaluation subset drawn as a full preparation draws it, before any of
+    it is decoded: its indices among the readable test files and its positions in `test`."""
+    readable = np.arange(len(test))
+    if skipped is not None:  # a full preparation draws from the files that decode: find them
+        readable = _readable(test, spec["image_size"], skipped, f"{spec['dataset']} test check")
+    chosen = eval_indices(_labels(test)[readable], spec["n_eval"], spec["seed"], spec["dataset"])
+    return chosen, readable[chosen]
+
+
 def write_imagefolder(
     spec: dict[str, Any], outputs: Mapping[str, str | os.PathLike]
 ) -> DatasetSummary:
@@ -118,16 +143,24 @@ def write_imagefolder(
     train, _ = _capped(chosen["train"], spec["n_train"], seed, name, "train")
     test, in_source = _capped(chosen["test"], spec["n_test"], seed, name, "test")
     eval_indices(_labels(test), spec["n_eval"], seed, name)  # too few test files: stop now
-    if not spec["decode_train"]:
+    evaluate_only = bool(spec["evaluate_only"])
+    if evaluate_only:  # nothing reads the train images: the file holds none
         train = []
-    skipped: list[Path] | None = [] if spec["skip_unreadable"] else None
-    names = np.array(class_names)
+    skipped = {s: [] if spec["skip_unreadable"] else None for s in ("train", "test")}
+    write = partial(_write_split, size=size, names=np.array(class_names), root=root)
     with atomic_paths(outputs) as tmp:
-        kept_train = _write_split(tmp["train"], train, size, names, skipped, root, f"{name} train")
-        kept = _write_split(tmp["test"], test, size, names, skipped, root, f"{name} test")
-        chosen_eval = eval_indices(_labels(test)[kept], spec["n_eval"], seed, name)
-        extra = {"indices": chosen_eval, "source_indices": in_source[kept][chosen_eval]}
-        _write_eval(tmp["eval"], tmp["test"], chosen_eval, extra)
+        kept_train = write(tmp["train"], train, skipped=skipped["train"], desc=f"{name} train")
+        if evaluate_only:  # the test file holds the evaluation images alone, its rows in order
+            chosen_eval, in_test = _evaluation_files(test, spec, skipped["test"])
+            test, rows = [test[i] for i in in_test], np.arange(len(in_test))
+        kept = write(tmp["test"], test, skipped=skipped["test"], desc=f"{name} test")
+        if not evaluate_only:
+            chosen_eval = eval_indices(_labels(test)[kept], spec["n_eval"], seed, name)
+            in_test, rows = kept[chosen_eval], chosen_eval
+        extra = {"indices": chosen_eval, "source_indices": in_source[in_test]}
+        _write_eval(tmp["eval"], tmp["test"], rows, extra)
     counts = {"train": len(kept_train), "test": len(kept), "eval": len(chosen_eval)}
-    unreadable = None if skipped is None else [p.relative_to(root).as_posix() for p in skipped]
-    return DatasetSummary(name, counts, len(class_names), unreadable, bool(spec["decode_train"]))
+    unreadable = None
+    if spec["skip_unreadable"]:
+        unreadable = [p.relative_to(root).as_posix() for s in skipped.values() for p in s]
+    return DatasetSummary(name, counts, len(class_names), unreadable, evaluate_only)
