@@ -3,6 +3,8 @@ stage that reads it (a module of its own so that the stats stage does not import
 
 from __future__ import annotations
 
+# The level of rows pooled over every level of a stratum (robustness table, stats tables).
+POOLED_LEVEL = "all"
 KEY_COLUMNS: tuple[str, ...] = ("dataset", "model", "arch", "regularizer", "seed", "noise")
 # Every per-image table has these; the metrics stage adds `degenerate`, measures and mask columns.
 PER_IMAGE_COLUMNS: tuple[str, ...] = (

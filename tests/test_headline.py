@@ -53,35 +53,33 @@ def robust_table(dataset: str = "shapes") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def mixed_table(dataset: str = "shapes") -> pd.DataFrame:
-    """vat against erm in six strata, as the mixed-model table has them, plus rows to skip."""
-    main = "C(regularizer, Treatment('erm'))[T.vat]"
+def model_table(dataset: str = "shapes") -> pd.DataFrame:
+    """vat against erm in six strata, as the model-level table has them, plus rows to skip."""
     effects = [-0.02, -0.01, 0.004, 0.01, 0.03, 0.05]
     significant = [True, False, False, False, True, True]
     rows = []
     strata = itertools.product(("gradcam", "eigencam", "hirescam"), ("gaussian", "jpeg"))
     for (method, noise), e, sig in zip(strata, effects, significant, strict=True):
-        head = {"dataset": dataset, "arch": "cnn13", "method": method, "noise": noise}
+        head = {"dataset": dataset, "arch": "cnn13", "method": method, "noise": noise,
+                "group_a": "vat", "group_b": "erm", "n_models_a": 3, "n_models_b": 3,
+                "note": np.nan}  # fmt: skip
         for measure in ("ssim", "pearson"):
             shift = 0.0 if measure == "ssim" else 0.5
             rows += [
-                {**head, "measure": measure, "factor": "Intercept", "group_a": np.nan,
-                 "group_b": np.nan, "effect_size": 0.7, "p_adjusted": np.nan,
-                 "significant": np.nan},
-                {**head, "measure": measure, "factor": main, "group_a": "vat", "group_b": "erm",
-                 "effect_size": e + shift, "p_adjusted": 0.41 if e == 0.004 else 0.01,
-                 "significant": sig},
-                {**head, "measure": measure, "factor": f"{main}:level", "group_a": "vat",
-                 "group_b": "erm", "effect_size": 9.0, "p_adjusted": 0.001,
-                 "significant": True},
+                {**head, "measure": measure, "level": "all", "effect_size": e + shift,
+                 "p_adjusted": 0.41 if e == 0.004 else 0.01, "significant": sig},
+                # a per-level row: not pooled, not read
+                {**head, "measure": measure, "level": "3", "effect_size": 9.0,
+                 "p_adjusted": 0.001, "significant": True},
             ]  # fmt: skip
-    # A stratum whose fit failed: one row without a coefficient.
+    # A stratum without a usable reference model: one row without an estimate.
     rows.append(
-        {"dataset": dataset, "arch": "cnn13", "method": "fem", "noise": "jpeg",
-         "measure": "ssim", "factor": "fit", "group_a": np.nan, "group_b": np.nan,
-         "effect_size": np.nan, "p_adjusted": np.nan, "significant": np.nan}
+        {"dataset": dataset, "arch": "cnn13", "method": "fem", "noise": "jpeg", "level": "all",
+         "measure": "ssim", "group_a": np.nan, "group_b": np.nan, "effect_size": np.nan,
+         "p_adjusted": np.nan, "significant": np.nan, "n_models_a": 0, "n_models_b": 0,
+         "note": "no usable model of the reference 'erm'"}
     )  # fmt: skip
-    table = pd.DataFrame(rows).assign(test="mixedlm")
+    table = pd.DataFrame(rows).assign(test="model_ols")
     lo_hi = table["effect_size"]
     return table.assign(ci_lo=lo_hi - 0.01, ci_hi=lo_hi + 0.01)
 
@@ -104,7 +102,7 @@ CAM robustness: the answer (similarity ssim, H = 2CR/(C+R))
 shapes:
 - most robust CAM method: gradcam, H 0.800 [0.750, 0.850]; least robust: eigencam, H 0.400 [0.350, 0.450] (5 of 6 cells defined) (means over 6 model x noise cells, levels pooled)
 - lvat_vae vs erm: no fitted stratum (see the table's notes)
-- vat vs erm: +0.0040 [-0.0060, +0.0140], p_adj 0.41 (median of 6 mixed-model strata, ssim; significantly higher in 2, lower in 1)
+- vat vs erm: +0.0040 [-0.0060, +0.0140], p_adj 0.41 (at least 3 models a side; median of 6 strata of model means, levels pooled, ssim; significantly higher in 2, lower in 1)
 - clean test accuracy 0.900 to 0.950 (3 models)
 
 Full tables: results/tables/summary.md (H (C/R) per model, method and noise), results/stats/ (every test)
@@ -114,13 +112,13 @@ Report: results/report.html
 
 
 def test_the_headline_lines_on_a_small_run():
-    text = hl.headline(robust_table(), mixed_table(), accuracy_table(), "ssim", WHERE)
+    text = hl.headline(robust_table(), model_table(), accuracy_table(), "ssim", WHERE)
     assert text == EXPECTED
 
 
 def test_the_headline_is_valid_rst_as_a_line_block():
     """The report's front page shows it as a line block: no markup warnings, every line kept."""
-    text = hl.headline(robust_table(), mixed_table(), accuracy_table(), "ssim", WHERE)
+    text = hl.headline(robust_table(), model_table(), accuracy_table(), "ssim", WHERE)
     block = "\n".join(f"| {line}" if line else "|" for line in text.splitlines())
     html = publish_parts(block, writer="html", settings_overrides={"report_level": 1})
     assert "system-message" not in html["body"]
@@ -143,7 +141,7 @@ def test_method_robustness_pools_models_and_noises_of_the_pooled_levels():
 
 def test_regularizer_effects_fall_back_to_the_tables_measure():
     """A report measure the stats did not test: the table's first measure, and the line says so."""
-    stats = mixed_table()
+    stats = model_table()
     out = hl.regularizer_effects(stats[stats["measure"] == "pearson"], "ssim")
     assert out[["regularizer", "measure", "n_strata"]].values.tolist() == [["vat", "pearson", 6]]
     assert out["effect"].iloc[0] == pytest.approx(0.504)
@@ -155,7 +153,7 @@ def test_the_headline_stays_within_twenty_lines():
     datasets = ["a", "b", "c", "d"]
     text = hl.headline(
         pd.concat([robust_table(d) for d in datasets]),
-        pd.concat([mixed_table(d) for d in datasets]),
+        pd.concat([model_table(d) for d in datasets]),
         pd.concat([accuracy_table(d) for d in datasets]),
         "ssim",
         WHERE,
@@ -172,7 +170,7 @@ def test_a_single_regulariser_and_seed_pooled_accuracy_rows():
     robust = robust[robust["regularizer"] == "erm"]
     acc = accuracy_table().assign(seed="0")
     pooled = acc.assign(model="cnn13-erm", seed="all", test_accuracy=0.1)
-    text = hl.headline(robust, mixed_table().iloc[:0], pd.concat([acc, pooled]), "ssim", WHERE)
+    text = hl.headline(robust, model_table().iloc[:0], pd.concat([acc, pooled]), "ssim", WHERE)
     assert "- regularisers: only erm trained, nothing to compare" in text.splitlines()
     # The seeds-pooled rows are no model: the range is over the three trained models.
     assert "- clean test accuracy 0.900 to 0.950 (3 models)" in text.splitlines()
@@ -184,7 +182,7 @@ def test_the_report_front_page_opens_with_the_headline(tmp_path):
 
     from jinja2 import Environment
 
-    text = hl.headline(robust_table(), mixed_table(), accuracy_table(), "ssim", WHERE)
+    text = hl.headline(robust_table(), model_table(), accuracy_table(), "ssim", WHERE)
     path = tmp_path / "results" / "tables" / "headline.md"
     path.parent.mkdir(parents=True)
     path.write_text(text)
@@ -203,12 +201,14 @@ def test_the_report_front_page_opens_with_the_headline(tmp_path):
 
 
 def test_one_model_per_regularizer_is_not_called_a_regularizer_effect():
-    """With one training seed the mixed model compares two networks: the line says so."""
-    note = "one model per regularizer: no model variance, so the terms compare these models"
-    out = hl.regularizer_effects(mixed_table().assign(note=note), "ssim")
-    assert out["one_model"].tolist() == [True]
+    """With one training seed the model-level test cannot run: the line says why."""
+    note = "one model per regularizer: the seed-to-seed variation is not measured, so ..."
+    single = model_table().assign(note=note, n_models_a=1, n_models_b=1, p_adjusted=np.nan)
+    out = hl.regularizer_effects(single, "ssim")
+    assert out["one_model"].tolist() == [True] and out["n_models"].tolist() == [1]
     line = hl._effect_line(out.iloc[0], "erm")
     assert "these two models only, one training seed each: not a regulariser effect" in line
-    seeded = hl.regularizer_effects(mixed_table().assign(note=np.nan), "ssim")
+    assert "p_adj n/a" in line
+    seeded = hl.regularizer_effects(model_table(), "ssim")
     assert seeded["one_model"].tolist() == [False]
     assert "not a regulariser effect" not in hl._effect_line(seeded.iloc[0], "erm")

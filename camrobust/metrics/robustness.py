@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from camrobust.columns import POOLED_LEVEL
 from camrobust.frames import require_columns
 from camrobust.metrics.auroc import auroc
 from camrobust.metrics.bootstrap import harmonic, percentile_interval, ratio, resample_counts
@@ -31,7 +32,7 @@ from camrobust.metrics.measures import MEASURES, validate_measures
 from camrobust.metrics.table import KEY_COLUMNS
 from camrobust.seeding import numpy_rng
 
-POOLED = "all"
+POOLED = POOLED_LEVEL
 STAT_COLUMNS: tuple[str, ...] = (
     "n_images",
     "n_pairs",

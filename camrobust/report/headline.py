@@ -10,12 +10,13 @@ Pooling rules (each line of the headline says which one it uses):
   of the mean would be (conservative). Undefined cells (no kept or no flipped pairs) are left
   out of a method's mean, and the line says how many of its cells were defined.
 - Regularisers: read from the stats table named by `REGULARIZER_TABLE` through
-  `regularizer_effects` (the one place to change to read another table). From the mixed model
-  (one fit per dataset, architecture, CAM method and noise), the effect of a regulariser is its
-  main-effect coefficient against the reference (on the similarity scale, at the mean level);
-  the headline shows the median stratum (the lower median when their number is even) with its
-  confidence interval and adjusted p-value, and how many strata are significantly higher or
-  lower (the table's `significant` column).
+  `regularizer_effects` (the one place to change to read another table). From the primary,
+  model-level test (one value per trained model, seed-blocked; one row per dataset,
+  architecture, CAM method and noise with the levels pooled), the effect of a regulariser is
+  its difference from the reference on the similarity scale; the headline shows the median
+  stratum (the lower median when their number is even) with its confidence interval and
+  adjusted p-value, how many strata are significantly higher or lower (the table's
+  `significant` column), and how many models each side had.
 - Accuracy: the range of the clean test accuracy over the trained models (one value per model).
 
 The text is valid Markdown and renders as an reStructuredText line block in the report (no
@@ -30,15 +31,16 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from camrobust.columns import POOLED_LEVEL
 from camrobust.frames import require_columns
 from camrobust.report.accuracy import POOLED_SEEDS
 from camrobust.report.tables import measure_rows
 
 MAX_LINES = 20
 REFERENCE = "erm"
-REGULARIZER_TABLE = "mixedlm"  # the stats table `regularizer_effects` reads
+REGULARIZER_TABLE = "regularizers"  # the stats table `regularizer_effects` reads
 EFFECT_COLUMNS = ("dataset", "regularizer", "effect", "ci_lo", "ci_hi", "p", "n_strata")
-EFFECT_COLUMNS += ("n_higher", "n_lower", "measure", "one_model")
+EFFECT_COLUMNS += ("n_higher", "n_lower", "measure", "one_model", "n_models")
 # The stats stage's note where each regulariser was trained once (one seed).
 ONE_MODEL_NOTE = "one model per regularizer"
 
@@ -68,24 +70,22 @@ def regularizer_effects(
 ) -> pd.DataFrame:
     """The effect of each regulariser against `reference`, one row per (dataset, regulariser).
 
-    Reads the mixed-model table (`REGULARIZER_TABLE`): the median stratum's main-effect
-    coefficient with its interval and adjusted p-value, and the counts of significant strata.
-    Uses `measure` if the table has it, else its first measure (the `measure` column says).
-    Columns: EFFECT_COLUMNS.
+    Reads the primary model-level table (`REGULARIZER_TABLE`), levels-pooled rows: the median
+    stratum's difference with its interval and adjusted p-value, the counts of significant
+    strata, and the fewest models on a side. Uses `measure` if the table has it, else its first
+    measure (the `measure` column says). Columns: EFFECT_COLUMNS.
     """
-    need = ("dataset", "measure", "test", "factor", "group_a", "group_b", "effect_size")
-    require_columns(
-        stats, (*need, "ci_lo", "ci_hi", "p_adjusted", "significant"), "regulariser table"
-    )
+    need = ("dataset", "measure", "level", "group_a", "group_b", "effect_size")
+    extra = ("ci_lo", "ci_hi", "p_adjusted", "significant", "n_models_a", "n_models_b", "note")
+    require_columns(stats, (*need, *extra), "regulariser table")
     have = sorted(stats["measure"].astype(str).unique())
     if not have:
         return pd.DataFrame(columns=list(EFFECT_COLUMNS))
     used = measure if measure in have else have[0]
     main = stats[
         (stats["measure"] == used)
-        & (stats["test"] == "mixedlm")
+        & (stats["level"].astype(str) == POOLED_LEVEL)
         & (stats["group_b"].astype(str) == reference)
-        & ~stats["factor"].astype(str).str.endswith(":level")
         & stats["effect_size"].notna()
     ]
     records = []
@@ -105,12 +105,8 @@ def regularizer_effects(
                 "n_higher": int((significant & (sub["effect_size"] > 0)).sum()),
                 "n_lower": int((significant & (sub["effect_size"] < 0)).sum()),
                 "measure": used,
-                "one_model": bool(
-                    sub.get("note", pd.Series(dtype=str))
-                    .astype(str)
-                    .str.contains(ONE_MODEL_NOTE)
-                    .any()
-                ),
+                "one_model": bool(sub["note"].astype(str).str.contains(ONE_MODEL_NOTE).any()),
+                "n_models": int(sub[["n_models_a", "n_models_b"]].min().min()),
             }
         )
     return pd.DataFrame.from_records(records, columns=list(EFFECT_COLUMNS))
@@ -158,17 +154,18 @@ def _methods_line(methods: pd.DataFrame) -> str:
 
 def _effect_line(row: pd.Series, reference: str) -> str:
     """One regulariser against the reference; with one model per regulariser, said plainly."""
-    scope = (
-        "these two models only, one training seed each: not a regulariser effect "
-        "(set training.seeds); "
-        if row["one_model"]
-        else ""
-    )
+    if row["one_model"]:
+        scope = (
+            "these two models only, one training seed each: not a regulariser effect, "
+            "untested (set training.seeds); "
+        )
+    else:
+        scope = f"at least {row['n_models']} models a side; "
     return (
         f"- {row['regularizer']} vs {reference}: {_num(row['effect'], '+.4f')} "
         f"{_interval(row['ci_lo'], row['ci_hi'], '+.4f')}, p_adj {_num(row['p'], '.2g')} "
-        f"({scope}median of {row['n_strata']} mixed-model strata, {row['measure']}; "
-        f"significantly higher in {row['n_higher']}, lower in {row['n_lower']})"
+        f"({scope}median of {row['n_strata']} strata of model means, levels pooled, "
+        f"{row['measure']}; significantly higher in {row['n_higher']}, lower in {row['n_lower']})"
     )
 
 

@@ -9,11 +9,12 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from camrobust.columns import POOLED_LEVEL
 from camrobust.frames import require_columns
 
 ROBUST_KEYS = ("dataset", "model", "method", "noise", "level", "measure")
 MISSING = "n/a"
-POOLED = "all"  # the level of the rows pooled over levels
+POOLED = POOLED_LEVEL
 
 
 def measure_rows(

@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from camrobust.columns import POOLED_LEVEL
 from camrobust.stats.core import ROW_COLUMNS
 from camrobust.stats.options import StatsOptions
 from camrobust.stats.validate import adjust
 
 # The level name of rows that pool every level of a stratum (as in the robustness table).
-POOLED = "all"
+POOLED = POOLED_LEVEL
 
 
 def strata(

@@ -7,9 +7,17 @@ its false-positive rate is far above alpha (the calibration tests in tests/test_
 measure it). Here each model contributes one value per stratum, its mean similarity over kept
 pairs (with the levels pooled: the mean of its per-level means, so a model that flips more at
 high levels is not rewarded for losing its least similar pairs). The values are compared by the
-ordinary least squares model value ~ C(regularizer, Treatment(reference)): each coefficient is
-a regulariser's difference from the reference, tested with the residual variance pooled over
-every regulariser's seeds (df = models − regularisers), with a t interval at 1 − alpha.
+ordinary least squares model value ~ C(regularizer, Treatment(reference)) + C(seed): each
+regulariser coefficient is its difference from the reference, tested with the residual variance
+pooled over every regulariser's seeds, with a t interval at 1 − alpha.
+
+The seed is a block: the workflow trains every regulariser of an architecture and training seed
+from the same initial weights and the same batches (common random numbers), so the part of the
+seed-to-seed variation they share cancels from every difference. Without shared seeds (each
+seed under one regulariser only) the block terms are dropped and the model is the one-way
+value ~ C(regularizer), df = models − regularisers. Either way the test is exact under normal
+model effects; blocking costs degrees of freedom, (regularisers − 1)(seeds − 1) instead of
+regularisers·(seeds − 1), and pays off as soon as a real share of the seed variance is common.
 This assumes the seed variance is the same under every regulariser; with three seeds per
 regulariser, Welch's unpooled test has about half the degrees of freedom and markedly less
 power, which is why the pooled model is the primary test.
@@ -32,7 +40,10 @@ log = logging.getLogger(__name__)
 TEST = "model_ols"
 STRATUM_KEYS = ("dataset", "arch", "method", "noise")
 MODEL_STRATA = ("dataset", "arch", "method", "noise", "level", "measure")
-MODEL_EXTRA = ("ci_lo", "ci_hi", "df", "n_models_a", "n_models_b", "mean_a", "mean_b")
+MODEL_EXTRA = (
+    "ci_lo", "ci_hi", "df", "n_models_a", "n_models_b", "mean_a", "mean_b", "seed_blocks",
+    "seed_var_common", "seed_var_own",
+)  # fmt: skip
 
 
 def model_values(table: pd.DataFrame, measure: str) -> pd.DataFrame:
@@ -43,7 +54,7 @@ def model_values(table: pd.DataFrame, measure: str) -> pd.DataFrame:
     """
     s = table[measure].to_numpy(dtype=float)
     use = table["kept"].to_numpy() & np.isfinite(s)
-    keys = [*STRATUM_KEYS, "model", "regularizer", "level"]
+    keys = [*STRATUM_KEYS, "model", "regularizer", "seed", "level"]
     # Keys as strings: pandas' sum over several categorical keys can overflow its group codes.
     cells = (
         table[keys]
@@ -56,7 +67,9 @@ def model_values(table: pd.DataFrame, measure: str) -> pd.DataFrame:
     cells["value"] = cells["total"] / cells["count"].where(cells["count"] > 0)
     levels = cells.groupby(list(STRATUM_KEYS), observed=True)["level"].transform("nunique")
     several = cells[levels > 1]
-    by_model = several.groupby([*STRATUM_KEYS, "model", "regularizer"], observed=True, sort=True)
+    by_model = several.groupby(
+        [*STRATUM_KEYS, "model", "regularizer", "seed"], observed=True, sort=True
+    )
     pooled = by_model.agg(
         value=("value", lambda v: v.mean(skipna=False)), count=("count", "sum"), n=("level", "size")
     ).reset_index()
@@ -69,35 +82,77 @@ def model_values(table: pd.DataFrame, measure: str) -> pd.DataFrame:
     return pd.concat([cells[columns], pooled[columns]], ignore_index=True)
 
 
-def treatment_rows(
-    regs: np.ndarray, values: np.ndarray, reference: str, alpha: float
-) -> list[dict]:
-    """OLS of value on regulariser (treatment coding): a row per regulariser vs the reference.
+def _design(regs: np.ndarray, seeds: np.ndarray | None, reference: str) -> tuple[np.ndarray, int]:
+    """Design matrix: intercept, regulariser dummies (sorted, without the reference), then the
+    seed blocks' dummies, and the number of blocks (0: none). No blocks unless some seed has
+    models under two regularisers, and a degree of freedom and every regulariser survive them."""
+    names = [r for r in np.unique(regs) if r != reference]
+    plain = np.column_stack([np.ones(len(regs))] + [(regs == r).astype(float) for r in names])
+    if seeds is None:
+        return plain, 0
+    blocks = np.unique(seeds)
+    shared = any(len(np.unique(regs[seeds == b])) > 1 for b in blocks)
+    x = np.column_stack([plain] + [(seeds == b).astype(float) for b in blocks[1:]])
+    # Blocks must leave a degree of freedom and every regulariser estimable.
+    if not shared or len(regs) <= x.shape[1] or np.linalg.matrix_rank(x) < x.shape[1]:
+        return plain, 0
+    return x, len(blocks)
 
-    Closed form: the coefficients are group-mean differences, the residual variance is pooled
-    within regularisers. Equal to statsmodels OLS on the same values (tests check it).
-    """
-    names, group = np.unique(regs, return_inverse=True)
-    size = np.bincount(group)
-    mean = np.bincount(group, values) / size
-    df = int(len(values) - len(names))
-    rss = float(((values - mean[group]) ** 2).sum())
+
+def _fit(x: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, float]:
+    """Least-squares coefficients and residual sum of squares."""
+    coef = np.linalg.lstsq(x, values, rcond=None)[0]
+    resid = values - x @ coef
+    return coef, float(resid @ resid)
+
+
+def _seed_variances(x: np.ndarray, values: np.ndarray, blocks: int, n_regs: int, rss: float):
+    """Method-of-moments variance components of a model value: (common to a seed's models, own
+    to a model). E[MS seed] = σ²_own + k·σ²_common with k models per block, E[MS residual] =
+    σ²_own; unbiased, so σ²_common may come out negative: pool over strata before taking a ratio.
+    NaN without blocks or residual degrees of freedom (then seed_blocks or the note says why)."""
+    df = len(values) - x.shape[1]
+    if blocks < 2 or df < 1:
+        return np.nan, np.nan
+    ms_resid = rss / df
+    ms_seed = (_fit(x[:, :n_regs], values)[1] - rss) / (blocks - 1)
+    return float((ms_seed - ms_resid) / (len(values) / blocks)), float(ms_resid)
+
+
+def treatment_rows(
+    regs: np.ndarray,
+    values: np.ndarray,
+    reference: str,
+    alpha: float,
+    seeds: np.ndarray | None = None,
+) -> list[dict]:
+    """OLS of value on regulariser (treatment coding) and seed blocks: a row per regulariser vs
+    the reference. Equal to statsmodels OLS on the same formula (tests check it)."""
+    regs = np.asarray(regs).astype(str)
+    names = [r for r in np.unique(regs) if r != reference]
+    x, blocks = _design(regs, None if seeds is None else np.asarray(seeds).astype(str), reference)
+    coef, rss = _fit(x, values)
+    df = int(len(values) - x.shape[1])
     sigma2 = rss / df if df > 0 else np.nan
+    var_common, var_own = _seed_variances(x, values, blocks, len(names) + 1, rss)
+    # Full column rank (each regulariser has a model; blocks only when estimable): X'X inverts.
+    cov = np.linalg.inv(x.T @ x) * sigma2 if df > 0 else None
     quantile = stats.t.ppf(1 - alpha / 2, df) if df > 0 else np.nan
-    ref = int(np.flatnonzero(names == reference)[0])
+    ref_mean = float(values[regs == reference].mean())
     rows = []
-    for i, reg in enumerate(names):
-        if i == ref:
-            continue
-        n_a, n_b = int(size[i]), int(size[ref])
-        diff = float(mean[i] - mean[ref])
-        se = float(np.sqrt(sigma2 * (1 / n_a + 1 / n_b))) if df > 0 else np.nan
+    for i, reg in enumerate(names, start=1):
+        n_a, n_b = int((regs == reg).sum()), int((regs == reference).sum())
+        diff = float(coef[i])
+        se = float(np.sqrt(cov[i, i])) if cov is not None else np.nan
         extra = {
             "df": df,
             "n_models_a": n_a,
             "n_models_b": n_b,
-            "mean_a": float(mean[i]),
-            "mean_b": float(mean[ref]),
+            "mean_a": float(values[regs == reg].mean()),
+            "mean_b": ref_mean,
+            "seed_blocks": blocks,
+            "seed_var_common": var_common,
+            "seed_var_own": var_own,
             "ci_lo": np.nan,
             "ci_hi": np.nan,
         }
@@ -144,7 +199,8 @@ def _stratum_rows(cells: pd.DataFrame, options: StatsOptions) -> list[dict]:
     if reason:
         row = result_row(TEST, "regularizer", n=int(use.sum()), effect_size_name="mean_difference")
         return [row | {"note": join_notes(reason, *dropped)}]
-    rows = treatment_rows(cell_regs[use], value[use], options.reference, options.alpha)
+    seeds = cells["seed"].astype(str).to_numpy()[use]
+    rows = treatment_rows(cell_regs[use], value[use], options.reference, options.alpha, seeds)
     for reg in sorted(set(regs) - have):
         note = f"no usable model of {reg}"
         kw = {"n": 0, "effect_size_name": "mean_difference", "family": "pairwise"}
