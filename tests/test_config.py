@@ -119,9 +119,16 @@ def test_defaults_are_filled_and_overrides_stay_sparse():
 
 
 def test_shipped_configs_validate():
-    for name in ("config.yaml", "paper.yaml"):
+    shipped = sorted(p.name for p in (ROOT / "config").glob("*.yaml") if p.name != "schema.yaml")
+    assert shipped == ["config.yaml", "paper.yaml", "pretrained.yaml", "two-architectures.yaml"]
+    for name in shipped:
         raw = yaml.safe_load((ROOT / "config" / name).read_text())
         assert validate_config(raw, SCHEMA)["datasets"]
+    # the default: three training seeds of one architecture (the regulariser test's unit)
+    default = validate_config(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()), SCHEMA)
+    assert default["training"]["seeds"] == [0, 1, 2] and list(default["architectures"]) == [
+        "resnet18"
+    ]
     with pytest.raises(ConfigError, match="seed"):
         validate_config({"seed": 1.5}, SCHEMA)
 
