@@ -15,6 +15,7 @@ from camrobust.models.sources import build_model_entry
 from camrobust.seeding import derive_seed
 from camrobust.train import train_classifier
 from camrobust.train.generative import load_generative
+from camrobust.train.schedule import SCHEDULE_KEYS
 
 sm = snakemake  # noqa: F821
 with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
@@ -52,8 +53,9 @@ with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
         regularizer=p["regularizer"],
         reg_params=p["reg_params"],
         generative=generative,
-        schedule={k: v for k, v in p["training"].items() if k != "augment"},
+        schedule={k: v for k, v in p["training"].items() if k in SCHEDULE_KEYS},
         augment=p["training"]["augment"],
+        recalibrate_bn=p["training"]["recalibrate_bn"],
         seed=p["seed"],
         device=device,
         checkpoint_path=checkpoint,

@@ -58,7 +58,12 @@ def test_schema_enums_equal_the_registries():
     assert list(regs) == list(REGISTRY)
     for name, reg in REGISTRY.items():
         assert set(resolve(regs[name], SCHEMA_DOC).get("properties", {})) == set(reg.keys), name
-    assert set(DEFS["training"]["properties"]) == {*SCHEDULE_KEYS, "augment", "seeds"}
+    assert set(DEFS["training"]["properties"]) == {
+        *SCHEDULE_KEYS,
+        "augment",
+        "seeds",
+        "recalibrate_bn",
+    }
     assert list(PROPS["generative"]["properties"]) == list(GENERATIVE_KINDS)
     assert DEFS["dataset"]["properties"]["source"]["enum"] == list(SOURCES)
     pattern = PROPS["metrics"]["properties"]["measures"]["items"]["pattern"]
@@ -237,6 +242,7 @@ def base(tmp_path_factory) -> dict:
                         "epochs": 4, "iters_per_epoch": 5, "batch_labeled": 8,
                         "batch_unlabeled": 8, "lr": 0.01, "epoch_decay_start": 2,
                         "n_labeled": 100, "augment": {"translate": 1, "flip": True},
+                        "recalibrate_bn": False,
                     },
                     "regularizers": {"erm": {}, "vat": vat, "lvat_vae": reg, "lvat_glow": reg},
                     "architectures": {"resnet18": {"top_bn": False}},

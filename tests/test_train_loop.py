@@ -345,3 +345,49 @@ def test_accuracy_of_a_memory_mapped_split_equals_that_of_a_tensor(tmp_path):
     with torch.no_grad():
         preds = model(nchw_unit_float(torch.from_numpy(data["images"]))).argmax(1)
     assert whole == (preds == labels).sum().item() / 23 and 0 < whole < 1
+
+
+def test_recalibrated_batchnorm_statistics_are_averages_under_the_final_weights(data):
+    from camrobust.train.loop import recalibrate_batchnorm
+
+    model = _model()
+    images = torch.from_numpy(data["train_images"])  # 60 images: batches of 20, equal weight
+    first = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    inputs = []
+    hook = first.register_forward_hook(lambda m, args, out: inputs.append(args[0]))
+    model.eval()
+    with torch.no_grad():
+        model(nchw_unit_float(images))  # what the first norm sees (nothing before it is a norm)
+    hook.remove()
+    x = inputs[0].transpose(0, 1).flatten(1)  # channels × (images · pixels)
+    generator = torch.Generator().manual_seed(0)
+    assert recalibrate_batchnorm(model, images, generator, batch_size=20) == 60
+    torch.testing.assert_close(first.running_mean, x.mean(1), rtol=1e-5, atol=1e-6)
+    # the variance: the mean of the three batches' unbiased variances (PyTorch's convention)
+    order = torch.randperm(60, generator=torch.Generator().manual_seed(0))
+    per_batch = [x.view(x.shape[0], 60, -1)[:, order[i : i + 20]].flatten(1) for i in (0, 20, 40)]
+    expected = torch.stack([b.var(1, unbiased=True) for b in per_batch]).mean(0)
+    torch.testing.assert_close(first.running_var, expected, rtol=1e-4, atol=1e-6)
+    assert first.momentum == 0.1 and not model.training  # restored
+    assert recalibrate_batchnorm(torch.nn.Linear(3, 2), images, generator) == 0  # no norm
+
+
+def test_training_recalibrates_batchnorm_only_when_asked(data):
+    plain = train_classifier(_model(), **data, schedule=TINY, progress=False)
+    recal = train_classifier(_model(), **data, schedule=TINY, progress=False, recalibrate_bn=True)
+    assert "recalibration_images" not in plain.metrics
+    assert recal.metrics["recalibration_images"] == 60
+    assert recal.metrics["test_accuracy_before_recalibration"] == plain.metrics["test_accuracy"]
+    # the same weights, other running statistics
+    weights = [
+        k
+        for k in plain.model.state_dict()
+        if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+    ]
+    assert all(
+        torch.equal(plain.model.state_dict()[k], recal.model.state_dict()[k]) for k in weights
+    )
+    assert not torch.equal(
+        next(m for m in plain.model.modules() if isinstance(m, torch.nn.BatchNorm2d)).running_mean,
+        next(m for m in recal.model.modules() if isinstance(m, torch.nn.BatchNorm2d)).running_mean,
+    )

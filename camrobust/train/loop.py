@@ -91,6 +91,45 @@ def evaluate_accuracy(
     return correct.item() / len(images)
 
 
+# At most this many training images set the recalibrated batch-norm statistics (a seeded
+# subset beyond): enough for exact averages, a fraction of an epoch on large training sets.
+RECALIBRATION_IMAGES = 50_000
+
+
+def recalibrate_batchnorm(
+    model: nn.Module, images: torch.Tensor, generator: torch.Generator, batch_size: int = 256
+) -> int:
+    """Reset every batch-norm layer's running mean and variance to the plain average over the
+    unaugmented training `images` (uint8 N×H×W×C; a seeded subset of RECALIBRATION_IMAGES at
+    most) under the final weights, with every other layer in eval mode; returns how many
+    images were used (0: no batch norm).
+
+    Why: the running statistics are an exponential average (momentum 0.1) over the last few
+    training batches, taken while the weights still move; for a briefly trained small network
+    they can be far from the statistics of the final weights (a ResNet-18 of the default config
+    lost 18 points of test accuracy in its last epoch this way, and got them back here).
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return 0
+    order = torch.randperm(len(images), generator=generator)[:RECALIBRATION_IMAGES]
+    was_training = model.training
+    momenta = [m.momentum for m in norms]
+    model.eval()
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative (equal-weight) average over the batches
+        m.train()
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size].to(images.device)
+            model(nchw_unit_float(images[idx]))
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+    model.train(was_training)
+    return len(order)
+
+
 def training_step(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -160,11 +199,14 @@ def train_classifier(
     device: str | torch.device = "cpu",
     checkpoint_path: str | os.PathLike | None = None,
     progress: bool = True,
+    recalibrate_bn: bool = False,
 ) -> TrainResult:
     """Train `model` with a regulariser of REGULARIZERS, resuming from `checkpoint_path` if present.
 
     Every random draw comes from `seed`; on the CPU the run is deterministic, so a job killed and
-    restarted ends with the same weights as an uninterrupted one. The caller's global RNG state
+    restarted ends with the same weights as an uninterrupted one. `recalibrate_bn` (the config's
+    `training.recalibrate_bn`) recomputes the batch-norm statistics of the final weights before
+    the test accuracy is measured (`recalibrate_batchnorm`). The caller's global RNG state
     and deterministic-algorithms setting are left as they were.
     """
     reg = get_regularizer(regularizer)
@@ -196,7 +238,8 @@ def train_classifier(
         if dev.type == "cpu":
             torch.use_deterministic_algorithms(True)
         try:
-            run = _Run(reg, params, sched, aug, generative, seed, dev, None if progress else True)
+            quiet = None if progress else True
+            run = _Run(reg, params, sched, aug, generative, seed, dev, quiet, recalibrate_bn)
             data = (train_images, train_labels, test_images, test_labels)
             return _fit(_setup(model, run, data), checkpoint_path, fp, config)
         finally:
@@ -216,6 +259,7 @@ class _Run:
     dev: torch.device
     #: tqdm's `disable`: True silences the bars, None shows them on a terminal
     quiet: bool | None
+    recalibrate_bn: bool
 
     @property
     def shared_batch(self) -> bool:
@@ -416,8 +460,26 @@ def _fit(
             )
     bar.close()
 
-    state.model.eval()
     last = state.curve[-1]
+    recalibrated = {}
+    if state.run.recalibrate_bn:
+        generator = torch_generator(state.run.seed, "recalibrate batch norm")
+        n = recalibrate_batchnorm(state.model, state.train_x, generator)
+        if n:
+            test_acc = evaluate_accuracy(state.model, state.test_x, state.test_y)
+            log.info(
+                "%s: batch norm recalibrated on %d training images: test_acc %.3f (was %.3f)",
+                state.run.reg.name,
+                n,
+                test_acc,
+                last["test_acc"],
+            )
+            recalibrated = {
+                "test_accuracy": test_acc,
+                "test_accuracy_before_recalibration": last["test_acc"],
+                "recalibration_images": n,
+            }
+    state.model.eval()
     metrics = {
         "test_accuracy": last["test_acc"],
         "train_accuracy": last["train_acc"],
@@ -431,6 +493,7 @@ def _fit(
         "supervised": state.run.sched["n_labeled"] is None,
         "n_labeled": len(state.labeled),
         "seed": state.run.seed,
+        **recalibrated,
     }
     model = state.model.to(memory_format=torch.contiguous_format)
     return TrainResult(model=model, metrics=metrics, curve=state.curve)
