@@ -212,3 +212,20 @@ def test_one_model_per_regularizer_is_not_called_a_regularizer_effect():
     seeded = hl.regularizer_effects(model_table(), "ssim")
     assert seeded["one_model"].tolist() == [False]
     assert "not a regulariser effect" not in hl._effect_line(seeded.iloc[0], "erm")
+
+
+def test_a_noise_of_one_level_speaks_for_itself_in_the_headline():
+    """FGSM at one ε has no pooled row: its only level's rows are its levels-pooled answer."""
+    from camrobust.frames import levels_pooled
+
+    table = model_table()
+    one = table[(table["level"] == "3") & (table["noise"] == "gaussian")]
+    fgsm = one.assign(noise="fgsm", level="8", effect_size=0.5)
+    both = pd.concat([table, fgsm], ignore_index=True)
+    stratum = ("dataset", "arch", "method", "noise", "measure", "group_a", "group_b")
+    rows = levels_pooled(both, stratum)
+    assert set(rows["level"]) == {"all", "8"}
+    assert (rows.loc[rows["level"] == "8", "noise"] == "fgsm").all()
+    assert len(rows) == len(table[table["level"] == "all"]) + len(fgsm)
+    out = hl.regularizer_effects(both, "ssim")
+    assert out.loc[0, "n_strata"] == 6 + 3  # six pooled strata plus fgsm under three methods

@@ -12,11 +12,11 @@ Pooling rules (each line of the headline says which one it uses):
 - Regularisers: read from the stats table named by `REGULARIZER_TABLE` through
   `regularizer_effects` (the one place to change to read another table). From the primary,
   model-level test (one value per trained model, seed-blocked; one row per dataset,
-  architecture, CAM method and noise with the levels pooled), the effect of a regulariser is
-  its difference from the reference on the similarity scale; the headline shows the median
-  stratum (the lower median when their number is even) with its confidence interval and
-  adjusted p-value, how many strata are significantly higher or lower (the table's
-  `significant` column), and how many models each side had.
+  architecture, CAM method and noise with the levels pooled, or its only level), the effect
+  of a regulariser is its difference from the reference on the similarity scale; the
+  headline shows the median stratum (the lower median when their number is even) with its
+  confidence interval and adjusted p-value, how many strata are significantly higher or
+  lower (the table's `significant` column), and how many models each side had.
 - Accuracy: the range of the clean test accuracy over the trained models (one value per model).
 
 The text is valid Markdown and renders as an reStructuredText line block in the report (no
@@ -31,8 +31,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from camrobust.columns import POOLED_LEVEL
-from camrobust.frames import require_columns
+from camrobust.frames import levels_pooled, require_columns
 from camrobust.report.accuracy import POOLED_SEEDS
 from camrobust.report.tables import measure_rows
 
@@ -70,24 +69,24 @@ def regularizer_effects(
 ) -> pd.DataFrame:
     """The effect of each regulariser against `reference`, one row per (dataset, regulariser).
 
-    Reads the primary model-level table (`REGULARIZER_TABLE`), levels-pooled rows: the median
+    Reads the primary model-level table (`REGULARIZER_TABLE`), levels-pooled rows (a noise of
+    one level: that level's rows): the median
     stratum's difference with its interval and adjusted p-value, the counts of significant
     strata, and the fewest models on a side. Uses `measure` if the table has it, else its first
     measure (the `measure` column says). Columns: EFFECT_COLUMNS.
     """
-    need = ("dataset", "measure", "level", "group_a", "group_b", "effect_size")
+    need = ("dataset", "arch", "method", "noise", "measure", "level", "group_a", "group_b")
+    need += ("effect_size",)
     extra = ("ci_lo", "ci_hi", "p_adjusted", "significant", "n_models_a", "n_models_b", "note")
     require_columns(stats, (*need, *extra), "regulariser table")
     have = sorted(stats["measure"].astype(str).unique())
     if not have:
         return pd.DataFrame(columns=list(EFFECT_COLUMNS))
     used = measure if measure in have else have[0]
-    main = stats[
-        (stats["measure"] == used)
-        & (stats["level"].astype(str) == POOLED_LEVEL)
-        & (stats["group_b"].astype(str) == reference)
-        & stats["effect_size"].notna()
-    ]
+    # One row per stratum and comparison: levels pooled, or the noise's only level.
+    stratum = ("dataset", "arch", "method", "noise", "measure", "group_a", "group_b")
+    main = levels_pooled(stats[stats["measure"] == used], stratum)
+    main = main[(main["group_b"].astype(str) == reference) & main["effect_size"].notna()]
     records = []
     for (dataset, reg), sub in main.groupby(["dataset", "group_a"], sort=True):
         sub = sub.sort_values("effect_size", kind="stable")

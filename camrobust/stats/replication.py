@@ -20,8 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from camrobust.columns import POOLED_LEVEL
-from camrobust.frames import require_columns
+from camrobust.frames import levels_pooled, require_columns
 
 KEYS = ("dataset", "arch", "method", "noise", "level", "measure", "group_a", "group_b")
 SUMMARY_COLUMNS = (
@@ -38,7 +37,8 @@ def _direction(table: pd.DataFrame) -> pd.Series:
 
 
 def replication(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
-    """One summary row for the levels-pooled rows ("pooled") and one for every row ("all").
+    """One summary row for the levels-pooled rows ("pooled"; a noise of one level: that level's
+    rows) and one for every row ("all").
 
     `agreement` is the fraction of the comparisons significant in either run that are
     significant in both with the same sign (1.0: every conclusion replicated); NaN when neither
@@ -63,8 +63,9 @@ def replication(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise ValueError(f"the tables differ in {missing} comparisons: not runs of one design")
     records = []
-    pooled = joined.index.get_level_values("level").astype(str) == POOLED_LEVEL
-    for rows, part in (("pooled", joined[pooled]), ("all", joined)):
+    stratum = [k for k in KEYS if k != "level"]
+    pooled = levels_pooled(joined.reset_index(), stratum).set_index(list(KEYS))
+    for rows, part in (("pooled", pooled), ("all", joined)):
         da, db = part["dir_a"].astype(int), part["dir_b"].astype(int)
         either = (da != 0) | (db != 0)
         same = (da != 0) & (da == db)
