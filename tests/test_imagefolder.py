@@ -581,10 +581,14 @@ def test_the_folder_benchmark_runs_small_and_prints_the_rss_line(capsys):
     spec = importlib.util.spec_from_file_location("imagefolder_prepare", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    # A large parent (as a pytest worker after workflow tests is): the child's own peak is
+    # reported, not the parent's memory that ru_maxrss would carry over exec.
+    ballast = np.ones(80_000_000)  # 610 MiB
     bench.main(["--n-images", "50"])
+    del ballast
     out = capsys.readouterr().out
     assert "prepared at image_size 224: 40 train, 10 test, 10 eval images" in out
     peak = re.search(r"^peak RSS of the preparing process: (\d+) MiB$", out, re.M)
-    assert peak and 0 < int(peak.group(1)) < 2048
+    assert peak and 0 < int(peak.group(1)) < 600
     assert re.search(r"^peak RSS <= 2 GB: yes$", out, re.M)
     assert re.search(r" (\d+) images/s$", out, re.M)
