@@ -16,7 +16,13 @@ from PIL import Image
 from camrobust.report import cam_grid, figures, registry
 from camrobust.report.accuracy import accuracy_table
 from camrobust.report.png import save_png
-from camrobust.stats import method_ranks, mixedlm_tests, prepare_table, stats_options
+from camrobust.stats import (
+    method_ranks,
+    mixedlm_tests,
+    prepare_table,
+    regularizer_model_tests,
+    stats_options,
+)
 from camrobust.stats.synthetic import synthetic_per_image
 
 STATS = stats_options(
@@ -333,23 +339,33 @@ def test_accuracy_figure_plots_the_accuracy_table(per_image):
     assert sel["level"].tolist() == ["0", "1", "3"] and (sel["n"] == 12).all()
 
 
-def test_forest_plot_main_effects_and_slopes(tmp_path, per_image):
-    mixed = mixedlm_tests(prepare_table(per_image, ("ssim",)), STATS)
-    fig = figures.build_forest_plot(mixed)
-    assert len(fig.axes) == 2  # effect at the mean level, effect on the slope
-    ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_yticklabels()] == [
+def test_forest_plot_model_means_main_effects_and_slopes(tmp_path, per_image):
+    table = prepare_table(per_image, ("ssim",))
+    primary = regularizer_model_tests(table, STATS)
+    mixed = mixedlm_tests(table, STATS)
+    fig = figures.build_forest_plot(primary, mixed)
+    # the primary test on model means, the mixed model's effect at the mean level and on slope
+    assert len(fig.axes) == 3
+    assert fig.axes[0].get_title().endswith("model means (primary)")
+    strata = [
         f"{m} / {n}" for m in ("eigencam", "gradcam", "hirescam") for n in ("gaussian", "jpeg")
     ]
-    main = mixed[mixed["factor"] == "C(regularizer, Treatment('erm'))[T.vat]"]
-    (bars,) = ax.containers  # one errorbar set per non-reference regulariser
-    xs = bars.lines[0].get_xdata()
-    np.testing.assert_allclose(np.sort(xs), np.sort(main["effect_size"]))
+    for ax, kind in zip(fig.axes[:2], ("model means", "main"), strict=True):
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        assert labels == (strata if ax is fig.axes[0] else [""] * len(strata))
+        (bars,) = ax.containers  # one errorbar set per non-reference regulariser
+        xs = np.sort(bars.lines[0].get_xdata())
+        if kind == "main":
+            want = mixed[mixed["factor"] == "C(regularizer, Treatment('erm'))[T.vat]"]
+        else:  # levels pooled: one row per method and noise
+            want = primary[(primary["level"] == "all") & (primary["group_a"] == "vat")]
+        assert len(xs) == len(strata)
+        np.testing.assert_allclose(xs, np.sort(want["effect_size"]))
     path = tmp_path / "forest.png"
-    figures.write_figure("forest_plot", mixed, path, {"dpi": DPI})
+    figures.write_figure("forest_plot", primary, path, {"dpi": DPI}, mixed)
     _check_png(path, fig)
-    with pytest.raises(ValueError, match="no regularizer coefficients"):
-        figures.build_forest_plot(mixed[mixed["group_a"] == ""])
+    with pytest.raises(ValueError, match="no regularizer estimates"):
+        figures.build_forest_plot(primary.iloc[:0], mixed[mixed["group_a"] == ""])
 
 
 def test_the_png_pixel_size_follows_dpi(tmp_path, robust):
@@ -393,7 +409,8 @@ def test_one_registry_names_every_figure_its_builder_table_and_keys():
     assert sorted(registry.FIGURES) == built
     for name, spec in registry.FIGURES.items():
         assert registry.builder(name) is getattr(figures, f"build_{name}")
-        assert spec.table in ("robustness", "per_image", "method_ranks", "mixedlm")
+        assert spec.table in ("robustness", "per_image", "method_ranks", "regularizers")
+        assert spec.extra in (None, "quality", "mixedlm")
     assert registry.figure_spec("h_heatmap").uses_measure
     assert not registry.figure_spec("forest_plot").uses_measure
     with pytest.raises(ValueError, match="unknown figure 'pie'.*h_heatmap"):

@@ -20,7 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from camrobust.frames import require_columns
+from camrobust.frames import levels_pooled, require_columns
 from camrobust.report.accuracy import accuracy_by_level
 from camrobust.report.png import save_png
 from camrobust.report.registry import builder, figure_spec
@@ -289,25 +289,37 @@ def build_accuracy_vs_severity(per_image: pd.DataFrame) -> Figure:
 # Forest plot ------------------------------------------------------------------------------
 
 
-def build_forest_plot(mixedlm: pd.DataFrame) -> Figure:
-    """Regulariser coefficients vs the reference with CIs: main effect and slope, per arch."""
-    require_columns(
-        mixedlm,
-        ("dataset", "arch", "method", "noise", "measure", "factor", "group_a", "effect_size")
-        + ("ci_lo", "ci_hi"),
-        "mixedlm",
-    )
-    # Intercepts have no group; read back from CSV their empty group_a is NaN.
+def _forest_terms(regularizers: pd.DataFrame, mixedlm: pd.DataFrame) -> pd.DataFrame:
+    """The estimates a forest plot shows, one row each with its `kind`: the primary test's
+    difference of model means (levels pooled, or a noise's only level), the mixed model's main
+    effect at the mean level and its effect on the slope."""
+    keys = ("dataset", "arch", "method", "noise", "measure", "group_a", "group_b")
+    bounds = ("effect_size", "ci_lo", "ci_hi")
+    require_columns(regularizers, (*keys, "level", *bounds), "regularizers")
+    require_columns(mixedlm, (*keys, "factor", *bounds), "mixedlm")
+    # Intercepts and notes have no group; read back from CSV their empty group_a is NaN.
     named = mixedlm["group_a"].notna() & (mixedlm["group_a"].astype(str) != "")
-    terms = mixedlm[named]
+    mixed = mixedlm[named]
+    mixed = mixed.assign(kind=np.where(mixed["factor"].str.endswith(":level"), "slope", "main"))
+    primary = levels_pooled(regularizers, keys)
+    primary = primary[primary["group_a"].notna() & primary["effect_size"].notna()]
+    terms = pd.concat([primary.assign(kind="model means"), mixed], ignore_index=True)
     if terms.empty:
-        raise ValueError("mixedlm has no regularizer coefficients to plot")
-    terms = terms.assign(
-        kind=np.where(terms["factor"].str.endswith(":level"), "slope", "main"),
-        row=terms["method"].astype(str) + " / " + terms["noise"].astype(str),
-    )
-    kinds = [k for k in ("main", "slope") if (terms["kind"] == k).any()]
-    titles = {"main": "effect at mean level", "slope": "effect on slope per level"}
+        raise ValueError("regularizers and mixedlm have no regularizer estimates to plot")
+    row = terms["method"].astype(str) + " / " + terms["noise"].astype(str)
+    return terms[[*keys, *bounds, "kind"]].assign(row=row)
+
+
+def build_forest_plot(regularizers: pd.DataFrame, mixedlm: pd.DataFrame) -> Figure:
+    """Each regulariser against the reference with its interval, per architecture: the primary
+    test on model means, then the mixed model's main effect and slope (docs/metric.md)."""
+    terms = _forest_terms(regularizers, mixedlm)
+    kinds = [k for k in ("model means", "main", "slope") if (terms["kind"] == k).any()]
+    titles = {
+        "model means": "model means (primary)",
+        "main": "mixed model: effect at mean level",
+        "slope": "mixed model: effect on slope per level",
+    }
     groups = list(terms.groupby(["dataset", "arch", "measure"], sort=True))
     regs = sorted(terms["group_a"].astype(str).unique())
     colors = _colors(regs)
@@ -325,7 +337,8 @@ def build_forest_plot(mixedlm: pd.DataFrame) -> Figure:
                     continue
                 y = pts["row"].map(ypos).to_numpy() + (j - (len(regs) - 1) / 2) * 0.2
                 x = pts["effect_size"].to_numpy(dtype=float)
-                err = np.vstack([x - pts["ci_lo"], pts["ci_hi"] - x])
+                # no interval (one model a side, a failed fit): the point alone
+                err = np.nan_to_num(np.vstack([x - pts["ci_lo"], pts["ci_hi"] - x]))
                 ax.errorbar(x, y, xerr=err, fmt="o", ms=3, color=colors[reg], capsize=2, lw=1)
             ax.axvline(0.0, color="grey", lw=0.8, ls="--")
             ax.set_yticks(range(len(labels)), labels if c == 0 else [], fontsize=7)
@@ -333,7 +346,7 @@ def build_forest_plot(mixedlm: pd.DataFrame) -> Figure:
             ax.invert_yaxis()
             reference = part["group_b"].iloc[0] if "group_b" in part and len(part) else "reference"
             ax.set_title(f"{dataset} / {arch} ({measure}): {titles[kind]}", fontsize=8)
-            ax.set_xlabel(f"coefficient vs {reference}")
+            ax.set_xlabel(f"difference vs {reference}")
     _legend(fig, colors)
     return fig
 

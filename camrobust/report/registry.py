@@ -20,10 +20,10 @@ class FigureSpec:
     `compares_regularizers`). A figure with the quality table as `extra` is drawn only when
     `metrics.faithfulness` is enabled."""
 
-    table: str  # robustness, per_image, or a stats table (method_ranks, mixedlm)
+    table: str  # robustness, per_image, or a stats table (method_ranks, regularizers)
     uses_measure: bool
     compares_regularizers: bool = False
-    extra: str | None = None  # quality: the quality table
+    extra: str | None = None  # the quality table, or a second stats table (mixedlm)
 
 
 FIGURES: dict[str, FigureSpec] = {
@@ -32,7 +32,9 @@ FIGURES: dict[str, FigureSpec] = {
     "kept_flipped": FigureSpec("per_image", uses_measure=True),
     "average_ranks": FigureSpec("method_ranks", uses_measure=False),
     "accuracy_vs_severity": FigureSpec("per_image", uses_measure=False),
-    "forest_plot": FigureSpec("mixedlm", uses_measure=False, compares_regularizers=True),
+    "forest_plot": FigureSpec(
+        "regularizers", uses_measure=False, compares_regularizers=True, extra="mixedlm"
+    ),
     "h_vs_faithfulness": FigureSpec("robustness", uses_measure=True, extra="quality"),
 }
 
