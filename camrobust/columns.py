@@ -5,6 +5,10 @@ from __future__ import annotations
 
 # The level of rows pooled over every level of a stratum (robustness table, stats tables).
 POOLED_LEVEL = "all"
+# One regulariser comparison of the model-level tests (regularizers.csv), apart from its level.
+COMPARISON_KEYS: tuple[str, ...] = (
+    "dataset", "arch", "method", "noise", "measure", "group_a", "group_b"
+)  # fmt: skip
 KEY_COLUMNS: tuple[str, ...] = ("dataset", "model", "arch", "regularizer", "seed", "noise")
 # Every per-image table has these; the metrics stage adds `degenerate`, measures and mask columns.
 PER_IMAGE_COLUMNS: tuple[str, ...] = (

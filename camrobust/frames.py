@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -16,14 +16,15 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str], what: str) -> None
         raise ValueError(f"{what} lacks columns: {', '.join(missing)}")
 
 
-def levels_pooled(df: pd.DataFrame, stratum: Sequence[str]) -> pd.DataFrame:
-    """The rows that speak for all levels of their stratum: level "all" where the stratum has
-    it, else the rows of a stratum with a single level (a noise with one level, FGSM at one ε,
-    has no pooled row: its level is the whole)."""
-    from camrobust.columns import POOLED_LEVEL
+def levels_pooled(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a regulariser-comparison table (columns COMPARISON_KEYS and level) that
+    speak for all levels of their comparison: level "all" where it has one, else the rows of a
+    comparison with a single level (a noise with one level, FGSM at one ε, has no pooled row:
+    its level is the whole)."""
+    from camrobust.columns import COMPARISON_KEYS, POOLED_LEVEL
 
     level = df["level"].astype(str)
-    keys = [df[c].astype(str) for c in stratum]
+    keys = [df[c].astype(str) for c in COMPARISON_KEYS]
     has_pooled = (level == POOLED_LEVEL).groupby(keys, dropna=False).transform("any").astype(bool)
     n_levels = level.groupby(keys, dropna=False).transform("nunique").astype(int)
     return df[(level == POOLED_LEVEL) | (~has_pooled & (n_levels == 1))]

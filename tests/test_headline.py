@@ -222,8 +222,7 @@ def test_a_noise_of_one_level_speaks_for_itself_in_the_headline():
     one = table[(table["level"] == "3") & (table["noise"] == "gaussian")]
     fgsm = one.assign(noise="fgsm", level="8", effect_size=0.5)
     both = pd.concat([table, fgsm], ignore_index=True)
-    stratum = ("dataset", "arch", "method", "noise", "measure", "group_a", "group_b")
-    rows = levels_pooled(both, stratum)
+    rows = levels_pooled(both)
     assert set(rows["level"]) == {"all", "8"}
     assert (rows.loc[rows["level"] == "8", "noise"] == "fgsm").all()
     assert len(rows) == len(table[table["level"] == "all"]) + len(fgsm)

@@ -20,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from camrobust.columns import COMPARISON_KEYS
 from camrobust.frames import levels_pooled, require_columns
 from camrobust.report.accuracy import accuracy_by_level
 from camrobust.report.png import save_png
@@ -293,7 +294,7 @@ def _forest_terms(regularizers: pd.DataFrame, mixedlm: pd.DataFrame) -> pd.DataF
     """The estimates a forest plot shows, one row each with its `kind`: the primary test's
     difference of model means (levels pooled, or a noise's only level), the mixed model's main
     effect at the mean level and its effect on the slope."""
-    keys = ("dataset", "arch", "method", "noise", "measure", "group_a", "group_b")
+    keys = COMPARISON_KEYS
     bounds = ("effect_size", "ci_lo", "ci_hi")
     require_columns(regularizers, (*keys, "level", *bounds), "regularizers")
     require_columns(mixedlm, (*keys, "factor", *bounds), "mixedlm")
@@ -301,7 +302,7 @@ def _forest_terms(regularizers: pd.DataFrame, mixedlm: pd.DataFrame) -> pd.DataF
     named = mixedlm["group_a"].notna() & (mixedlm["group_a"].astype(str) != "")
     mixed = mixedlm[named]
     mixed = mixed.assign(kind=np.where(mixed["factor"].str.endswith(":level"), "slope", "main"))
-    primary = levels_pooled(regularizers, keys)
+    primary = levels_pooled(regularizers)
     primary = primary[primary["group_a"].notna() & primary["effect_size"].notna()]
     terms = pd.concat([primary.assign(kind="model means"), mixed], ignore_index=True)
     if terms.empty:

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from camrobust.columns import COMPARISON_KEYS
 from camrobust.frames import levels_pooled, require_columns
 from camrobust.report.accuracy import POOLED_SEEDS
 from camrobust.report.tables import measure_rows
@@ -75,8 +76,7 @@ def regularizer_effects(
     strata, and the fewest models on a side. Uses `measure` if the table has it, else its first
     measure (the `measure` column says). Columns: EFFECT_COLUMNS.
     """
-    need = ("dataset", "arch", "method", "noise", "measure", "level", "group_a", "group_b")
-    need += ("effect_size",)
+    need = (*COMPARISON_KEYS, "level", "effect_size")
     extra = ("ci_lo", "ci_hi", "p_adjusted", "significant", "n_models_a", "n_models_b", "note")
     require_columns(stats, (*need, *extra), "regulariser table")
     have = sorted(stats["measure"].astype(str).unique())
@@ -84,8 +84,7 @@ def regularizer_effects(
         return pd.DataFrame(columns=list(EFFECT_COLUMNS))
     used = measure if measure in have else have[0]
     # One row per stratum and comparison: levels pooled, or the noise's only level.
-    stratum = ("dataset", "arch", "method", "noise", "measure", "group_a", "group_b")
-    main = levels_pooled(stats[stats["measure"] == used], stratum)
+    main = levels_pooled(stats[stats["measure"] == used])
     main = main[(main["group_b"].astype(str) == reference) & main["effect_size"].notna()]
     records = []
     for (dataset, reg), sub in main.groupby(["dataset", "group_a"], sort=True):

@@ -82,21 +82,24 @@ def model_values(table: pd.DataFrame, measure: str) -> pd.DataFrame:
     return pd.concat([cells[columns], pooled[columns]], ignore_index=True)
 
 
-def _design(regs: np.ndarray, seeds: np.ndarray | None, reference: str) -> tuple[np.ndarray, int]:
-    """Design matrix: intercept, regulariser dummies (sorted, without the reference), then the
-    seed blocks' dummies, and the number of blocks (0: none). No blocks unless some seed has
-    models under two regularisers, and a degree of freedom and every regulariser survive them."""
+def _design(
+    regs: np.ndarray, seeds: np.ndarray | None, reference: str
+) -> tuple[np.ndarray, list[str], int]:
+    """Design matrix: intercept, regulariser dummies (`names`, sorted, without the reference),
+    then the seed blocks' dummies; also `names` and the number of blocks (0: none). No blocks
+    unless some seed has models under two regularisers, and a degree of freedom and every
+    regulariser survive them."""
     names = [r for r in np.unique(regs) if r != reference]
     plain = np.column_stack([np.ones(len(regs))] + [(regs == r).astype(float) for r in names])
     if seeds is None:
-        return plain, 0
+        return plain, names, 0
     blocks = np.unique(seeds)
     shared = any(len(np.unique(regs[seeds == b])) > 1 for b in blocks)
     x = np.column_stack([plain] + [(seeds == b).astype(float) for b in blocks[1:]])
     # Blocks must leave a degree of freedom and every regulariser estimable.
     if not shared or len(regs) <= x.shape[1] or np.linalg.matrix_rank(x) < x.shape[1]:
-        return plain, 0
-    return x, len(blocks)
+        return plain, names, 0
+    return x, names, len(blocks)
 
 
 def _fit(x: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, float]:
@@ -129,8 +132,9 @@ def treatment_rows(
     """OLS of value on regulariser (treatment coding) and seed blocks: a row per regulariser vs
     the reference. Equal to statsmodels OLS on the same formula (tests check it)."""
     regs = np.asarray(regs).astype(str)
-    names = [r for r in np.unique(regs) if r != reference]
-    x, blocks = _design(regs, None if seeds is None else np.asarray(seeds).astype(str), reference)
+    x, names, blocks = _design(
+        regs, None if seeds is None else np.asarray(seeds).astype(str), reference
+    )
     coef, rss = _fit(x, values)
     df = int(len(values) - x.shape[1])
     sigma2 = rss / df if df > 0 else np.nan
@@ -199,7 +203,7 @@ def _stratum_rows(cells: pd.DataFrame, options: StatsOptions) -> list[dict]:
     if reason:
         row = result_row(TEST, "regularizer", n=int(use.sum()), effect_size_name="mean_difference")
         return [row | {"note": join_notes(reason, *dropped)}]
-    seeds = cells["seed"].astype(str).to_numpy()[use]
+    seeds = cells["seed"].to_numpy()[use]
     rows = treatment_rows(cell_regs[use], value[use], options.reference, options.alpha, seeds)
     for reg in sorted(set(regs) - have):
         note = f"no usable model of {reg}"

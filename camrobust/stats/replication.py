@@ -20,9 +20,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from camrobust.columns import COMPARISON_KEYS
 from camrobust.frames import levels_pooled, require_columns
 
-KEYS = ("dataset", "arch", "method", "noise", "level", "measure", "group_a", "group_b")
+KEYS = (*COMPARISON_KEYS, "level")
 SUMMARY_COLUMNS = (
     "rows", "comparisons", "significant_a", "significant_b", "both_same_sign",
     "both_opposite_sign", "a_only", "b_only", "agreement", "effect_correlation",
@@ -63,8 +64,7 @@ def replication(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise ValueError(f"the tables differ in {missing} comparisons: not runs of one design")
     records = []
-    stratum = [k for k in KEYS if k != "level"]
-    pooled = levels_pooled(joined.reset_index(), stratum).set_index(list(KEYS))
+    pooled = levels_pooled(joined.reset_index()).set_index(list(KEYS))
     for rows, part in (("pooled", pooled), ("all", joined)):
         da, db = part["dir_a"].astype(int), part["dir_b"].astype(int)
         either = (da != 0) | (db != 0)
