@@ -16,12 +16,15 @@ import time
 
 import torch
 
-from camrobust.config import schema_defaults
+from camrobust.config import validate_config
 from camrobust.device import resolve_device
 from camrobust.models import VAE, Glow, build_classifier
 from camrobust.train.loop import training_step
 from camrobust.train.regularizers import REGULARIZERS, get_regularizer
 from camrobust.train.schedule import BETA1, BETA2
+
+# Each regulariser's schema defaults, as a config naming it gets them.
+REG_PARAMS = validate_config({"regularizers": {name: {} for name in REGULARIZERS}})["regularizers"]
 
 # config/config.yaml (default) and config/paper.yaml (paper) generative sizes, see docs/training.md.
 SMALL = {
@@ -51,7 +54,7 @@ def time_steps(
 ) -> float:
     """Median milliseconds per training step of regulariser `name`."""
     reg = get_regularizer(name)
-    params = reg.params(schema_defaults("regularizer") if reg.adversarial else {})
+    params = reg.params(REG_PARAMS[name])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(BETA1, BETA2))
     noise = torch.Generator(device=x.device).manual_seed(0)
     times = []

@@ -33,6 +33,7 @@ from camrobust.train.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from camrobust.train.layout import cpu_training_format
 from camrobust.train.regularizers import (
     Regularizer,
     RngState,
@@ -299,8 +300,8 @@ def _setup(
     )
     model.to(dev)
     if dev.type == "cpu":
-        # oneDNN trains the narrow convs faster channels-last; undone on return.
-        model.to(memory_format=torch.channels_last)
+        # Channels-last where it is safe (faster with oneDNN); undone on return.
+        model.to(memory_format=cpu_training_format(model))
     if run.generative is not None:
         # Frozen: inference mode (no BN updates, no dropout), no parameter gradients.
         run.generative.to(dev).eval().requires_grad_(False)
