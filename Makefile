@@ -10,7 +10,9 @@ PYTEST_ARGS ?=
 # SLURM file and the tiny local run's file start at once, one per worker, and the unit tests fill
 # in around them. (`--dist loadgroup` would group by marks, but pytest-xdist 3.8 loses the
 # groups under pytest 9.2: pytest-dev/pytest-xdist#1386.)
-PYTEST_XDIST ?= -n 2 --dist loadfile --no-loadscope-reorder
+# A worker that crashes (a segfault in a kernel, say) fails the test it ran and ends the run,
+# rather than being replaced (--max-worker-restart=0).
+PYTEST_XDIST ?= -n 2 --dist loadfile --no-loadscope-reorder --max-worker-restart=0
 # Debian packages the tests need besides .venv: chromium (the report test renders the report)
 # and those of the single-node SLURM cluster that the SLURM tests start (tests/slurm_cluster.sh).
 SYSTEM_PACKAGES = chromium $(shell bash tests/slurm_cluster.sh packages)

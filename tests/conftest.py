@@ -6,8 +6,10 @@ import contextlib
 import fcntl
 import os
 import re
+import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,6 +70,33 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# A worker that crashes (a segfault in a CPU kernel, say) ends the whole run at once: with
+# `--max-worker-restart=0` xdist reports the crashed test and replaces no worker, but lets the
+# other worker finish its queued file first, minutes for the workflow tests. Each worker writes
+# its pid into a folder named in the environment, and the first crash interrupts the others.
+WORKER_PIDS = "CAMROBUST_TEST_WORKER_PIDS"
+_crashed: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        if WORKER_PIDS in os.environ:
+            (Path(os.environ[WORKER_PIDS]) / str(os.getpid())).touch()
+    elif WORKER_PIDS not in os.environ:  # the controller, before it starts the workers
+        os.environ[WORKER_PIDS] = tempfile.mkdtemp(prefix="camrobust-test-workers-")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched) -> None:
+    if _crashed:  # a test of another worker, interrupted because of the first crash
+        report.longrepr = f"interrupted: the worker running {_crashed[0]} crashed"
+        return
+    _crashed.append(crashitem)
+    for pid in Path(os.environ[WORKER_PIDS]).iterdir():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid.name), signal.SIGINT)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

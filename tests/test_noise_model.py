@@ -83,24 +83,36 @@ def test_tiny_model_learns(tiny):
     assert accuracy(model, images, labels) > 0.75
 
 
-def non_increasing(values: list[float]) -> bool:
-    return all(b <= a + TOLERANCE for a, b in zip(values, values[1:], strict=False))
+def distance(noisy: np.ndarray, images: np.ndarray) -> float:
+    """Mean absolute pixel change in [0, 1]: how far a corruption moved the images."""
+    return float(np.abs(noisy.astype(float) - images.astype(float)).mean() / 255)
 
 
 @pytest.mark.parametrize("noise", CORRUPTIONS)
-def test_accuracy_falls_as_severity_rises(tiny, noise):
+def test_accuracy_falls_where_the_corruption_grows(tiny, noise):
+    """Accuracy does not rise (beyond TOLERANCE) from one severity to the next wherever the
+    corruption moves the images further from the clean ones, and the severity that moves them
+    furthest costs accuracy.
+
+    Not every published table grows with the severity index: saturate desaturates at 1-2 and
+    oversaturates at 3-5, glass blur changes its blur and its shuffle iterations, elastic
+    transform shrinks its affine shift (on 32-pixel images the larger effect). Measured on these
+    images, the mean change fell from severity 4 to 5 for glass blur (0.059 to 0.056) and at
+    every step for elastic transform, so each step is judged by the change it makes, not by its
+    index. The change is computed from the images alone; only the accuracies depend on the
+    CPU's floating point (TOLERANCE is the margin for that).
+    """
     model, images, labels = tiny
-    acc = [accuracy(model, images, labels)]
+    acc, dist = [accuracy(model, images, labels)], [0.0]
     for severity in range(1, 6):
         seed = (0, "shapes", noise, str(severity))
         noisy = corrupt(images, noise, severity=severity, seed=seed, progress=False)
         acc.append(accuracy(model, noisy, labels))
-    # CIFAR-10-C's saturate levels 1-2 desaturate (x0.3, x0.1) and 3-5 oversaturate (x1.5 ..
-    # x2.5+0.2): harm grows along each arm, not along the level index.
-    arms = [acc[0:3], [acc[0], *acc[3:6]]] if noise == "saturate" else [acc]
-    for arm in arms:
-        assert arm[-1] < arm[0], acc
-        assert non_increasing(arm), acc
+        dist.append(distance(noisy, images))
+    for i in range(5):
+        if dist[i + 1] > dist[i]:
+            assert acc[i + 1] <= acc[i] + TOLERANCE, (i + 1, acc, dist)
+    assert acc[int(np.argmax(dist))] < acc[0], (acc, dist)
 
 
 def test_attacks_flip_more_predictions_than_random_sign_noise(tiny):
