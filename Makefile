@@ -17,7 +17,7 @@ PYTEST_XDIST ?= -n 2 --dist loadfile --no-loadscope-reorder --max-worker-restart
 # and those of the single-node SLURM cluster that the SLURM tests start (tests/slurm_cluster.sh).
 SYSTEM_PACKAGES = chromium $(shell bash tests/slurm_cluster.sh packages)
 
-.PHONY: install system-deps run report test lint format clean
+.PHONY: install system-deps run report test lint format docs clean
 
 install: $(STAMP)
 
@@ -56,6 +56,11 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 	$(BIN)/snakefmt Snakefile rules
+
+# config/README.md's Default column, written from config/schema.yaml (tests/test_defaults.py
+# fails when it is stale).
+docs: install
+	$(BIN)/python tools/config_docs.py
 
 clean:
 	rm -rf results/* resources .snakemake

@@ -130,11 +130,11 @@ def main() -> None:
         for severity in range(1, 6):
             seed = (0, "bench", noise, severity)
             start, cpu_start = time.perf_counter(), time.process_time()
-            corrupt(images, noise, severity=severity, seed=seed, batch_size=args.batch_size,
-                    progress=False)  # fmt: skip
+            corrupt(images, noise, severity=severity, table="cifar10c", seed=seed,
+                    batch_size=args.batch_size, progress=False)  # fmt: skip
             elapsed += time.perf_counter() - start
             cpu += time.process_time() - cpu_start
-            c = corruption_parameter(noise, severity)
+            c = corruption_parameter(noise, severity, "cifar10c")
             rng = np.random.default_rng(severity)
             start = time.perf_counter()
             for image in subset:

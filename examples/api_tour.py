@@ -72,7 +72,7 @@ def main() -> None:
 
     # Labelled uint8 N×H×W×3 images; to_model_input makes float N×C×H×W in [0, 1].
     data = make_shapes(args.images, size=args.size, seed=SEED)
-    images = to_model_input(data["images"])
+    images = to_model_input(data["images"], "cpu")
     model = random_model(images)
 
     # Every CAM method from one batched pass: raw maps at the target layer's resolution.
@@ -90,7 +90,8 @@ def main() -> None:
         corrupted = corrupt(
             data["images"], NOISE, severity=level, seed=(SEED, "tour", level), progress=False
         )
-        noisy[str(level)] = compute_cams(model, TARGET_LAYER, to_model_input(corrupted), METHODS)
+        noisy_input = to_model_input(corrupted, "cpu")
+        noisy[str(level)] = compute_cams(model, TARGET_LAYER, noisy_input, METHODS)
         emit("corrupt", level=level, shape=list(corrupted.shape), dtype=str(corrupted.dtype))
 
     # Similarity of each clean/noisy map pair, on maps normalised to the image size.

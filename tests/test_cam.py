@@ -212,8 +212,8 @@ def test_explicit_targets_perturbation_methods(models):
 
 def test_same_seed_same_numbers(models):
     model, x = models["tiny"], _images(6, "determinism")
-    a = compute_cams(model, "7", x, batch_size=4)
-    b = compute_cams(model, "7", x, batch_size=4)
+    a = compute_cams(model, "7", x, methods=METHODS, batch_size=4)
+    b = compute_cams(model, "7", x, methods=METHODS, batch_size=4)
     for method in METHODS:
         assert torch.equal(a.maps[method], b.maps[method])
     assert torch.equal(a.logits, b.logits)
@@ -221,8 +221,8 @@ def test_same_seed_same_numbers(models):
 
 def test_autocast_bf16_keeps_float32_maps_close_to_fp32(models):
     model, x = models["tiny"], _images(6, "autocast")
-    full = compute_cams(model, "8", x)
-    half = compute_cams(model, "8", x, autocast="bf16")
+    full = compute_cams(model, "8", x, methods=METHODS)
+    half = compute_cams(model, "8", x, methods=METHODS, autocast="bf16")
     for method in METHODS:
         assert half.maps[method].dtype == torch.float32
         a = normalize_maps(full.maps[method], size=(32, 32)).flatten()
@@ -300,10 +300,10 @@ def test_hooks_and_state_restored_also_on_error(models):
             assert not module._forward_hooks and not module._forward_pre_hooks
 
     x = _images(5, "state")
-    compute_cams(model, "8", x, batch_size=2)
+    compute_cams(model, "8", x, methods=METHODS, batch_size=2)
     untouched()
     with pytest.raises(ValueError, match="targets must lie"):
-        compute_cams(model, "8", x, targets=torch.full((5,), 99))
+        compute_cams(model, "8", x, methods=METHODS, targets=torch.full((5,), 99))
     untouched()
 
     def boom(module, args, output):
@@ -311,7 +311,7 @@ def test_hooks_and_state_restored_also_on_error(models):
 
     handle = model[10].register_forward_hook(boom)
     with pytest.raises(RuntimeError, match="boom"):
-        compute_cams(model, "8", x)
+        compute_cams(model, "8", x, methods=METHODS)
     handle.remove()
     untouched()
 
@@ -321,17 +321,17 @@ def test_bad_arguments_name_what_is_wrong(models):
     with pytest.raises(ValueError, match=r"'gradkam'.*gradcam, gradcampp"):
         compute_cams(model, "8", x, methods=("gradcam", "gradkam"))
     with pytest.raises(ValueError, match=r"'layer4'.*0, 1, 2"):
-        compute_cams(model, "layer4", x)
+        compute_cams(model, "layer4", x, methods=METHODS)
     with pytest.raises(ValueError, match=r"'layer9'.*closest: layer4"):
-        compute_cams(models["resnet18"], "layer9", x)
+        compute_cams(models["resnet18"], "layer9", x, methods=METHODS)
     with pytest.raises(ValueError, match="targets must have shape"):
-        compute_cams(model, "8", x, targets=torch.zeros(3, dtype=torch.long))
+        compute_cams(model, "8", x, methods=METHODS, targets=torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match="float N×C×H×W"):
-        compute_cams(model, "8", (x * 255).to(torch.uint8))
+        compute_cams(model, "8", (x * 255).to(torch.uint8), methods=METHODS)
     with pytest.raises(ValueError, match="autocast"):
-        compute_cams(model, "8", x, autocast="fp8")
+        compute_cams(model, "8", x, methods=METHODS, autocast="fp8")
     with pytest.raises(ValueError, match="ran 2 times"):
-        compute_cams(models["resnet18"], "layer4.0.relu", x)
+        compute_cams(models["resnet18"], "layer4.0.relu", x, methods=METHODS)
     nested = nn.Sequential(model[:9], nn.AdaptiveAvgPool2d(1), nn.Flatten(), model[11])
     assert compute_cams(nested, "0.8", x, methods="gradcam").maps["gradcam"].shape == (2, 8, 8)
 
@@ -545,7 +545,7 @@ class _ZeroingAblationVit:
     """pytorch-grad-cam's ViT ablation layer, made to zero the channel on the patches only.
 
     Its own AblationLayerVit writes min − 1e7 where activations go negative (all transformer
-    layers) and also ablates the class token; we zero the feature map's channel (docs/cam.md).
+    layers) and also ablates the class token; we zero the feature map's channel (docs/cams.md).
     """
 
     def __new__(cls, prefix: int):
@@ -639,11 +639,11 @@ def test_unrecognised_layouts_are_errors_naming_layer_and_shape(models):
     with pytest.raises(ValueError, match=r"'fc' outputs shape \(2, 10\)"):
         compute_cams(models["resnet18"], "fc", x, methods=("gradcam",))
     with pytest.raises(ValueError, match="layout must be one of nchw, nhwc, tokens"):
-        compute_cams(vit, None, x, layout="NHWC")
+        compute_cams(vit, None, x, methods=METHODS, layout="NHWC")
     with pytest.raises(ValueError, match="prefix_tokens needs layout='tokens'"):
-        compute_cams(vit, None, x, prefix_tokens=1)
+        compute_cams(vit, None, x, methods=METHODS, prefix_tokens=1)
     with pytest.raises(ValueError, match="prefix_tokens must be an integer ≥ 0, got -1"):
-        compute_cams(vit, None, x, layout="tokens", prefix_tokens=-1)
+        compute_cams(vit, None, x, methods=METHODS, layout="tokens", prefix_tokens=-1)
 
 
 @pytest.mark.parametrize(
@@ -673,4 +673,4 @@ def test_layer_names_take_negative_indices_and_misses_list_closest_names():
         ValueError,
         match=r"'blocks.1.norm' is not a module.*closest: blocks.1.norm2, blocks.1.norm1",
     ):
-        compute_cams(vit, "blocks.1.norm", x)
+        compute_cams(vit, "blocks.1.norm", x, methods=METHODS)

@@ -184,15 +184,15 @@ def test_same_seed_same_noisy_road_and_batch_size_free(model, data):
 def test_bad_input_names_what_is_wrong(model, data):
     x, maps, targets = data
     with pytest.raises(ValueError, match=r"maps\['a'\] must be"):
-        faithfulness(model, x, {"a": maps["a"][:2]}, targets)
+        faithfulness(model, x, {"a": maps["a"][:2]}, targets, steps=4)
     with pytest.raises(ValueError, match="targets must have shape"):
-        faithfulness(model, x, maps, targets[:2])
+        faithfulness(model, x, maps, targets[:2], steps=4)
     with pytest.raises(ValueError, match="percentiles"):
-        faithfulness(model, x, maps, targets, percentiles=(0, 50))
+        faithfulness(model, x, maps, targets, percentiles=(0, 50), steps=4)
     bad = maps["a"].clone()
     bad[0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
-        faithfulness(model, x, {"a": bad}, targets)
+        faithfulness(model, x, {"a": bad}, targets, steps=4)
 
 
 def _patch_detector() -> nn.Module:

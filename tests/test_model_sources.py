@@ -131,7 +131,7 @@ def test_tiny_torchvision_transformers_from_constructor_options(
     # saved as the workflow saves it, rebuilt from its stored options
     save_classifier(tmp_path / "model.pt", model, {"arch": name})
     with torch.no_grad():
-        torch.testing.assert_close(load_classifier(tmp_path / "model.pt")(x), model(x))
+        torch.testing.assert_close(load_classifier(tmp_path / "model.pt", "cpu")(x), model(x))
 
 
 @pytest.mark.parametrize(
@@ -188,7 +188,7 @@ def test_wrapped_models_round_trip_through_save_classifier(tmp_path):
     model = build_model("torchvision", "resnet18", 3, input_size=40, mean=(0.4, 0.5, 0.6)).eval()
     path = tmp_path / "saved.pt"
     save_classifier(path, model, {"note": "fine-tuned"})
-    loaded = load_classifier(path)
+    loaded = load_classifier(path, "cpu")
     assert isinstance(loaded, PixelSpaceModel) and loaded.hparams == {"note": "fine-tuned"}
     assert loaded.preprocessing == model.preprocessing
     x = _images(2, 40, "round trip")

@@ -173,4 +173,4 @@ def test_save_load_round_trip(tmp_path, name: str) -> None:
         torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
     torch.save({"format": "other"}, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="not a classifier file"):
-        load_classifier(tmp_path / "bad.pt")
+        load_classifier(tmp_path / "bad.pt", "cpu")

@@ -148,7 +148,7 @@ def check_moments(stored: np.ndarray, mean: float, std: float) -> None:
 
 @pytest.mark.parametrize("severity", range(1, 6))
 def test_gaussian_sigma_on_mid_grey(severity):
-    c = corruption_parameter("gaussian", severity)
+    c = corruption_parameter("gaussian", severity, "cifar10c")
     stored = corrupt(mid_grey(), "gaussian", severity=severity, seed=SEED, progress=False)
     # Before rounding: N(x, c^2); the oracle adds the exact effect of storing as uint8.
     check_moments(stored, *stored_moments(stats.norm(GREY, c).cdf))
@@ -157,7 +157,7 @@ def test_gaussian_sigma_on_mid_grey(severity):
 
 @pytest.mark.parametrize("severity", range(1, 6))
 def test_shot_variance_is_x_over_c(severity):
-    c = corruption_parameter("shot", severity)
+    c = corruption_parameter("shot", severity, "cifar10c")
     stored = corrupt(mid_grey(), "shot", severity=severity, seed=SEED, progress=False)
     # Poisson(x c) / c takes the values k / c; each maps to one uint8 level.
     k = np.arange(0, int(GREY * c + 20 * np.sqrt(GREY * c) + 20))
@@ -170,7 +170,7 @@ def test_shot_variance_is_x_over_c(severity):
 
 @pytest.mark.parametrize("severity", range(1, 6))
 def test_impulse_changes_a_share_c_half_salt(severity):
-    c = corruption_parameter("impulse", severity)
+    c = corruption_parameter("impulse", severity, "cifar10c")
     noisy = corrupt(mid_grey(), "impulse", severity=severity, seed=SEED, progress=False)
     changed = noisy != 128
     assert set(np.unique(noisy[changed])) <= {0, 255}
@@ -182,7 +182,7 @@ def test_impulse_changes_a_share_c_half_salt(severity):
 
 @pytest.mark.parametrize("severity", range(1, 6))
 def test_speckle_sigma_is_x_times_c(severity):
-    c = corruption_parameter("speckle", severity)
+    c = corruption_parameter("speckle", severity, "cifar10c")
     stored = corrupt(mid_grey(), "speckle", severity=severity, seed=SEED, progress=False)
     check_moments(stored, *stored_moments(stats.norm(GREY, GREY * c).cdf))
     assert (stored / 255 - GREY).std() == pytest.approx(GREY * c, rel=0.03)
@@ -480,3 +480,13 @@ def test_random_families_follow_the_seed(noise):
     same = np.repeat(images[:1], 2, axis=0)
     pair = corrupt(same, noise, severity=3, seed=SEED, progress=False)
     assert not np.array_equal(pair[0], pair[1])
+
+
+def test_table_auto_picks_the_constants_by_image_size_as_the_workflow():
+    """`noise.table: auto` in the library too: CIFAR-10-C's up to 32 pixels, ImageNet-C's above."""
+    for size, table in ((32, "cifar10c"), (33, "imagenetc"), (64, "imagenetc")):
+        images = random_images(2, size, size)
+        auto = corrupt(images, "contrast", severity=2, progress=False)
+        other = "imagenetc" if table == "cifar10c" else "cifar10c"
+        assert np.array_equal(auto, corrupt(images, "contrast", severity=2, table=table))
+        assert not np.array_equal(auto, corrupt(images, "contrast", severity=2, table=other))

@@ -34,6 +34,21 @@ TINY = {
 }
 VAT = {**schema_defaults("vat"), "eps": 2.0}
 LVAT = {**schema_defaults("regularizer"), "eps": 2.0}
+# The config-fed arguments, which have no library defaults: ERM without augmentation or
+# batch-norm recalibration, unless a test says otherwise.
+RUN = {
+    "regularizer": "erm",
+    "reg_params": None,
+    "augment": {"translate": 0, "flip": False},
+    "recalibrate_bn": False,
+    "seed": 0,
+    "device": "cpu",
+}
+
+
+def train(model: torch.nn.Module, **kwargs):
+    """`train_classifier` with RUN's arguments where the test gives none."""
+    return train_classifier(model, **{**RUN, **kwargs})
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -71,9 +86,7 @@ def test_lr_and_beta1_follow_the_official_schedule():
 def test_optimizer_gets_the_scheduled_lr_and_beta1(data, tmp_path):
     ckpt = tmp_path / "ckpt.pt"
     schedule = {**TINY, "epochs": 3, "iters_per_epoch": 1, "epoch_decay_start": 1}
-    result = train_classifier(
-        _model(), **data, schedule=schedule, checkpoint_path=ckpt, progress=False
-    )
+    result = train(_model(), **data, schedule=schedule, checkpoint_path=ckpt, progress=False)
     assert [r["lr"] for r in result.curve] == pytest.approx([1e-3, 1e-3, 5e-4])
     assert [r["beta1"] for r in result.curve] == [0.9, 0.5, 0.5]
     state = torch.load(ckpt, weights_only=True)
@@ -131,7 +144,7 @@ def test_translation_is_a_crop_of_the_padded_image_and_flip_mirrors(pad):
     assert len(offsets) > 3 and 0 < flips < 16  # really random
     again = augment_batch(x, params, torch.Generator().manual_seed(1)).numpy()
     np.testing.assert_array_equal(out, again)
-    off = augment_params({}, image_size=8)
+    off = augment_params({"translate": 0, "flip": False}, image_size=8)
     assert torch.equal(augment_batch(x, off, torch.Generator()), x)
 
 
@@ -149,8 +162,9 @@ def test_translation_is_a_crop_of_the_padded_image_and_flip_mirrors(pad):
         ({"schedule": {**TINY, "epoch": 3}}, "schedule: unknown keys"),
         ({"schedule": {k: v for k, v in TINY.items() if k != "lr"}}, "schedule: missing keys"),
         ({"schedule": {**TINY, "n_labeled": 1000}}, "exceeds the 60 training images"),
-        ({"augment": {"translate": -1}}, "translate must be an integer"),
+        ({"augment": {"translate": -1, "flip": False}}, "translate must be an integer"),
         ({"augment": {"shift": 1}}, "augment: unknown keys"),
+        ({"augment": {"translate": 2}}, r"augment: missing keys \['flip'\]"),
         ({"train_images": np.zeros((60, 32, 32, 3), np.float32)}, "train_images must be a uint8"),
         ({"test_labels": np.zeros(5, np.int64)}, "test: 20 images and 5 labels"),
         ({"test_labels": np.full(20, 10)}, "the model has 10 outputs"),
@@ -159,12 +173,12 @@ def test_translation_is_a_crop_of_the_padded_image_and_flip_mirrors(pad):
 def test_bad_input_is_a_clear_error(data, change, message):
     kwargs = {**data, "schedule": TINY, "progress": False, **change}
     with pytest.raises(ValueError, match=message):
-        train_classifier(_model(), **kwargs)
+        train(_model(), **kwargs)
 
 
 def test_same_seed_same_weights_and_supervised_metrics(data):
     runs = [
-        train_classifier(
+        train(
             _model(),
             **data,
             regularizer="vat",
@@ -193,7 +207,7 @@ def test_semi_supervised_pool(data, regularizer, changes):
     outside = np.setdiff1d(np.arange(60), subset)
     scrambled[outside] = np.random.default_rng(0).integers(0, 256, scrambled[outside].shape)
     models = [
-        train_classifier(
+        train(
             _model(),
             **{**data, "train_images": imgs},
             regularizer=regularizer,
@@ -208,15 +222,13 @@ def test_semi_supervised_pool(data, regularizer, changes):
 
 def test_checkpoint_of_another_config_is_ignored_and_finished_run_is_not_retrained(data, tmp_path):
     ckpt = tmp_path / "ckpt.pt"
-    train_classifier(_model(), **data, schedule=TINY, checkpoint_path=ckpt, progress=False)
+    train(_model(), **data, schedule=TINY, checkpoint_path=ckpt, progress=False)
     other = {**TINY, "lr": 2e-3}
-    resumed = train_classifier(
-        _model(), **data, schedule=other, checkpoint_path=ckpt, progress=False
-    )
-    fresh = train_classifier(_model(), **data, schedule=other, progress=False)
+    resumed = train(_model(), **data, schedule=other, checkpoint_path=ckpt, progress=False)
+    fresh = train(_model(), **data, schedule=other, progress=False)
     assert _same_weights(resumed.model, fresh.model)
     before = ckpt.stat().st_mtime_ns
-    again = train_classifier(_model(), **data, schedule=other, checkpoint_path=ckpt, progress=False)
+    again = train(_model(), **data, schedule=other, checkpoint_path=ckpt, progress=False)
     assert _same_weights(again.model, fresh.model) and again.curve == fresh.curve
     assert ckpt.stat().st_mtime_ns == before  # nothing left to train, nothing rewritten
 
@@ -240,7 +252,8 @@ result = train_classifier(
     reg_params={"eps": 2.0, "xi": 1e-6, "alpha": 1.0, "entmin": False, "whiten": False},
     schedule={"epochs": 4, "iters_per_epoch": 3, "batch_labeled": 10, "batch_unlabeled": 16,
               "lr": 1e-3, "epoch_decay_start": 3, "n_labeled": 20},
-    augment={"translate": 2, "flip": True}, seed=7, checkpoint_path=ckpt, progress=False)
+    augment={"translate": 2, "flip": True}, recalibrate_bn=False, seed=7, device="cpu",
+    checkpoint_path=ckpt, progress=False)
 torch.save({"state": result.model.state_dict(), "curve": result.curve}, sys.argv[1])
 """
 
@@ -287,7 +300,7 @@ def test_registry_names():
 
 def test_one_pixel_scaling_and_device_coercion():
     levels = np.arange(2 * 4 * 5 * 3, dtype=np.uint8).reshape(2, 4, 5, 3)
-    x = to_model_input(levels)
+    x = to_model_input(levels, "cpu")
     assert x.dtype == torch.float32 and x.shape == (2, 3, 4, 5)
     np.testing.assert_array_equal(x.numpy(), levels.transpose(0, 3, 1, 2) / np.float32(255))
     assert torch.equal(nchw_unit_float(torch.from_numpy(levels)), x)
@@ -295,7 +308,7 @@ def test_one_pixel_scaling_and_device_coercion():
         unit_float(torch.tensor([0, 255], dtype=torch.uint8)), torch.tensor([0, 1.0])
     )
     with pytest.raises(ValueError, match="uint8"):
-        to_model_input(levels.astype(np.float32))
+        to_model_input(levels.astype(np.float32), "cpu")
     cpu = torch.device("cpu")
     assert resolve_device(cpu) is cpu and resolve_device("cpu") == cpu
     if not torch.cuda.is_available():
@@ -319,13 +332,11 @@ def test_a_user_checkpoint_fine_tunes_with_vat_and_round_trips(data, tmp_path):
     torch.manual_seed(0)  # another seed: only the checkpoint can make the weights equal
     model = build_model_entry(entry, 10)
     assert _same_weights(model.net, reference)
-    result = train_classifier(
-        model, **data, regularizer="vat", reg_params=VAT, schedule=TINY, progress=False
-    )
+    result = train(model, **data, regularizer="vat", reg_params=VAT, schedule=TINY, progress=False)
     assert not _same_weights(result.model.net, reference)  # it trained
     assert 0 <= result.metrics["test_accuracy"] <= 1
     save_classifier(tmp_path / "model.pt", result.model, {"arch": "resnet18", "num_classes": 10})
-    loaded = load_classifier(tmp_path / "model.pt")
+    loaded = load_classifier(tmp_path / "model.pt", "cpu")
     assert _same_weights(loaded, result.model)
 
 
@@ -373,8 +384,8 @@ def test_recalibrated_batchnorm_statistics_are_averages_under_the_final_weights(
 
 
 def test_training_recalibrates_batchnorm_only_when_asked(data):
-    plain = train_classifier(_model(), **data, schedule=TINY, progress=False)
-    recal = train_classifier(_model(), **data, schedule=TINY, progress=False, recalibrate_bn=True)
+    plain = train(_model(), **data, schedule=TINY, progress=False)
+    recal = train(_model(), **data, schedule=TINY, progress=False, recalibrate_bn=True)
     assert "recalibration_images" not in plain.metrics
     assert recal.metrics["recalibration_images"] == 60
     assert recal.metrics["test_accuracy_before_recalibration"] == plain.metrics["test_accuracy"]

@@ -16,7 +16,7 @@ def nchw_unit_float(images: torch.Tensor) -> torch.Tensor:
     return unit_float(images.permute(0, 3, 1, 2))
 
 
-def to_model_input(images: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
+def to_model_input(images: np.ndarray, device: str | torch.device) -> torch.Tensor:
     """uint8 N×H×W×C array → float N×C×H×W in [0, 1] on `device`."""
     if images.dtype != np.uint8 or images.ndim != 4:
         raise ValueError(f"expected uint8 N×H×W×C images, got {images.dtype} {images.shape}")

@@ -90,7 +90,7 @@ def save_classifier(path: str | os.PathLike, model: nn.Module, hparams: dict[str
     save_torch(path, payload)
 
 
-def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
+def load_classifier(path: str | os.PathLike, device: str | torch.device) -> nn.Module:
     """Rebuild a saved classifier on `device` in eval mode; `model.hparams` is the stored dict."""
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != CLASSIFIER_FORMAT:

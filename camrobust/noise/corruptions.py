@@ -29,6 +29,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from camrobust.config import severity_table
 from camrobust.data.tensors import unit_float
 from camrobust.noise import blurs, elastic, taps, weather
 from camrobust.noise.color import hsv_to_rgb, rgb_to_hsv
@@ -279,7 +280,7 @@ def corrupt(
     images: np.ndarray,
     noise: str,
     severity: int | None = None,
-    table: str = "cifar10c",
+    table: str = "auto",
     value: object | None = None,
     seed: object = None,
     batch_size: int = 256,
@@ -287,12 +288,16 @@ def corrupt(
 ) -> np.ndarray:
     """Corrupt uint8 N×H×W×C `images` with `noise` at a severity (1-5) or an explicit value.
 
+    A severity indexes `table`'s constants: cifar10c, imagenetc, or auto (`noise.table`'s
+    default) for CIFAR-10-C's on images of up to 32 pixels and ImageNet-C's above.
     `seed` (a tuple of parts, e.g. (config seed, dataset, noise, level)) is required by the
     random families; image i draws from derive_seed(*seed, i) (a torch Generator or, for the
     published numpy families, `legacy_rng`), so the output is byte-identical
     for any `batch_size` or thread count. Returns a new uint8 array of the same shape. The work is
     many small memory-bound tensor ops: on a busy CPU, one torch thread per job is fastest.
     """
+    # `auto`, as in the workflow: CIFAR-10-C's constants up to 32 pixels, ImageNet-C's above.
+    table = severity_table(table, max(np.shape(images)[1:3], default=0))
     param = resolve_parameter(noise, severity, table, value)
     check_available(noise)
     images = _check_images(images, noise)

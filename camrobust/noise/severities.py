@@ -197,7 +197,7 @@ def check_noise(noise: object) -> str:
     return noise  # type: ignore[return-value]
 
 
-def corruption_parameter(noise: str, severity: int, table: str = "cifar10c") -> Parameter:
+def corruption_parameter(noise: str, severity: int, table: str) -> Parameter:
     """The parameter of corruption `noise` at `severity` (1-5) in `table` (cifar10c/imagenetc)."""
     check_noise(noise)
     if table not in SEVERITY_TABLES:

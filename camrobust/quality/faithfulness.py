@@ -214,7 +214,7 @@ def faithfulness(
     *,
     percentiles: Sequence[float] = ROAD_PERCENTILES,
     road_noise: float = ROAD_NOISE,
-    steps: int = 32,
+    steps: int,
     seed: int = 0,
     batch_size: int = 64,
 ) -> FaithfulnessResult:

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from camrobust.cam import METHODS, CamResult, compute_cams, normalize_maps
+from camrobust.cam import CamResult, compute_cams, normalize_maps
 from camrobust.quality.layout import fast_layout
 from camrobust.quality.noise import linf_noise
 
@@ -45,6 +45,10 @@ SENSITIVITY_METRICS: tuple[str, ...] = (
     "relative_input_stability",
     "relative_output_stability",
 )
+#: Quantus' perturbed copies per image (its `nr_samples`); the workflow's default is 8
+QUANTUS_N_SAMPLES = 200
+#: Quantus' L-infinity radius of the uniform noise (its `lower_bound`)
+QUANTUS_RADIUS = 0.2
 #: Quantus' epsilon for zero entries and zero denominators in RIS/ROS (its `eps_min`)
 EPS_MIN = 1e-6
 #: Quantus' epsilon in the Local Lipschitz Estimate's denominator
@@ -136,10 +140,10 @@ def sensitivity(
     model: nn.Module,
     target_layer: str,
     images: Tensor,
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str],
     *,
-    n_samples: int = 200,
-    radius: float = 0.2,
+    n_samples: int = QUANTUS_N_SAMPLES,
+    radius: float = QUANTUS_RADIUS,
     seed: int = 0,
     targets: Tensor | None = None,
     nan_when_prediction_changes: bool = False,
@@ -149,7 +153,8 @@ def sensitivity(
 ) -> SensitivityResult:
     """The five sensitivity metrics of every method in `methods` for each of `images` (N×C×H×W).
 
-    Quantus' defaults are n_samples = 200 and radius = 0.2. The perturbed copies of
+    The defaults are Quantus' (QUANTUS_N_SAMPLES, QUANTUS_RADIUS); the workflow passes
+    `metrics.sensitivity`'s, whose default n_samples is 8. The perturbed copies of
     max(1, batch_size // n_samples) images at a time go through `compute_cams` together (all
     methods in one pass per engine batch of `batch_size` copies) on the model's device; the
     noise of image i is `linf_noise(seed, i, ...)`. `targets` None explains the clean predicted

@@ -13,16 +13,21 @@ import torch
 import torch.nn.functional as F
 
 PAD_MODES = ("zero", "reflect")
-DEFAULTS: dict[str, Any] = {"translate": 0, "flip": False, "pad": "zero"}
+# The config's keys (`training.augment`; defaults in config/schema.yaml) and the one that is not.
+KEYS = ("translate", "flip")
+PAD = "zero"
 
 
-def augment_params(given: dict[str, Any] | None, image_size: int) -> dict[str, Any]:
-    """Defaults overridden by `given`; unknown keys and impossible values are errors."""
-    given = dict(given or {})
-    unknown = sorted(set(given) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"augment: unknown keys {unknown}; allowed: {sorted(DEFAULTS)}")
-    params = {**DEFAULTS, **given}
+def augment_params(given: dict[str, Any], image_size: int) -> dict[str, Any]:
+    """`given` (translate, flip, optionally pad: zero by default) checked; unknown or missing keys
+    and impossible values are errors."""
+    given = dict(given)
+    unknown = sorted(set(given) - {*KEYS, "pad"})
+    missing = [k for k in KEYS if k not in given]
+    if unknown or missing:
+        what = f"unknown keys {unknown}" if unknown else f"missing keys {missing}"
+        raise ValueError(f"augment: {what}; it reads {[*KEYS, 'pad']}")
+    params = {**given, "pad": given.get("pad", PAD)}
     translate = params["translate"]
     if isinstance(translate, bool) or not isinstance(translate, int) or translate < 0:
         raise ValueError(f"augment: translate must be an integer >= 0, got {translate!r}")

@@ -23,6 +23,9 @@ from camrobust.train.augment import augment_batch, augment_params
 log = logging.getLogger(__name__)
 
 GENERATIVE_FORMAT = "camrobust-generative-v1"
+# The Glow's gradient-norm clip: a loose safety net, not a config key (the VAE's is
+# `generative.vae.grad_clip`).
+GLOW_GRAD_CLIP = 50.0
 GENERATIVE_KINDS: dict[str, type[VAE] | type[Glow]] = {"vae": VAE, "glow": Glow}
 
 
@@ -63,19 +66,19 @@ def _progress(total: int, desc: str, progress: bool) -> tqdm:
 def train_vae(
     images: np.ndarray,
     *,
-    latent_dim: int = 128,
-    channels: tuple[int, ...] | list[int] = (128, 256, 512),
-    beta: float = 0.1,
-    epochs: int = 100,
-    batch_size: int = 32,
-    lr: float = 2e-4,
+    latent_dim: int,
+    channels: tuple[int, ...] | list[int],
+    beta: float,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    grad_clip: float | None,
+    translate: int,
+    seed: int,
+    device: str | torch.device,
     betas: tuple[float, float] | list[float] = (0.5, 0.999),
-    grad_clip: float | None = 5.0,
     lr_decay: float = 0.97,
     lr_decay_every: int = 2,
-    translate: int = 2,
-    seed: int = 0,
-    device: str | torch.device = "auto",
     progress: bool = True,
 ) -> tuple[VAE, list[dict]]:
     """Fit the LVAT VAE to unlabeled images (Adam, gradient clip, lr × `lr_decay` every
@@ -87,7 +90,7 @@ def train_vae(
     data = _image_tensor(images, dev)
     if data.shape[2] != data.shape[3]:
         raise ValueError(f"VAE needs square images, got {tuple(data.shape[2:])}")
-    aug = augment_params({"translate": translate}, image_size=data.shape[2])
+    aug = augment_params({"translate": translate, "flip": False}, image_size=data.shape[2])
     model = _seeded_build(
         seed,
         "vae",
@@ -133,19 +136,19 @@ def train_vae(
 def train_glow(
     images: np.ndarray,
     *,
-    scales: int = 3,
-    steps_per_scale: int = 22,
-    hidden: int = 128,
-    bits: int = 5,
-    steps: int = 15600,
-    batch_size: int = 128,
-    lr: float = 1e-3,
+    scales: int,
+    steps_per_scale: int,
+    hidden: int,
+    bits: int,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    device: str | torch.device,
     warmup_steps: int | None = None,
-    grad_clip: float | None = 50.0,
+    grad_clip: float | None = GLOW_GRAD_CLIP,
     init_batch: int = 256,
     log_every: int | None = None,
-    seed: int = 0,
-    device: str | torch.device = "auto",
     progress: bool = True,
 ) -> tuple[Glow, list[dict]]:
     """Fit a Glow by maximum likelihood (bits/dim, uniform dequantisation) with Adam, a linear
@@ -224,7 +227,7 @@ def save_generative(
     save_torch(path, payload)
 
 
-def load_generative(path: str | os.PathLike, device: str | torch.device = "cpu") -> VAE | Glow:
+def load_generative(path: str | os.PathLike, device: str | torch.device) -> VAE | Glow:
     """Rebuild a saved VAE/Glow on `device`, frozen: eval mode, no parameter gradients.
     `model.hparams` and `model.history` hold what was stored with it."""
     payload = torch.load(path, map_location="cpu", weights_only=True)
