@@ -1,5 +1,6 @@
 # Two commands on a fresh machine: `make run` and `make test`.
 PYTHON ?= python3
+# `make install VENV=$CONDA_PREFIX` installs into an environment of your own instead.
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -13,11 +14,16 @@ PYTEST_ARGS ?=
 # A worker that crashes (a segfault in a kernel, say) fails the test it ran and ends the run,
 # rather than being replaced (--max-worker-restart=0).
 PYTEST_XDIST ?= -n 2 --dist loadfile --no-loadscope-reorder --max-worker-restart=0
+# The fifteen slowest tests, after every run: where the time budget goes.
+PYTEST_REPORT ?= --durations=15
+# What `make test-unit` leaves out: the tests that start the SLURM test cluster (root) and the one
+# that renders the report in chromium.
+UNIT_MARKERS ?= not slurm and not chromium
 # Debian packages the tests need besides .venv: chromium (the report test renders the report)
 # and those of the single-node SLURM cluster that the SLURM tests start (tests/slurm_cluster.sh).
 SYSTEM_PACKAGES = chromium $(shell bash tests/slurm_cluster.sh packages)
 
-.PHONY: install system-deps run report test lint format docs clean
+.PHONY: install system-deps run report test test-unit lint format docs clean
 
 install: $(STAMP)
 
@@ -44,7 +50,11 @@ system-deps:
 		exit 1; }
 
 test: install system-deps
-	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_REPORT) $(PYTEST_ARGS)
+
+# Every test that needs no root, no SLURM and no chromium (no system-deps).
+test-unit: install
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_REPORT) -m "$(UNIT_MARKERS)" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

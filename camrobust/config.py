@@ -20,8 +20,9 @@ import yaml
 from camrobust.data.cifar10c import FAMILIES as OFFICIAL_FAMILIES
 from camrobust.names import ARCHS_WITHOUT_DROPOUT
 
-# The schema: every key's type, range and default (the only place defaults are written).
-SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
+# The schema: every key's type, range and default (the only place defaults are written). In a
+# checkout camrobust/schema.yaml links to config/schema.yaml; an installed package holds a copy.
+SCHEMA = (Path(__file__).parent / "schema.yaml").resolve()
 # The largest image size `noise.table: auto` gives the CIFAR-10-C constants (made for 32×32).
 CIFAR_C_MAX_SIZE = 32
 

@@ -325,6 +325,7 @@ def test_a_killed_run_resumes_to_identical_outputs(tiny_run, tmp_path):
         assert other.read_bytes() == path.read_bytes(), path
 
 
+@pytest.mark.chromium
 def test_the_report_builds_and_chromium_renders_it(tiny_run, tmp_path):
     assert shutil.which("chromium"), "Debian's chromium is needed: run `make system-deps`"
     report = tiny_run / "report.html"

@@ -3,8 +3,8 @@
 frost, spatter and elastic_transform call OpenCV (Canny, distance transform, histogram
 equalisation, affine warps: reimplementing them would not reproduce the published bytes), and
 frost reads the published frost textures, which the `imagecorruptions` package ships. Both come
-with `pip install 'camrobust[corruptions]'` plus `pip install --no-deps imagecorruptions==1.1.2`
-(its metadata would pull in the non-headless OpenCV).
+with `make install`, or `pip install 'camrobust[corruptions]'` plus `pip install --no-deps
+imagecorruptions==1.1.2` (its metadata would pull in the non-headless OpenCV).
 """
 
 from __future__ import annotations
