@@ -40,7 +40,10 @@ def load_yaml(path: str | Path) -> Any:
     except OSError as err:
         raise ConfigError(f"cannot read {path}: {err.strerror}") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        what = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{path} is not valid YAML{where}: {what}") from None
 
 
 def _key_path(path: Any) -> str:
@@ -276,3 +279,27 @@ def merged(base: Mapping, override: Mapping | None) -> dict:
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m camrobust.config FILE...`: check config files as a run would, one line each
+    (a YAML syntax error with its line, which Snakemake's own message for a --configfile lacks)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+", help="config files (YAML)")
+    failed = 0
+    for path in parser.parse_args(argv).files:
+        try:
+            validate_config(load_yaml(path) or {})
+        except ConfigError as err:
+            print(str(err) if str(path) in str(err) else f"{path}: {err}", file=sys.stderr)
+            failed += 1
+        else:
+            print(f"{path}: ok")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

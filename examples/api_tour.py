@@ -5,7 +5,7 @@ method; the images are corrupted, explained again, and the two map sets are comp
 and the similarity measures); the statistical tests run on the per-image table; the
 sensitivity and faithfulness metrics score the clean maps. Prints one JSON object per line.
 
-    python examples/api_tour.py [--images 12] [--size 32]
+    python examples/api_tour.py [--images 16] [--size 32]
 """
 
 from __future__ import annotations

@@ -289,3 +289,26 @@ def test_a_user_model_beside_trained_ones_is_imported_once_and_theirs_trained(tm
     counts = dict(re.findall(r"^([a-z_]+)\s+(\d+)$", result.stdout, re.MULTILINE))
     assert (counts["import_model"], counts["train_classifier"]) == ("1", "2")
     assert counts["cam_clean"] == "3"
+
+
+def test_the_config_checker_names_a_yaml_errors_line_and_a_bad_key(tmp_path):
+    """`python -m camrobust.config`: what Snakemake's --configfile message leaves out."""
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("seed: 0\ndatasets:\n  d: {source: shapes\ncam: {}\n")
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("cam: {method: [gradcam]}\n")
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run(
+        [sys.executable, "-m", "camrobust.config", str(broken), str(typo), "config/paper.yaml"],
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": ""},
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 1
+    assert run.stdout == "config/paper.yaml: ok\n"
+    lines = run.stderr.splitlines()
+    assert lines[0].startswith(f"{broken} is not valid YAML (line 4, column 4): ")
+    assert lines[1] == f"{typo}: config error: unknown key 'cam.method'; allowed: " + (
+        "autocast, batch_size, methods, target_policy"
+    )
