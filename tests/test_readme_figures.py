@@ -1,0 +1,131 @@
+"""tools/readme_figures.py: the README's figures of a run come from that run's files.
+
+The unit tests give it hand-made files with known answers; the workflow test runs it on the tiny
+run and checks every figure against the run's own tables, benchmarks and Snakemake log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import readme_figures as rf  # noqa: E402
+
+LOG = """Assuming unrestricted shared filesystem usage.
+  Date: 2026-12-07 04:31:13
+Building DAG of jobs...
+[Mon Dec  7 04:31:15 2026]
+localrule prepare_data:
+[Mon Dec  7 04:31:17 2026]
+Finished jobid: 3 (Rule: prepare_data)
+1 of 2 steps (50%) done
+[Mon Dec  7 04:44:03 2026]
+Finished jobid: 0 (Rule: all)
+2 of 2 steps (100%) done
+"""
+
+
+def _write_run(run: Path, log: str = LOG) -> None:
+    (run / ".snakemake" / "log").mkdir(parents=True)
+    (run / ".snakemake" / "log" / "2026-12-07T043113.000000.snakemake.log").write_text(log)
+    # an older log of a run that stopped early must not be read
+    unfinished = (
+        "  Date: 2026-12-06 01:00:00\n[Sun Dec  6 01:00:01 2026]\n1 of 9 steps (11%) done\n"
+    )
+    (run / ".snakemake" / "log" / "2026-12-06T010000.000000.snakemake.log").write_text(unfinished)
+
+
+def test_the_run_time_and_jobs_come_from_the_newest_finished_log(tmp_path):
+    _write_run(tmp_path)
+    assert rf.run_log(tmp_path) == rf.RunLog(seconds=12 * 60 + 50, jobs=2)
+    assert rf.duration(770) == "12 min 50 s" and rf.duration(3) == "3 s"
+    with pytest.raises(ValueError, match="no finished run"):
+        rf.run_log(tmp_path / "nothing")
+
+
+def test_accuracy_is_the_mean_and_sd_over_seeds_and_the_range_over_models(tmp_path):
+    results = tmp_path / "results"
+    (results / "tables").mkdir(parents=True)
+    rows = [
+        ("d", "r-erm-s0", "0", 0.9), ("d", "r-erm-s1", "1", 1.0),
+        ("d", "r-vat-s0", "0", 0.8), ("d", "r-vat-s1", "1", 0.8),
+        ("d", "r-erm", "all", 0.95), ("d", "r-vat", "all", 0.8),
+    ]  # fmt: skip
+    sd = {"r-erm": 0.0707, "r-vat": 0.0}
+    table = pd.DataFrame(
+        [
+            {
+                "dataset": d,
+                "model": m,
+                "seed": s,
+                "noise": "gaussian",
+                "level": "0",
+                "test_accuracy": a,
+                "test_accuracy_sd": sd.get(m),
+            }
+            for d, m, s, a in rows
+        ]  # fmt: skip
+    )
+    table.to_csv(results / "tables" / "accuracy.csv", index=False)
+    for i, before in enumerate((0.5, 0.7)):
+        path = results / "models" / "d" / f"m{i}" / "metrics.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"test_accuracy_before_recalibration": before}))
+    assert rf.accuracy_sentence(results) == (
+        "r-erm 0.950 ± 0.071, r-vat 0.800 ± 0.000; every model 0.800 to 1.000 (4 models); the "
+        "lowest before its batch-norm statistics were recomputed (`training.recalibrate_bn`): 0.500"
+    )
+
+
+def test_the_part_between_the_markers_is_replaced_and_nothing_else():
+    text = f"intro\n{rf.BEGIN}\nold figures\n{rf.END}\noutro\n"
+    block = f"{rf.BEGIN}\nnew\n{rf.END}"
+    once = rf.replace_between_markers(text, block)
+    assert once == f"intro\n{block}\noutro\n"
+    assert rf.replace_between_markers(once, block) == once
+    with pytest.raises(ValueError, match="one run-figures begin marker"):
+        rf.replace_between_markers("no markers", block)
+
+
+@pytest.mark.slow
+def test_the_figures_of_the_tiny_run_are_its_files(tiny_run, tmp_path):
+    results = tiny_run / "results"
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{rf.BEGIN}\nold\n{rf.END}\n\nrest\n")
+    assert rf.main([str(tiny_run), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("# x\n\n" + rf.BEGIN) and text.endswith(rf.END + "\n\nrest\n")
+    # the job count of the run's log, its time from the log's first and last timestamps
+    logs = sorted((tiny_run / ".snakemake" / "log").glob("*.snakemake.log"), reverse=True)
+    log = next(t for p in logs if "steps (100%) done" in (t := p.read_text()))
+    total = re.search(r"^total\s+(\d+)$", log, re.M)[1]
+    assert f": {total} jobs in " in text
+    # the benchmarked families' seconds
+    cam = sum(
+        pd.read_csv(f, sep="\t")["s"].sum() for f in (results / "benchmarks" / "cam").rglob("*.tsv")
+    )
+    n_cam = len(list((results / "benchmarks" / "cam").rglob("*.tsv")))
+    assert f"CAMs {cam:.0f} s ({n_cam} jobs)" in text
+    # the summary table's head and the headline, as written by the run
+    summary = (results / "tables" / "summary.md").read_text().splitlines()
+    assert "\n".join(summary[: 2 + rf.SUMMARY_ROWS]) + "\n...\n```" in text
+    assert (results / "tables" / "headline.md").read_text().strip() + "\n```" in text
+    # the accuracy range over the trained models
+    accuracy = [
+        json.loads(p.read_text())["test_accuracy"] for p in results.glob("models/*/*/metrics.json")
+    ]
+    assert (
+        f"every model {min(accuracy):.3f} to {max(accuracy):.3f} ({len(accuracy)} models)" in text
+    )
+    # the stamp: this machine's CPU and torch's dispatch
+    assert rf.cpu_model() in text and torch.backends.cpu.get_cpu_capability() in text
+    assert re.search(r"commit `[0-9a-f]{7,}", text)

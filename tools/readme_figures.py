@@ -1,0 +1,197 @@
+"""Write a run's figures into README.md, between its run-figures markers.
+
+    python tools/readme_figures.py RUN [--readme README.md] [--print]
+
+RUN is the run's working directory: its `results/` (the summary table, the headline, the
+accuracy table, the models' metrics.json and `results/benchmarks/`) and Snakemake's log of the
+run (`.snakemake/log/`, the newest log of a run that finished every step). Run it on the machine
+that made the run, from the checkout that made it: the figures are stamped with that commit, the
+CPU model and the CPU capability torch dispatches to, on which the numbers depend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN = "<!-- run-figures:begin (tools/readme_figures.py writes this part from a run) -->"
+END = "<!-- run-figures:end -->"
+SUMMARY_ROWS = 4  # rows of the summary table shown
+# results/benchmarks/<family>/...tsv: the rule families with a `benchmark:`, as they are named.
+FAMILIES = {
+    "train": "classifier training",
+    "generative": "generative models",
+    "cam": "CAMs",
+    "quality": "quality metrics",
+}
+
+
+@dataclass(frozen=True)
+class RunLog:
+    """The wall time and job count of a finished run, from its Snakemake log."""
+
+    seconds: float
+    jobs: int
+
+
+def run_log(run: Path) -> RunLog:
+    """From the newest log in `run`/.snakemake/log of a run that finished all its steps."""
+    logs = sorted((run / ".snakemake" / "log").glob("*.snakemake.log"), reverse=True)
+    for path in logs:
+        text = path.read_text()
+        done = re.findall(r"^(\d+) of (\d+) steps \(100%\) done$", text, re.M)
+        if not done:
+            continue
+        start = re.search(r"^\s*Date: (\S+ \S+)$", text, re.M)
+        stamps = re.findall(r"^\[(\w{3} \w{3} +\d+ [\d:]+ \d{4})\]$", text, re.M)
+        if not start or not stamps:
+            raise ValueError(f"{path}: no start date or job timestamps")
+        began = datetime.strptime(start[1], "%Y-%m-%d %H:%M:%S")
+        ended = datetime.strptime(re.sub(" +", " ", stamps[-1]), "%a %b %d %H:%M:%S %Y")
+        return RunLog((ended - began).total_seconds(), int(done[-1][1]))
+    raise ValueError(f"no finished run among the Snakemake logs of {run / '.snakemake' / 'log'}")
+
+
+def job_seconds(results: Path) -> dict[str, tuple[float, int]]:
+    """{family: (summed wall seconds, jobs)} of the benchmark files of each rule family."""
+    out = {}
+    for family in FAMILIES:
+        files = sorted((results / "benchmarks" / family).rglob("*.tsv"))
+        if files:
+            seconds = sum(float(pd.read_csv(f, sep="\t")["s"].sum()) for f in files)
+            out[family] = (seconds, len(files))
+    return out
+
+
+def accuracy_sentence(results: Path) -> str:
+    """Clean test accuracy per regulariser (mean ± sd over seeds), its range over the models and
+    the lowest before batch-norm recalibration, from accuracy.csv and the models' metrics.json."""
+    table = pd.read_csv(results / "tables" / "accuracy.csv", dtype={"seed": str, "level": str})
+    parts = []
+    for dataset, rows in table.groupby("dataset", sort=True):
+        pooled = rows[rows["seed"] == "all"].drop_duplicates("model")
+        models = rows[rows["seed"] != "all"].drop_duplicates("model")
+        means = ", ".join(
+            f"{r.model} {r.test_accuracy:.3f} ± {r.test_accuracy_sd:.3f}"
+            for r in pooled.itertuples()
+        )
+        low, high = models["test_accuracy"].min(), models["test_accuracy"].max()
+        prefix = f"{dataset}: " if table["dataset"].nunique() > 1 else ""
+        spread = f"every model {low:.3f} to {high:.3f} ({len(models)} models)"
+        parts.append(prefix + (f"{means}; {spread}" if means else spread))
+    before = [
+        json.loads(p.read_text()).get("test_accuracy_before_recalibration")
+        for p in (results / "models").glob("*/*/metrics.json")
+    ]
+    before = [b for b in before if b is not None]
+    text = "; ".join(parts)
+    if before:
+        text += (
+            f"; the lowest before its batch-norm statistics were recomputed "
+            f"(`training.recalibrate_bn`): {min(before):.3f}"
+        )
+    return text
+
+
+def summary_head(results: Path) -> str:
+    lines = (results / "tables" / "summary.md").read_text().splitlines()
+    return "\n".join([*lines[: 2 + SUMMARY_ROWS], "..."])
+
+
+def stamp(root: Path) -> str:
+    """The commit (with `+ local changes` for a dirty tree), CPU, cores and torch's dispatch."""
+    import torch
+
+    git = ["git", "-C", str(root)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True)
+    version = commit.stdout.strip() or "unknown"
+    version += " + local changes" if dirty.stdout.strip() else ""
+    return (
+        f"commit `{version}`, {cpu_model()} ({os.cpu_count()} cores), torch {torch.__version__} "
+        f"with CPU capability {torch.backends.cpu.get_cpu_capability()}"
+    )
+
+
+def cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        found = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.M)
+        if found:
+            return found[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def figures(run: Path, root: Path = ROOT) -> str:
+    """The Markdown between the markers."""
+    results = run / "results"
+    log = run_log(run)
+    spent = ", ".join(
+        f"{FAMILIES[f]} {s:.0f} s ({n} jobs)" for f, (s, n) in job_seconds(results).items()
+    )
+    headline = (results / "tables" / "headline.md").read_text().strip()
+    return "\n".join(
+        [
+            BEGIN,
+            f"The figures below come from one run: {log.jobs} jobs in {duration(log.seconds)}, "
+            f"made at {stamp(root)}. Job-seconds per rule family (`results/benchmarks/`): "
+            f"{spent or 'none'}.",
+            "",
+            "The first rows of its summary table (`results/tables/summary.md`; cells are H (C/R) "
+            "of `report.measure`, levels pooled; then the mean Avg-Sensitivity and ROAD of each "
+            "method on the clean images):",
+            "",
+            "```",
+            summary_head(results),
+            "```",
+            "",
+            "Clean test accuracy (`results/tables/accuracy.csv`, mean ± sd over the training "
+            f"seeds): {accuracy_sentence(results)}. Its headline:",
+            "",
+            "```",
+            headline,
+            "```",
+            END,
+        ]
+    )
+
+
+def replace_between_markers(text: str, block: str) -> str:
+    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
+        raise ValueError("README.md needs one run-figures begin marker before one end marker")
+    head, rest = text.split(BEGIN)
+    return head + block + rest.split(END, 1)[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="the run's working directory")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    parser.add_argument("--print", action="store_true", help="print the part, write nothing")
+    args = parser.parse_args(argv)
+    block = figures(args.run)
+    if args.print:
+        print(block)
+    else:
+        args.readme.write_text(replace_between_markers(args.readme.read_text(), block))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
