@@ -38,12 +38,14 @@ labels = rng.integers(0, 10, 64)
 schedule = dict(epochs=1, iters_per_epoch=4, batch_labeled=16, batch_unlabeled=16, lr=1e-3,
                 epoch_decay_start=1, n_labeled=None)
 vat = dict(eps=2.0, xi=1e-4, alpha=1.0, entmin=False, whiten=False)
+augment = dict(translate=0, flip=False)
 for width in map(float, sys.argv[2:]):
     for reg, params in (("erm", None), ("vat", vat)):
         print(width, reg, flush=True)
         model = build_classifier(arch, 10, width=width, seed=0)
         train_classifier(model, images, labels, images[:16], labels[:16], regularizer=reg,
-                         reg_params=params, schedule=schedule, progress=False)
+                         reg_params=params, schedule=schedule, augment=augment,
+                         recalibrate_bn=False, seed=0, device="cpu", progress=False)
 print("done", flush=True)
 """
 
