@@ -53,7 +53,7 @@ def segment_images(
     options = {"kernel_size": kernel_size, "max_dist": max_dist, "ratio": ratio, "sigma": sigma}
     labels = np.zeros(images.shape[:3], dtype=np.int32)
     for i, image in enumerate(tqdm(images, desc="quickshift", disable=None)):
-        rng = derive_seed(seed, "quickshift", dataset, i)
+        rng = derive_seed(seed, "quickshift", dataset, i) % 2**31  # quickshift takes a C int
         labels[i] = segment_image(image, **options, rng=rng)
     n_regions = labels.reshape(len(labels), -1).max(axis=1).astype(np.int64) + 1
     return {"labels": labels, "n_regions": n_regions}

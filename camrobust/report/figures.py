@@ -443,12 +443,11 @@ def build_method_rankings(robust: pd.DataFrame) -> Figure:
             ax.plot(range(len(labels)), row.to_numpy(), marker="o", color=colors[str(method)])
             ax.annotate(str(method), (0, row.iloc[0]), xytext=(-6, 0), textcoords="offset points",
                         ha="right", va="center", fontsize=7)  # fmt: skip
-        taus = [kendalltau(table[labels[0]], table[label]).statistic for label in labels[1:]]
-        ax.set_title(
-            f"{dataset}: Kendall tau with the paper's ranking "
-            + ", ".join(f"{t:.2f}" for t in taus),
-            fontsize=8,
-        )
+        taus = [
+            f"{label} {kendalltau(table[labels[0]], table[label]).statistic:.2f}"
+            for label in labels[1:]
+        ]
+        ax.set_title(f"{dataset}: Kendall tau with {labels[0]}: {', '.join(taus)}", fontsize=8)
         ax.set_xticks(range(len(labels)), labels, fontsize=8)
         ax.set_yticks(range(1, len(methods) + 1))
         ax.set_ylim(len(methods) + 0.5, 0.5)  # rank 1 on top
