@@ -401,7 +401,7 @@ def test_method_rankings_by_the_papers_metric_l1_and_h(tmp_path):
     # eigencam, gradcam, hirescam: ranks by RM over rbo, RM over l1, H over ssim
     assert [list(line.get_ydata()) for line in ax.lines] == [[2, 1, 3], [1, 3, 2], [3, 2, 1]]
     # Kendall's tau with the paper's ranking: each other ranking keeps one of three pairs.
-    title = "shapes: Kendall tau with RM over rbo: RM over l1 -0.33, H over ssim -0.33"
+    title = "shapes\nKendall tau with RM over rbo: RM over l1 -0.33, H over ssim -0.33"
     assert ax.get_title() == title
     path = tmp_path / "rankings.png"
     figures.write_figure("method_rankings", robust, path, {"dpi": DPI})

@@ -68,6 +68,12 @@ def test_schema_enums_equal_the_registries():
     assert DEFS["dataset"]["properties"]["source"]["enum"] == list(SOURCES)
     pattern = PROPS["metrics"]["properties"]["measures"]["items"]["pattern"]
     assert all(__import__("re").fullmatch(pattern, m) for m in MEASURES)
+    from camrobust.columns import PAPER_MEASURE, REGION_MEASURES
+
+    # Every measure by default, the paper's first; it is also the default headline measure.
+    default = PROPS["metrics"]["properties"]["measures"]["default"]
+    assert default == [*REGION_MEASURES, *MEASURES] and default[0] == PAPER_MEASURE
+    assert PROPS["report"]["properties"]["measure"]["default"] == PAPER_MEASURE
 
 
 def test_default_target_layers_exist_and_architectures_without_dropout_have_none():

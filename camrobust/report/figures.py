@@ -51,10 +51,10 @@ def _colors(names: Sequence[str]) -> dict[str, str]:
     return {name: f"C{i % 10}" for i, name in enumerate(names)}
 
 
-def _legend(fig: Figure, colors: dict[str, str]) -> None:
-    """A legend below the panels: one colour patch per name (at most six per row)."""
+def _legend(fig: Figure, colors: dict[str, str], per_row: int = 6) -> None:
+    """A legend below the panels: one colour patch per name (at most `per_row` per row)."""
     handles = [Patch(color=color, label=name) for name, color in colors.items()]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(colors), 6))
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(colors), per_row))
 
 
 def _curve_panels(
@@ -434,26 +434,24 @@ def build_method_rankings(robust: pd.DataFrame) -> Figure:
     datasets = sorted(ranks["dataset"].astype(str).unique())
     methods = sorted(ranks["method"].astype(str).unique())
     colors = _colors(methods)
-    fig, axes = _new_figure(1, len(datasets), (4.2, 1.2 + 0.32 * len(methods)))
+    fig, axes = _new_figure(1, len(datasets), (6.0, 1.6 + 0.32 * len(methods)))
     for ax, dataset in zip(axes.flat, datasets, strict=True):
         table = ranks[ranks["dataset"] == dataset].pivot(
             index="method", columns="ranking", values="rank"
         )[labels]
         for method, row in table.iterrows():
             ax.plot(range(len(labels)), row.to_numpy(), marker="o", color=colors[str(method)])
-            ax.annotate(str(method), (0, row.iloc[0]), xytext=(-6, 0), textcoords="offset points",
-                        ha="right", va="center", fontsize=7)  # fmt: skip
         taus = [
             f"{label} {kendalltau(table[labels[0]], table[label]).statistic:.2f}"
             for label in labels[1:]
         ]
-        ax.set_title(f"{dataset}: Kendall tau with {labels[0]}: {', '.join(taus)}", fontsize=8)
+        ax.set_title(f"{dataset}\nKendall tau with {labels[0]}: {', '.join(taus)}", fontsize=8)
         ax.set_xticks(range(len(labels)), labels, fontsize=8)
         ax.set_yticks(range(1, len(methods) + 1))
         ax.set_ylim(len(methods) + 0.5, 0.5)  # rank 1 on top
-        ax.set_xlim(-0.9, len(labels) - 0.6)
+        ax.set_xlim(-0.3, len(labels) - 0.7)
         ax.set_ylabel("rank (1 = most robust)")
-    _legend(fig, colors)
+    _legend(fig, colors, per_row=3 * len(datasets))
     return fig
 
 
