@@ -195,3 +195,23 @@ def test_segments_are_skimage_quickshift_with_the_same_arguments():
     assert (out["n_regions"] >= 5).all()  # the 32-pixel default gives several regions
     with pytest.raises(ValueError, match="need N×H×W×3 RGB images"):
         segment_images(images[..., 0], **options, seed=7, dataset="shapes")
+
+
+def test_a_padded_batch_gives_each_pair_its_own_value_with_and_without_ties():
+    """Pairs of 2..30 regions with few distinct scores (many ties) in one padded batch: each row
+    equals that pair alone, and no row depends on the order of the regions."""
+    rng = np.random.default_rng(11)
+    sizes = rng.integers(2, 31, 40)
+    width = int(sizes.max())
+    a = torch.full((len(sizes), width), -torch.inf, dtype=torch.float64)
+    b = a.clone()
+    alone = []
+    for i, m in enumerate(sizes):
+        x, y = rng.integers(0, 4, m) / 4.0, rng.integers(0, 6, m) / 6.0
+        a[i, :m], b[i, :m] = torch.from_numpy(x), torch.from_numpy(y)
+        alone.append(one(list(x), list(y)))
+        perm = rng.permutation(m)
+        assert one(list(x[perm]), list(y[perm])) == pytest.approx(alone[-1], abs=1e-12)
+    got = rbo(a, b, torch.from_numpy(sizes), p=P)
+    np.testing.assert_allclose(got.numpy(), alone, rtol=0, atol=1e-12)
+    assert np.ptp(alone) > 0.2

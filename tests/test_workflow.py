@@ -39,12 +39,14 @@ def test_both_shipped_configs_dry_run(tmp_path):
     assert (default["noisy_set"], default["adversarial_set"]) == (4, 12)
     assert (default["cam_clean"], default["cam"], default["metrics"]) == (12, 12 * 5, 12 * 3)
     assert (default["quality"], default["quality_table"], default["quality_stats"]) == (12, 1, 1)
+    assert default["segments"] == 1  # the paper's regions: once per dataset
     paper = planned_jobs(tmp_path / "p", ROOT / "config" / "paper.yaml")
     # 2 datasets x 3 architectures x 4 regularisers x 3 training seeds, 3 files downloaded
     # (CIFAR-10 + 2 SVHN).
     assert paper["train_classifier"] == 72 and paper["download"] == 3
     assert paper["train_generative"] == 4
     assert paper["quality"] == 72 and paper["quality_table"] == 1
+    assert paper["segments"] == 2
 
 
 @pytest.mark.parametrize(("device", "gpu"), [("cpu", "0"), ("cuda", "1")])
