@@ -8,10 +8,10 @@ Pooling rules (each line of the headline says which one it uses):
   H = 2CR/(C+R) over the headline measure (`report.measure`). Per dataset, each method's score
   is the mean over the (model, noise) cells of the robustness table's levels-pooled rows
   (level "all"); its interval is the mean of the cells' bootstrap bounds (`rm_lo`, `rm_hi`;
-  `robustness_lo`, `robustness_hi`). Each cell's
-  bootstrap is independent of the others', so this interval is wider than the bootstrap interval
-  of the mean would be (conservative). Undefined cells (no kept or no flipped pairs) are left
-  out of a method's mean, and the line says how many of its cells were defined.
+  `robustness_lo`, `robustness_hi`). Each cell's bootstrap is independent of the others', so
+  this interval is wider than the bootstrap interval of the mean would be (conservative).
+  Undefined cells (no kept or no flipped pairs) are left out of a method's mean, and the line
+  says how many of its cells were defined.
 - Regularisers: read from the stats table named by `REGULARIZER_TABLE` through
   `regularizer_effects` (the one place to change to read another table). From the primary,
   model-level test (one value per trained model, seed-blocked; one row per dataset,
