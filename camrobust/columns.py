@@ -9,6 +9,10 @@ POOLED_LEVEL = "all"
 COMPARISON_KEYS: tuple[str, ...] = (
     "dataset", "arch", "method", "noise", "measure", "group_a", "group_b"
 )  # fmt: skip
+# The similarity measures that read the image's regions (its Quickshift segments), and the
+# paper's own measure among them: the paper's metric is RM = C x R over it (docs/metric.md).
+REGION_MEASURES: tuple[str, ...] = ("rbo",)
+PAPER_MEASURE = "rbo"
 KEY_COLUMNS: tuple[str, ...] = ("dataset", "model", "arch", "regularizer", "seed", "noise")
 # Every per-image table has these; the metrics stage adds `degenerate`, measures and mask columns.
 PER_IMAGE_COLUMNS: tuple[str, ...] = (

@@ -32,6 +32,12 @@ def data_file(split: str, dataset: str = "{dataset}") -> str:
     return f"{RESULTS}/data/{dataset}/{split}.npz"
 
 
+def segments_file(dataset: str = "{dataset}") -> str:
+    """The Quickshift regions of the evaluation images (beside eval.npz): `labels` N×H×W and
+    `n_regions` N, the regions the paper's metric ranks."""
+    return f"{RESULTS}/data/{dataset}/segments.npz"
+
+
 def generative_file(dataset: str = "{dataset}", gen: str = "{gen}") -> str:
     """A trained VAE or Glow."""
     return f"{RESULTS}/generative/{dataset}/{gen}.pt"

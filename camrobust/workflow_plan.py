@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from camrobust.columns import REGION_MEASURES
 from camrobust.config import merged, severity_table
 from camrobust.data.cifar10c import is_official
 from camrobust.names import GENERATIVE_OF, TARGET_LAYERS, model_name, split_model
@@ -18,6 +19,8 @@ from camrobust.report.registry import FIGURES, figure_spec
 from camrobust.seeding import derive_seed
 
 QUALITY_SECTIONS = ("sensitivity", "faithfulness")  # the metrics sections of the quality job
+# The metrics.rbo keys of the segmentation job (Quickshift's); the metrics jobs read the rest.
+SEGMENT_KEYS = ("kernel_size", "max_dist", "ratio", "sigma")
 
 
 def level_name(value: int | float) -> str:
@@ -90,11 +93,13 @@ class Plan:
         (a run of the user's checkpoints alone has one, `pretrained`: nothing to compare), those
         drawn from the quality table only with the faithfulness metrics on."""
         groups = {split_model(m).regularizer for m in self.models}
+        measured = set(self.config["metrics"]["measures"])
         return [
             f
             for f in FIGURES
             if (len(groups) > 1 or not figure_spec(f).compares_regularizers)
             and (figure_spec(f).extra != "quality" or self.faithfulness_enabled)
+            and set(figure_spec(f).measures) <= measured
         ]
 
     def grid_noise(self) -> str:
@@ -258,8 +263,25 @@ class Plan:
         return {**params, "target_layer": layer}
 
     def metrics_params(self, noise: str) -> dict[str, Any]:
-        metrics = {k: v for k, v in self.config["metrics"].items() if k not in QUALITY_SECTIONS}
+        """A metrics job: the measures, the bootstrap, and (rbo) how regions are ranked; the
+        segmentation keys reach it through the segments file, not as params."""
+        skip = {*QUALITY_SECTIONS, "rbo"}
+        metrics = {k: v for k, v in self.config["metrics"].items() if k not in skip}
+        if self.needs_segments:
+            rbo = self.config["metrics"]["rbo"]
+            metrics["rbo"] = {k: v for k, v in rbo.items() if k not in SEGMENT_KEYS}
         return {"seed": self.seed, "levels": [CLEAN_LEVEL, *self.levels(noise)], **metrics}
+
+    # ---- the paper's metric: regions of the evaluation images (docs/metric.md) ---------------
+    @property
+    def needs_segments(self) -> bool:
+        """Whether a measure reads the images' regions (rbo): else no segmentation job."""
+        return any(m in REGION_MEASURES for m in self.config["metrics"]["measures"])
+
+    def segment_params(self, dataset: str) -> dict[str, Any]:
+        """The segmentation job: Quickshift's options and the seed of its tie-breaking."""
+        rbo = self.config["metrics"]["rbo"]
+        return {"seed": self.seed, "dataset": dataset, **{k: rbo[k] for k in SEGMENT_KEYS}}
 
     # ---- sensitivity and faithfulness (docs/sensitivity-faithfulness.md) ---------------------
     @property

@@ -1,8 +1,31 @@
 # Robustness metrics: per-image similarities of clean vs noisy CAMs, and their aggregates.
 
 
+# The paper's metric ranks regions of the clean images: Quickshift segments, once per dataset
+# (planned only while a measure reads them, PLAN.needs_segments).
+rule segments:
+    input:
+        paths.data_file("eval"),
+    output:
+        paths.segments_file(),
+    log:
+        log("segments", "dataset"),
+    conda:
+        ENV_ANALYSIS
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        p=lambda wc: PLAN.segment_params(wc.dataset),
+    script:
+        "../scripts/segments.py"
+
+
 rule metrics:
     input:
+        # the images' regions, when a measure ranks them (rbo)
+        **({"segments": paths.segments_file()} if PLAN.needs_segments else {}),
         images=paths.data_file("eval"),
         cams=cam_series,
     output:

@@ -3,7 +3,7 @@
 from camrobust.cam.store import check_matches, load_cams
 from camrobust.io import atomic_path, load_npz
 from camrobust.logs import script_logging
-from camrobust.metrics import aggregate, per_image_table
+from camrobust.metrics import aggregate, make_regions, per_image_table
 from camrobust.names import split_model
 
 sm = snakemake  # noqa: F821
@@ -16,6 +16,15 @@ with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
         check_matches(levels[level], path, images, sm.input.images)
     clean = levels.pop("0")
     model = split_model(sm.wildcards.model)
+    regions = None
+    if "segments" in sm.input.keys():  # noqa: SIM118 (a Namedlist: `in` would test the values)
+        labels = load_npz(sm.input.segments)["labels"]
+        if labels.shape != images["images"].shape[:3]:
+            raise ValueError(
+                f"{sm.input.segments}: labels of shape {labels.shape} do not match the "
+                f"images of {sm.input.images} ({images['images'].shape[:3]})"
+            )
+        regions = make_regions(labels, **p["rbo"])
     table = per_image_table(
         clean=clean,
         noisy=levels,
@@ -31,6 +40,7 @@ with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
             "seed": model.seed,
             "noise": sm.wildcards.noise,
         },
+        regions=regions,
     )
     robust = aggregate(
         table, measures=p["measures"], n_boot=p["bootstrap"], ci=p["ci"], seed=p["seed"]

@@ -9,10 +9,13 @@ from camrobust.report import tables
 sm = snakemake  # noqa: F821
 with script_logging(sm.log[0]):
     robust = pd.read_csv(sm.input.robustness, dtype={"level": str})
-    summary = tables.summary_table(robust, measure=sm.params.p["measure"])
+    measure = sm.params.p["measure"]
+    summary = tables.lead_summary(robust, measure)
     if "quality" in sm.input.keys():  # noqa: SIM118 (a Namedlist: `in` would test the values)
         summary = tables.with_quality(summary, pd.read_csv(sm.input.quality))
     with atomic_path(sm.output.csv) as tmp:
         summary.to_csv(tmp)
     with atomic_path(sm.output.md) as tmp:
-        tmp.write_text(tables.to_markdown(summary) + "\n")
+        tmp.write_text(
+            tables.summary_caption(summary, measure) + "\n" + tables.to_markdown(summary) + "\n"
+        )

@@ -69,7 +69,11 @@ BAD = [
     ({**OK, "training": {"seeds": [0, 0]}}, "training.seeds"),
     ({**OK, "noise": {"adversarial": {"fgsm": {"eps": [8], "steps": 3}}}}, "unknown key 'noise.adversarial.fgsm.steps'"),
     ({**OK, "report": {"grid_noise": "fog"}}, "report.grid_noise: 'fog' is not a configured noise"),
-    ({**OK, "report": {"measure": "pearson"}, "metrics": {"measures": ["ssim"]}}, "report.measure: 'pearson' is not in metrics.measures"),
+    ({**OK, "report": {"measure": "pearson"}, "metrics": {"measures": ["ssim"]}, "stats": {"measures": ["ssim"]}}, "report.measure: 'pearson' is not in metrics.measures"),
+    # the defaults of stats.measures and report.measure name rbo: dropping it names them first
+    ({**OK, "metrics": {"measures": ["ssim"]}}, "stats.measures: 'rbo' is not in metrics.measures"),
+    ({**OK, "metrics": {"rbo": {"score": "median"}}}, "metrics.rbo.score: 'median' is not allowed; allowed: mean, sum"),
+    ({**OK, "metrics": {"rbo": {"p": 1}}}, "metrics.rbo.p: 1 is out of range (exclusiveMaximum 1)"),
     ({"datasets": {"mine": {"source": "imagefolder"}}}, "datasets.mine.path: imagefolder needs a folder"),
     ({"datasets": {"s": {"source": "svhn", "noise": {"source": "official"}}}}, "datasets.s.noise.source: official images exist only for cifar10, not svhn"),
     ({"datasets": {"c": {"source": "cifar10", "noise": {"source": "sampled"}}}}, "datasets.c.noise.source: 'sampled' is not allowed; allowed: generated, official"),

@@ -368,6 +368,46 @@ def test_forest_plot_model_means_main_effects_and_slopes(tmp_path, per_image):
         figures.build_forest_plot(primary.iloc[:0], mixed[mixed["group_a"] == ""])
 
 
+def test_method_rankings_by_the_papers_metric_l1_and_h(tmp_path):
+    """Three methods whose order differs per score: the ranks, the lines, Kendall's tau."""
+    means = {  # (RM over rbo, RM over l1, H over ssim) of each method, every cell
+        "gradcam": (0.5, 0.2, 0.7),
+        "eigencam": (0.3, 0.4, 0.6),
+        "hirescam": (0.1, 0.3, 0.8),
+    }
+    rows = []
+    for method, values in means.items():
+        for (measure, score), value in zip(
+            (("rbo", "rm"), ("l1", "rm"), ("ssim", "robustness")), values, strict=True
+        ):
+            for model, noise, level in itertools.product(
+                ("a", "b"), ("gaussian", "fgsm"), ("1", "all")
+            ):
+                v = value if level == "all" else 0.99  # per-level rows do not enter
+                rows.append({"dataset": "shapes", "model": model, "method": method,
+                             "noise": noise, "level": level, "measure": measure,
+                             score: v, f"{score}_lo": v, f"{score}_hi": v})  # fmt: skip
+    robust = pd.DataFrame(rows)
+    ranks = figures.method_rankings(robust).pivot(index="method", columns="ranking", values="rank")
+    assert ranks.loc["gradcam"].tolist() == [2.0, 3.0, 1.0]  # H ssim, RM l1, RM rbo
+    assert ranks.loc["hirescam"].tolist() == [1.0, 2.0, 3.0]
+    fig = figures.build_method_rankings(robust)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [
+        "RM over rbo",
+        "RM over l1",
+        "H over ssim",
+    ]
+    # eigencam, gradcam, hirescam: ranks by RM over rbo, RM over l1, H over ssim
+    assert [list(line.get_ydata()) for line in ax.lines] == [[2, 1, 3], [1, 3, 2], [3, 2, 1]]
+    # Kendall's tau with the paper's ranking: each other ranking keeps one of three pairs.
+    title = "shapes\nKendall tau with RM over rbo: RM over l1 -0.33, H over ssim -0.33"
+    assert ax.get_title() == title
+    path = tmp_path / "rankings.png"
+    figures.write_figure("method_rankings", robust, path, {"dpi": DPI})
+    _check_png(path, fig)
+
+
 def test_the_png_pixel_size_follows_dpi(tmp_path, robust):
     """Every figure is written at the configured dpi: twice the dpi, twice the pixels."""
     sizes = {}

@@ -26,16 +26,23 @@ H = {
     "eigencam": [0.4, 0.5, np.nan, 0.3, 0.4, 0.4],
     "hirescam": [0.6, 0.6, 0.6, 0.6, 0.6, 0.6],
 }
+# RM over rbo (the paper's metric) of the same cells: another order, eigencam first.
+RM = {
+    "gradcam": [0.3, 0.3, 0.3, 0.3, 0.3, 0.3],
+    "eigencam": [0.5, 0.6, 0.4, 0.5, 0.5, 0.5],
+    "hirescam": [0.1, 0.3, np.nan, 0.2, 0.2, 0.2],
+}
 
 
 def robust_table(dataset: str = "shapes") -> pd.DataFrame:
     rows = []
     for method, hs in H.items():
         cells = itertools.product(MODELS, ("gaussian", "jpeg"))
-        for (model, noise), h in zip(cells, hs, strict=True):
-            for level, measure in itertools.product(("1", "all"), ("ssim", "pearson")):
-                # Per-level rows and another measure must not enter the pooled H.
+        for (model, noise), h, rm in zip(cells, hs, RM[method], strict=True):
+            for level, measure in itertools.product(("1", "all"), ("ssim", "pearson", "rbo")):
+                # Per-level rows and another measure must not enter the pooled H (nor RM).
                 value = h if (level, measure) == ("all", "ssim") else 0.01
+                paper = rm if (level, measure) == ("all", "rbo") else 0.02
                 rows.append(
                     {
                         "dataset": dataset,
@@ -48,6 +55,9 @@ def robust_table(dataset: str = "shapes") -> pd.DataFrame:
                         "robustness": value,
                         "robustness_lo": value - 0.05,
                         "robustness_hi": value + 0.05,
+                        "rm": paper,
+                        "rm_lo": paper - 0.1,
+                        "rm_hi": paper + 0.1,
                     }
                 )
     return pd.DataFrame(rows)
@@ -97,16 +107,16 @@ def accuracy_table(dataset: str = "shapes") -> pd.DataFrame:
 
 
 EXPECTED = """\
-CAM robustness: the answer (similarity ssim, H = 2CR/(C+R))
+CAM robustness: the answer (the paper's RM = C x R over rbo first; this project's H = 2CR/(C+R) and tests over ssim)
 
 shapes:
-- most robust CAM method: gradcam, H 0.800 [0.750, 0.850]; least robust: eigencam, H 0.400 [0.350, 0.450] (5 of 6 cells defined) (means over 6 model x noise cells, levels pooled)
+- RM over rbo, the paper's metric: most robust CAM method eigencam, RM 0.500 [0.400, 0.600]; least robust hirescam, RM 0.200 [0.100, 0.300] (5 of 6 cells defined) (means over 6 model x noise cells, levels pooled)
+- H over ssim, this project's extension: most robust CAM method gradcam, H 0.800 [0.750, 0.850]; least robust eigencam, H 0.400 [0.350, 0.450] (5 of 6 cells defined) (means over 6 model x noise cells, levels pooled)
 - lvat_vae vs erm: no fitted stratum (see the table's notes)
 - vat vs erm: +0.0040 [-0.0060, +0.0140], p_adj 0.41 (at least 3 models a side; median of 6 strata of model means, levels pooled, ssim; significantly higher in 2, lower in 1)
 - clean test accuracy 0.900 to 0.950 (3 models)
 
-Full tables: results/tables/summary.md (H (C/R) per model, method and noise), results/stats/ (every test)
-Per-image table: results/tables/per_image.parquet
+Full tables: results/tables/summary.md (RM and H (C/R) per model, method and noise), results/stats/ (every test), results/tables/per_image.parquet (every pair)
 Report: results/report.html
 """  # noqa: E501
 
@@ -132,11 +142,27 @@ def test_method_robustness_pools_models_and_noises_of_the_pooled_levels():
     np.testing.assert_allclose(out["hi"] - out["lo"], 0.1)
     assert out["n_defined"].tolist() == [6, 6, 5] and (out["n_cells"] == 6).all()
     with pytest.raises(
-        ValueError, match="no pooled .level 'all'. rows for measure 'dice'; measures: pearson, ssim"
+        ValueError,
+        match="no pooled .level 'all'. rows for measure 'dice'; measures: pearson, rbo, ssim",
     ):
         hl.method_robustness(robust_table(), "dice")
     with pytest.raises(ValueError, match="robustness table lacks columns: robustness_lo"):
         hl.method_robustness(robust_table().drop(columns="robustness_lo"), "ssim")
+    # The paper's RM over rbo: the same pooling of its own column.
+    paper = hl.method_robustness(robust_table(), "rbo", "rm")
+    assert paper["method"].tolist() == ["eigencam", "gradcam", "hirescam"]
+    np.testing.assert_allclose(paper["h"], [0.5, 0.3, 0.2])
+    assert paper["n_defined"].tolist() == [6, 6, 5]
+
+
+def test_without_rbo_the_headline_says_the_papers_metric_was_not_computed():
+    robust = robust_table()
+    robust = robust[robust["measure"] != "rbo"]
+    lines = hl.headline(robust, model_table(), accuracy_table(), "ssim", WHERE).splitlines()
+    assert lines[3] == (
+        "- RM over rbo, the paper's metric: not computed (rbo is not in metrics.measures)"
+    )
+    assert lines[4].startswith("- H over ssim, this project's extension: most robust CAM method")
 
 
 def test_regularizer_effects_fall_back_to_the_tables_measure():

@@ -84,6 +84,8 @@ def test_hand_made_kept_flipped_split_gives_known_statistics():
     assert row.consistency == pytest.approx(0.75)  # mean of 0.9, 0.8, 0.7, 0.6
     assert row.responsiveness == pytest.approx(0.5)  # mean of 1 - 0.3, 1 - 0.7
     assert row.robustness == pytest.approx(2 * 0.75 * 0.5 / 1.25)
+    assert row.rm == pytest.approx(0.75 * 0.5)  # the paper's RM = C x R of the same split
+    assert row.rm_lo <= row.rm <= row.rm_hi
     # Kept beat flipped in 4 + 2 of 8 pairs and tie in 1 (0.7 vs 0.7): (6 + 0.5) / 8.
     assert row.auroc == pytest.approx(6.5 / 8)
     assert row.note == ""
@@ -156,10 +158,15 @@ def test_bootstrap_equals_explicit_resampling_of_images():
     for c in counts:
         picked = table.loc[np.repeat(table.index.to_numpy(), c[table["image"].to_numpy()])]
         kept = picked[picked["kept"]]["ssim"]
-        reps.append(kept.mean() if len(kept) else np.nan)
-    lo, hi = np.nanquantile(reps, [(1 - ci) / 2, (1 + ci) / 2])
-    assert row.consistency_lo == pytest.approx(lo)
-    assert row.consistency_hi == pytest.approx(hi)
+        flipped = 1 - picked[~picked["kept"]]["ssim"]
+        c_r = [kept.mean() if len(kept) else np.nan, flipped.mean() if len(flipped) else np.nan]
+        reps.append([*c_r, c_r[0] * c_r[1]])  # C, R and RM = C x R of the same resample
+    tails = [(1 - ci) / 2, (1 + ci) / 2]
+    for col, stat in enumerate(("consistency", "responsiveness", "rm")):
+        lo, hi = np.nanquantile(np.array(reps)[:, col], tails)
+        assert row[f"{stat}_lo"] == pytest.approx(lo), stat
+        assert row[f"{stat}_hi"] == pytest.approx(hi), stat
+    assert row.rm == pytest.approx(row.consistency * row.responsiveness)
 
 
 def test_consistency_without_degenerate_pairs():
@@ -226,15 +233,16 @@ def test_no_flipped_pairs_give_nan_with_a_note():
         row = aggregate(table, measures=("ssim",), n_boot=20).iloc[0]
     assert (row.n_kept, row.n_flipped, row.flip_rate) == (3, 0, 0.0)
     assert row.consistency == pytest.approx(0.8)
-    for col in ("responsiveness", "responsiveness_lo", "robustness", "robustness_hi", "auroc"):
+    for col in ("responsiveness", "responsiveness_lo", "robustness", "robustness_hi", "rm",
+                "rm_lo", "rm_hi", "auroc"):  # fmt: skip
         assert np.isnan(row[col]), col
-    assert "no flipped pairs" in row.note
+    assert "no flipped pairs: responsiveness, robustness, rm and auroc undefined" in row.note
 
 
 def test_no_kept_pairs_give_nan_consistency_with_a_note():
     table = hand_table({"1": [0.1, 0.2]}, {"1": [False, False]})
     row = aggregate(table, measures=("ssim",), n_boot=20).iloc[0]
-    assert np.isnan(row.consistency) and np.isnan(row.robustness)
+    assert np.isnan(row.consistency) and np.isnan(row.robustness) and np.isnan(row.rm)
     assert row.responsiveness == pytest.approx(0.85)
     assert "no kept pairs" in row.note
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from conftest import ROOT, TINY, snakemake
 
-from camrobust.metrics import MEASURES
+from camrobust.metrics import MEASURES, REGION_MEASURES
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +68,10 @@ def test_a_host_workflow_gets_the_tables_of_a_direct_run(tiny_run, tmp_path):
         direct = direct[direct["model"].isin(set(here["model"]))].reset_index(drop=True)
         pd.testing.assert_frame_equal(here, direct, check_exact=True)
     rows = pd.read_csv(tables / "robustness.csv", dtype={"level": str})
-    assert set(rows["measure"]) == set(MEASURES) and rows["robustness"].dropna().between(0, 1).all()
+    assert (
+        set(rows["measure"]) == {*REGION_MEASURES, *MEASURES}
+        and rows["robustness"].dropna().between(0, 1).all()
+    )
     assert set(rows["model"]) == {model}
     assert pd.read_csv(tables / "accuracy.csv")["accuracy"].between(0, 1).all()
     again = run_host(folder, "-n")

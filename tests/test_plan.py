@@ -68,6 +68,12 @@ def test_schema_enums_equal_the_registries():
     assert DEFS["dataset"]["properties"]["source"]["enum"] == list(SOURCES)
     pattern = PROPS["metrics"]["properties"]["measures"]["items"]["pattern"]
     assert all(__import__("re").fullmatch(pattern, m) for m in MEASURES)
+    from camrobust.columns import PAPER_MEASURE, REGION_MEASURES
+
+    # Every measure by default, the paper's first; it is also the default headline measure.
+    default = PROPS["metrics"]["properties"]["measures"]["default"]
+    assert default == [*REGION_MEASURES, *MEASURES] and default[0] == PAPER_MEASURE
+    assert PROPS["report"]["properties"]["measure"]["default"] == PAPER_MEASURE
 
 
 def test_default_target_layers_exist_and_architectures_without_dropout_have_none():
@@ -92,6 +98,8 @@ def job_params(plan: Plan) -> dict[tuple[str, ...], Any]:
         for filename, source in {**remote_files(spec), **official_files(spec)}.items():
             jobs["download", d, filename] = source
         jobs["prepare_data", d] = plan.data_params(d)
+        if plan.needs_segments:
+            jobs["segments", d] = plan.segment_params(d)
         for gen in plan.generative:
             jobs["train_generative", d, gen] = plan.generative_params(d, gen)
         for noise, levels in plan.corruptions.items():
@@ -146,7 +154,7 @@ QUALITY = {"quality", "quality_table", "quality_stats"}
 LEVELS = {"cam", "metrics", "cam_grid"}  # a level list of the grid's noise
 READERS: list[tuple[str, set[str]]] = [
     ("seed", {"prepare_data", "train_generative", "train_classifier", "noisy_set",
-              "adversarial_set", "metrics", "cam_grid", "quality", "quality_table"}),
+              "adversarial_set", "metrics", "cam_grid", "quality", "quality_table", "segments"}),
     ("device", {"train_generative", "train_classifier", "import_model", "adversarial_set", "cam",
                 "cam_clean", "quality"}),
     # and the input size of the `models` entries (of both modes), and noise.table auto's choice
@@ -185,6 +193,10 @@ READERS: list[tuple[str, set[str]]] = [
     ("metrics.faithfulness.*", {"quality"}),
     ("metrics.bootstrap", {"metrics", "quality_table"}),
     ("metrics.ci", {"metrics", "quality_table"}),
+    # how a map ranks the regions: the metrics jobs; Quickshift's options: the segments only
+    ("metrics.rbo.p", {"metrics"}),
+    ("metrics.rbo.score", {"metrics"}),
+    ("metrics.rbo.*", {"segments"}),
     ("metrics.*", {"metrics"}),
     ("stats.measures", {"stats"}),
     ("stats.*", {"stats", "quality_stats"}),
@@ -327,6 +339,7 @@ def candidates(key: str, node: dict, value: Any, files: dict[str, list[str]]) ->
         "measure": ["pearson"],
         "grid_noise": ["gaussian"],
         "device": ["cpu", "cuda:1"],
+        "sigma": [0.5],  # Quickshift's smoothing: 0 doubled or halved is 0
     }
     last = key.rsplit(".", 1)[-1]
     if last in special:
@@ -475,6 +488,30 @@ def test_a_datasets_architecture_override_reaches_only_its_classifiers():
     assert plan.train_params("shapes", model)["arch_options"]["top_bn"] is False
     # the data preparation does not read it, so it does not rerun
     assert "architectures" not in plan.data_params("svhn_like")
+
+
+def test_without_rbo_nothing_reads_segments_and_the_rbo_options_reach_no_job():
+    """A config that drops rbo: no segmentation job, no rbo options in the metrics params (so
+    p and score rerun nothing), and no figure that compares with rbo."""
+    measures = {"metrics": {"measures": ["ssim", "l1"]}, "stats": {"measures": ["ssim"]},
+                "report": {"measure": "ssim"}}  # fmt: skip
+    plan = Plan(validate_config(measures))
+    assert not plan.needs_segments
+    assert not any(job[0] == "segments" for job in job_params(plan))
+    assert "rbo" not in plan.metrics_params("gaussian")
+    assert "method_rankings" not in plan.figures
+    other = Plan(
+        validate_config({**measures, "metrics": {**measures["metrics"], "rbo": {"p": 0.5}}})
+    )
+    assert changed_rules(plan, other) == set()
+    # With rbo: one segmentation job per dataset, and the metrics jobs read p and score only.
+    default = Plan(validate_config({}))
+    assert default.metrics_params("gaussian")["rbo"] == {"p": 0.9, "score": "mean"}
+    assert default.segment_params("shapes") == {
+        "seed": 0, "dataset": "shapes", "kernel_size": 1, "max_dist": 200, "ratio": 0.2,
+        "sigma": 0,
+    }  # fmt: skip
+    assert "method_rankings" in default.figures
 
 
 def test_quality_switched_off_plans_no_quality_job_and_no_faithfulness_figure():

@@ -130,6 +130,22 @@ def test_pearson_and_spearman_equal_scipy_with_ties():
         assert s["spearman"][i].item() == pytest.approx((spearmanr(x, y)[0] + 1) / 2, abs=1e-10)
 
 
+def test_l1_is_one_minus_the_normalised_l1_distance():
+    """1 − Σ|a − b| / (Σa + Σb) on non-negative maps (scipy's cityblock as the distance)."""
+    from scipy.spatial.distance import cityblock
+
+    rng = np.random.default_rng(8)
+    a, b = rng.random((5, 9, 9)), rng.random((5, 9, 9)) ** 3
+    b[0] = 0  # one all-zero map: nothing in common, 0
+    s = similarity(torch.tensor(a), torch.tensor(b), ("l1",))["l1"].numpy()
+    pairs = zip(a, b, strict=True)
+    expected = [1 - cityblock(x.ravel(), y.ravel()) / (x.sum() + y.sum()) for x, y in pairs]
+    np.testing.assert_allclose(s, expected, rtol=0, atol=1e-12)
+    assert s[0] == 0.0
+    zeros = torch.zeros(2, 4, 4)
+    assert similarity(zeros, zeros, ("l1",))["l1"].tolist() == [1.0, 1.0]
+
+
 def test_average_ranks_equal_scipy_rankdata():
     rng = np.random.default_rng(5)
     x = np.round(rng.random((4, 50)) * 6)

@@ -62,6 +62,35 @@ def test_summary_table_shape_order_and_cells():
             )
 
 
+def test_the_lead_summary_puts_the_papers_rm_over_rbo_first():
+    ssim = robust_table()
+    paper = robust_table(seed=1).assign(measure="rbo")
+    paper["rm"] = paper["consistency"] * paper["responsiveness"]
+    robust = pd.concat([ssim, paper], ignore_index=True)
+    out = tables.lead_summary(robust, "ssim")
+    assert list(out.columns) == [
+        "dataset", "model", "method", "RM rbo gaussian", "RM rbo jpeg", "H ssim gaussian",
+        "H ssim jpeg",
+    ]  # fmt: skip
+    row = out.iloc[0]  # resnet_erm, eigencam
+    src = paper.query("model == 'resnet_erm' and method == 'eigencam' and noise == 'jpeg'")
+    src = src[src["level"] == "all"].squeeze()
+    expected = [src["rm"], src["consistency"], src["responsiveness"]]
+    assert [float(g) for g in CELL.match(row["RM rbo jpeg"]).groups()] == pytest.approx(
+        expected, abs=0.005
+    )
+    assert row["H ssim jpeg"] == tables.summary_table(ssim, "ssim").iloc[0]["jpeg"]
+    caption = tables.summary_caption(out, "ssim")
+    assert caption.startswith("RM rbo columns: the paper's metric, RM = C x R")
+    assert "H ssim columns: this project's extension, H = 2CR/(C+R) over ssim" in caption
+    # Without rbo: the H columns alone, and the caption says the paper's metric is missing.
+    alone = tables.lead_summary(ssim, "ssim")
+    assert [c for c in alone.columns if c.startswith("RM")] == []
+    assert "was not computed: rbo is not in metrics.measures" in tables.summary_caption(
+        alone, "ssim"
+    )
+
+
 def test_summary_gains_the_quality_columns_of_each_model_and_method():
     summary = tables.summary_table(robust_table(), measure="ssim")
     quality = pd.DataFrame(

@@ -22,6 +22,11 @@ from PIL import Image
 from camrobust.metrics import MEASURES
 from camrobust.report.registry import FIGURES
 
+# The measures of a config that names none (the tiny one): the schema's default, rbo first.
+SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
+DEFAULT_MEASURES = SCHEMA["properties"]["metrics"]["properties"]["measures"]["default"]
+STATS_MEASURES = SCHEMA["properties"]["stats"]["properties"]["measures"]["default"]
+
 pytestmark = pytest.mark.slow
 
 
@@ -34,12 +39,14 @@ def test_both_shipped_configs_dry_run(tmp_path):
     assert (default["noisy_set"], default["adversarial_set"]) == (4, 12)
     assert (default["cam_clean"], default["cam"], default["metrics"]) == (12, 12 * 5, 12 * 3)
     assert (default["quality"], default["quality_table"], default["quality_stats"]) == (12, 1, 1)
+    assert default["segments"] == 1  # the paper's regions: once per dataset
     paper = planned_jobs(tmp_path / "p", ROOT / "config" / "paper.yaml")
     # 2 datasets x 3 architectures x 4 regularisers x 3 training seeds, 3 files downloaded
     # (CIFAR-10 + 2 SVHN).
     assert paper["train_classifier"] == 72 and paper["download"] == 3
     assert paper["train_generative"] == 4
     assert paper["quality"] == 72 and paper["quality_table"] == 1
+    assert paper["segments"] == 2
 
 
 @pytest.mark.parametrize(("device", "gpu"), [("cpu", "0"), ("cuda", "1")])
@@ -118,23 +125,31 @@ def test_tables_have_the_expected_columns_ranges_and_rows(tiny_run):
     assert len(per_image) == n_models * n_methods * n_eval * sum(levels.values())
     for column in ("dataset", "model", "arch", "regularizer", "seed", "noise", "level", "method",
                    "image", "label", "pred_clean", "pred_noisy", "kept", "degenerate",
-                   *MEASURES, "mask_energy_clean", "pointing_noisy"):  # fmt: skip
+                   *DEFAULT_MEASURES, "n_regions", "mask_energy_clean", "pointing_noisy"):  # fmt: skip
         assert column in per_image, column
     # one training seed (the default): every model is {arch}-{reg}-s0
     assert set(per_image["seed"]) == {"0"}
     assert (per_image["model"] == per_image["arch"] + "-" + per_image["regularizer"] + "-s0").all()
-    values = per_image[list(MEASURES)].to_numpy()
+    values = per_image[DEFAULT_MEASURES].to_numpy()
     assert np.isfinite(values).all() and (values >= 0).all() and (values <= 1 + 1e-9).all()
+    # The regions of each image are the segments file's (Quickshift, once per dataset).
+    segments = np.load(tiny_run / "results/data/shapes/segments.npz")
+    assert segments["labels"].shape == (n_eval, 32, 32)
+    regions = per_image.drop_duplicates("image").set_index("image")["n_regions"].sort_index()
+    assert regions.tolist() == segments["n_regions"].tolist() and (regions > 1).all()
     assert (per_image["kept"] == (per_image["pred_clean"] == per_image["pred_noisy"])).all()
 
     robust = pd.read_csv(tiny_run / "results/tables/robustness.csv", dtype={"level": str})
-    strata = n_models * n_methods * len(MEASURES)
+    strata = n_models * n_methods * len(DEFAULT_MEASURES)
     # one row per level, plus the pooled level "all", per noise
     assert len(robust) == strata * sum(n + 1 for n in levels.values())
     assert set(robust["level"]) == {"1", "5", "8", "all"}
-    for stat in ("consistency", "responsiveness", "robustness", "auroc"):
+    for stat in ("consistency", "responsiveness", "robustness", "rm", "auroc"):
         finite = robust[stat].dropna()
         assert ((finite >= 0) & (finite <= 1)).all(), stat
+    # RM = C x R of the same split, NaN exactly where H is
+    np.testing.assert_allclose(robust["rm"], robust["consistency"] * robust["responsiveness"])
+    assert (robust["rm"].isna() == robust["robustness"].isna()).all()
     # NaN only where the counts say why
     undefined = robust["consistency"].isna()
     assert (robust.loc[undefined, "n_kept"] == 0).all()
@@ -152,14 +167,15 @@ def test_tables_have_the_expected_columns_ranges_and_rows(tiny_run):
     # Rows per test family (docs/metric.md): strata × (omnibus + pairwise tests). Per-level strata,
     # plus the levels pooled where a noise has several (gaussian).
     n_levels = sum(levels.values()) + sum(n > 1 for n in levels.values())
+    n_measures = len(STATS_MEASURES)  # every test runs once per measure of stats.measures
     expected = {
-        "methods": n_models * n_levels * (1 + comb(n_methods, 2)),
+        "methods": n_models * n_levels * (1 + comb(n_methods, 2)) * n_measures,
         # strata of the regulariser tests: each regulariser against ERM in each (one
         # architecture, one seed: a model per regulariser), or one row saying why not
-        "regularizers": n_methods * n_levels,
+        "regularizers": n_methods * n_levels * n_measures,
         # a Mann-Whitney per level, and every noise's levels pooled (van Elteren)
-        "flips": n_models * n_methods * (sum(levels.values()) + len(levels)),
-        "noise": n_models * n_methods * (1 + comb(len(levels), 2)),  # levels pooled
+        "flips": n_models * n_methods * (sum(levels.values()) + len(levels)) * n_measures,
+        "noise": n_models * n_methods * (1 + comb(len(levels), 2)) * n_measures,  # levels pooled
     }
     for name in ("methods", "regularizers", "mixedlm", "flips", "noise"):
         stats = pd.read_csv(tiny_run / f"results/stats/{name}.csv")
@@ -186,6 +202,11 @@ def test_tables_have_the_expected_columns_ranges_and_rows(tiny_run):
             assert img.format == "PNG" and np.asarray(img.convert("L")).std() > 10, png
     headline = (tiny_run / "results/tables/headline.md").read_text().splitlines()
     assert len(headline) <= 20 and headline[2] == "shapes:"
+    # The paper's metric leads: RM over rbo, then this project's H over the headline measure.
+    assert headline[3].startswith("- RM over rbo, the paper's metric: most robust CAM method")
+    assert headline[4].startswith("- H over rbo, this project's extension: most robust CAM method")
+    summary = (tiny_run / "results/tables/summary.md").read_text()
+    assert summary.startswith("RM rbo columns: the paper's metric, RM = C x R")
     _check_quality_tables(tiny_run, config, n_models, n_methods)
 
 
@@ -235,7 +256,7 @@ def variant(tmp_path: Path, change) -> Path:
 
 
 AGGREGATES = {"robustness_table": 1, "per_image_table": 1, "accuracy_table": 1, "stats": 1,
-              "figure": 7, "summary_table": 1, "headline": 1, "all": 1}  # fmt: skip
+              "figure": 8, "summary_table": 1, "headline": 1, "all": 1}  # fmt: skip
 QUALITY = {"quality_table": 1, "quality_stats": 1}  # the quality aggregates
 
 
@@ -279,7 +300,7 @@ def test_a_new_training_seed_reruns_only_its_chains_and_the_aggregates(tiny_run,
 
 def test_a_figure_option_reruns_only_report_jobs(tiny_run, tmp_path):
     path = variant(tmp_path, lambda c: c.setdefault("report", {}).update(dpi=90))
-    assert planned_jobs(tiny_run, path) == {"figure": 7, "cam_grid": 4, "all": 1}
+    assert planned_jobs(tiny_run, path) == {"figure": 8, "cam_grid": 4, "all": 1}
 
 
 def test_report_keys_rerun_only_the_jobs_that_read_them(tiny_run, tmp_path):
@@ -287,9 +308,25 @@ def test_report_keys_rerun_only_the_jobs_that_read_them(tiny_run, tmp_path):
     assert planned_jobs(tiny_run, path) == {"cam_grid": 4, "all": 1}
     other = next(m for m in MEASURES if m != "ssim")
     path = variant(tmp_path, lambda c: c.setdefault("report", {}).update(measure=other))
-    # Four of the seven figures show a similarity measure; the CAM grids show none.
+    # Four of the eight figures show the headline measure; the CAM grids show none.
     assert planned_jobs(tiny_run, path) == {
         "figure": 4, "summary_table": 1, "headline": 1, "all": 1,
+    }  # fmt: skip
+
+
+def test_the_segments_rerun_only_for_their_keys_or_new_evaluation_images(tiny_run, tmp_path):
+    """Quickshift's keys: the segments, then the metrics that read them; how a map ranks the
+    regions (p, score): the metrics only; other keys (tests above): never the segments; new
+    evaluation images: everything, the segments once."""
+    path = variant(tmp_path, lambda c: c["metrics"].update(rbo={"kernel_size": 2}))
+    assert planned_jobs(tiny_run, path) == {"segments": 1, "metrics": 8, **AGGREGATES}
+    path = variant(tmp_path, lambda c: c["metrics"].update(rbo={"p": 0.8, "score": "sum"}))
+    assert planned_jobs(tiny_run, path) == {"metrics": 8, **AGGREGATES}
+    path = variant(tmp_path, lambda c: c["datasets"]["shapes"].update(n_eval=30))
+    assert planned_jobs(tiny_run, path) == {
+        "prepare_data": 1, "segments": 1, "train_generative": 2, "train_classifier": 4,
+        "noisy_set": 2, "adversarial_set": 4, "cam_clean": 4, "cam": 12, "metrics": 8,
+        "cam_grid": 4, "quality": 4, **QUALITY, **AGGREGATES,
     }  # fmt: skip
 
 
@@ -390,8 +427,9 @@ def test_user_checkpoints_are_evaluated_as_they_are_to_the_tables(tmp_path):
         "cam": {"methods": ["gradcam", "layercam"], "batch_size": 10},
         # n_eval 10 < the quality families' default 16 images: off here (tests/test_quality_*)
         "metrics": {"bootstrap": 20, "sensitivity": {"enabled": False},
-                    "faithfulness": {"enabled": False}},
-        "stats": {"min_pairs": 5},
+                    "faithfulness": {"enabled": False}, "measures": ["ssim", "l1"]},
+        # a config without the paper's rbo still runs: no segments, the headline says so
+        "stats": {"min_pairs": 5, "measures": ["ssim"]}, "report": {"measure": "ssim"},
     }  # fmt: skip
     path = tmp_path / "user.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -406,14 +444,20 @@ def test_user_checkpoints_are_evaluated_as_they_are_to_the_tables(tmp_path):
         set(per_image["model"]) == set(models) and (per_image["arch"] == per_image["model"]).all()
     )
     assert set(per_image["regularizer"]) == {"pretrained"} and set(per_image["seed"]) == {"0"}
-    assert np.isfinite(per_image[list(MEASURES)].to_numpy()).all()
+    assert np.isfinite(per_image[["ssim", "l1"]].to_numpy()).all()
+    assert not {"rbo", "n_regions"} & set(per_image.columns)
+    assert not (results / "data/shapes/segments.npz").exists()
     accuracy = pd.read_csv(results / "tables/accuracy.csv", dtype={"level": str, "seed": str})
     per_model = accuracy[accuracy["seed"] == "0"]
     assert set(per_model["model"]) == set(models) and per_model["test_accuracy"].between(0, 1).all()
     for name in ("methods", "regularizers", "mixedlm", "flips", "noise"):
         stats = pd.read_csv(results / f"stats/{name}.csv")
         assert (stats["p_value"].notna() | stats["note"].notna()).all(), name
-    assert (results / "tables/headline.md").read_text().strip()
+    headline = (results / "tables/headline.md").read_text().splitlines()
+    assert headline[3] == (
+        "- RM over rbo, the paper's metric: not computed (rbo is not in metrics.measures)"
+    )
+    assert not (results / "report/shapes/method_rankings.png").exists()
 
 
 def test_a_quality_option_reruns_only_the_quality_jobs(tiny_run, tmp_path):

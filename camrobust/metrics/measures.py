@@ -11,12 +11,16 @@ min-max scaled) and returns N similarities s in [0, 1], with s = 1 for identical
 - ``iou_topK`` (K in 1..99, e.g. ``iou_top20``): IoU of each map's top K% pixels, with
   k = max(1, round(K·P/100)) of P pixels; equal values are taken in raster order (lower flat
   index first), so the selection is deterministic and both sets always hold exactly k pixels.
+- ``l1``: 1 − ‖a − b‖₁ / (‖a‖₁ + ‖b‖₁), the normalised ℓ1 similarity the paper argues against.
+- ``rbo``: the paper's similarity, rank-biased overlap of the maps' rankings of the image's
+  regions (``rbo.py``); it needs the regions (``similarity(..., regions=...)``).
 
 Degenerate pairs (a constant map, e.g. all zero after normalisation) have no correlation and
 no direction. Then, instead of NaN: two exactly equal maps give s = 1 for every measure
-(identical explanations); otherwise Pearson and Spearman give r = 0 (s = 0.5) and cosine gives
-0. SSIM and top-K IoU are always defined (SSIM's constants keep its denominator positive).
-The per-image table flags such pairs ``degenerate`` so they can be excluded downstream.
+(identical explanations); otherwise Pearson and Spearman give r = 0 (s = 0.5), cosine and ℓ1
+give 0. SSIM, top-K IoU and RBO are always defined (SSIM's constants keep its denominator
+positive; a constant map ranks every region in one tie). The per-image table flags such pairs
+``degenerate`` so they can be excluded downstream.
 
 On the CPU, ``similarity`` takes the pairs in cache-sized chunks, and the sorting behind
 ``spearman`` and ``iou_topK`` uses numpy's sort and partition for float32/float64 maps (SIMD
@@ -31,9 +35,12 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 
+from camrobust.columns import REGION_MEASURES
+from camrobust.metrics.rbo import Regions, rbo_similarity
 from camrobust.metrics.ssim import ssim
 
-MEASURES: tuple[str, ...] = ("ssim", "pearson", "spearman", "cosine", "iou_top20")
+#: The measures of a pair of maps alone (the API's default).
+MEASURES: tuple[str, ...] = ("ssim", "pearson", "spearman", "cosine", "iou_top20", "l1")
 CPU_CHUNK_PIXELS = 32 * 32 * 32 - 1  # map pixels per CPU chunk, all measures but SSIM (see below)
 
 _IOU = re.compile(r"iou_top(\d+)")
@@ -139,6 +146,15 @@ def iou_top_k(a: torch.Tensor, b: torch.Tensor, percent: int) -> torch.Tensor:
     return inter / (2 * _top_k_count(ma.shape[1], percent) - inter)  # |A∪B| = |A|+|B|-|A∩B|
 
 
+def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """1 − ‖a − b‖₁ / (‖a‖₁ + ‖b‖₁) of each pair of non-negative maps; 1 for two all-zero maps."""
+    x, y = _flat(a).double(), _flat(b).double()
+    total = x.sum(dim=1) + y.sum(dim=1)
+    distance = (x - y).abs_().sum(dim=1)
+    s = 1 - distance / torch.where(total > 0, total, torch.ones_like(total))
+    return torch.where(total > 0, s.clamp(0.0, 1.0), torch.ones_like(s))
+
+
 def ssim_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """(SSIM + 1) / 2 with skimage's Gaussian window (σ = 1.5, 11 taps) and data range 1."""
     # Rounding can push SSIM a hair past ±1 for near-identical maps; s must stay in [0, 1].
@@ -147,7 +163,13 @@ def ssim_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def measure_function(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The function computing measure `name`; unknown names are a ValueError listing the known."""
-    fixed = {"ssim": ssim_similarity, "pearson": pearson, "spearman": spearman, "cosine": cosine}
+    fixed = {
+        "ssim": ssim_similarity,
+        "pearson": pearson,
+        "spearman": spearman,
+        "cosine": cosine,
+        "l1": l1,
+    }
     if name in fixed:
         return fixed[name]
     match = _IOU.fullmatch(name)
@@ -155,8 +177,8 @@ def measure_function(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.
         percent = int(match.group(1))
         return lambda a, b: iou_top_k(a, b, percent)
     raise ValueError(
-        f"unknown similarity measure '{name}': known are ssim, pearson, spearman, cosine "
-        "and iou_topK with K in 1..99 (e.g. iou_top20)"
+        f"unknown similarity measure '{name}': known are rbo, ssim, pearson, spearman, cosine, "
+        "l1 and iou_topK with K in 1..99 (e.g. iou_top20)"
     )
 
 
@@ -168,7 +190,8 @@ def validate_measures(measures: Iterable[str]) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise ValueError(f"measures: duplicate names in {list(names)}")
     for name in names:
-        measure_function(name)
+        if name not in REGION_MEASURES:
+            measure_function(name)
     return names
 
 
@@ -192,11 +215,19 @@ def check_maps(a: torch.Tensor, b: torch.Tensor) -> None:
 
 
 def similarity(
-    a: torch.Tensor, b: torch.Tensor, measures: Iterable[str] = MEASURES
+    a: torch.Tensor,
+    b: torch.Tensor,
+    measures: Iterable[str] = MEASURES,
+    *,
+    regions: Regions | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Each measure's N similarities in [0, 1] (float64, on a's device) for N×H×W map pairs."""
+    """Each measure's N similarities in [0, 1] (float64, on a's device) for N×H×W map pairs;
+    `regions` (the N images' segments, `make_regions`) for the region measures (rbo)."""
     names = validate_measures(measures)
     check_maps(a, b)
+    needs = [name for name in names if name in REGION_MEASURES]
+    if needs and regions is None:
+        raise ValueError(f"similarity: measure '{needs[0]}' needs the images' regions (regions=)")
     b = b.to(device=a.device, dtype=a.dtype)
     n = a.shape[0]
     # CPU: the other measures go in chunks (31 pairs of 32×32 maps) whose temporaries stay in
@@ -209,6 +240,9 @@ def similarity(
     step = max(CPU_CHUNK_PIXELS // pixels, 1) if a.device.type == "cpu" else max(n, 1)
     result = {}
     for name in names:
+        if name in REGION_MEASURES:  # vectorised over every pair at once
+            result[name] = rbo_similarity(a, b, regions.to(a.device))
+            continue
         function = measure_function(name)
         if name == "ssim":
             parts = [function(a, b)]

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from camrobust.metrics.measures import MEASURES
+from camrobust.metrics.rbo import Regions
 from camrobust.metrics.robustness import STAT_COLUMNS, aggregate
 from camrobust.metrics.table import KEY_COLUMNS, per_image_table
 
@@ -36,13 +37,15 @@ def robustness_scores(
     n_boot: int = 0,
     ci: float = 0.95,
     seed: int = 0,
+    regions: Regions | None = None,
 ) -> pd.DataFrame:
     """Per CAM method and measure: consistency C, responsiveness R, robustness H, AUROC.
 
     `clean_maps` and `noisy_maps` are {method: N×h×w} raw or normalised maps (tensors or arrays,
     e.g. `compute_cams(...).maps`), normalised to `image_size` as in the pipeline; the
     predictions decide which pairs are kept. Columns: method, measure and the aggregate
-    statistics (`*_lo`/`*_hi` bootstrap bounds need `n_boot` > 0, else NaN).
+    statistics (`*_lo`/`*_hi` bootstrap bounds need `n_boot` > 0, else NaN). The paper's
+    measure rbo needs the images' segments as `regions` (`make_regions`).
     """
     preds = _array(clean_preds)
     table = per_image_table(
@@ -60,6 +63,7 @@ def robustness_scores(
         measures=measures,
         keys=dict.fromkeys(KEY_COLUMNS, "-"),
         progress=False,
+        regions=regions,
     )
     stats = aggregate(table, measures, n_boot=n_boot, ci=ci, seed=seed)
     rows = stats[stats["level"] == NOISY_LEVEL]

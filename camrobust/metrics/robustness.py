@@ -1,15 +1,16 @@
-"""Consistency, responsiveness, robustness score and separation AUROC from the per-image table.
+"""Consistency, responsiveness, robustness scores and separation AUROC from the per-image table.
 
 Per (dataset, model, arch, regularizer, noise, method, level, measure), with K the kept pairs
-and F the flipped ones (docs/metric.md): C = mean_K s, R = mean_F (1 − s), H = 2CR/(C + R), and
-the AUROC of s separating K (positive) from F. Each level alone and all levels pooled
-(``level = "all"``). Percentile bootstrap intervals for C, R, H resample images (an image
-brings all its rows, every level when pooled); one set of resampling weights is shared by the
-methods and measures of a group, so their intervals are paired.
+and F the flipped ones (docs/metric.md): C = mean_K s, R = mean_F (1 − s), this project's
+H = 2CR/(C + R), the paper's RM = C · R, and the AUROC of s separating K (positive) from F.
+Each level alone and all levels pooled (``level = "all"``). Percentile bootstrap intervals for
+C, R, H and RM resample images (an image brings all its rows, every level when pooled); one set
+of resampling weights is shared by the methods and measures of a group, so their intervals are
+paired.
 
 Two constant maps score 1 on every similarity, so C is also given over the kept pairs that are
 not degenerate (``consistency_nondegenerate``). A resample without kept or without flipped pairs
-has no H; ``boot_dropped`` is the fraction of resamples left out of the H interval for that
+has no H (nor RM); ``boot_dropped`` is the fraction of resamples left out of the H interval for that
 reason (the intervals are conditional on the rest). Pooled over levels, the raw AUROC mixes
 levels (kept pairs come mostly from low levels, flipped from high ones), so
 ``auroc_level_adjusted`` compares kept with flipped pairs of the same level only: the per-level
@@ -52,6 +53,9 @@ STAT_COLUMNS: tuple[str, ...] = (
     "robustness",
     "robustness_lo",
     "robustness_hi",
+    "rm",
+    "rm_lo",
+    "rm_hi",
     "boot_dropped",
     "auroc",
     "auroc_level_adjusted",
@@ -87,11 +91,11 @@ def group_rng(seed: int, stratum: tuple[str, ...], level: str) -> np.random.Gene
 def _note(n_kept: int, n_flipped: int, n_kept_informative: int) -> str:
     notes = []
     if n_kept == 0:
-        notes.append("no kept pairs: consistency, robustness and auroc undefined")
+        notes.append("no kept pairs: consistency, robustness, rm and auroc undefined")
     elif n_kept_informative == 0:
         notes.append("every kept pair degenerate: consistency_nondegenerate undefined")
     if n_flipped == 0:
-        notes.append("no flipped pairs: responsiveness, robustness and auroc undefined")
+        notes.append("no flipped pairs: responsiveness, robustness, rm and auroc undefined")
     return "; ".join(notes)
 
 
@@ -149,12 +153,14 @@ def _summarise(
         "consistency_nondegenerate": percentile_interval(c_nd_b, ci),
         "responsiveness": percentile_interval(r_b, ci),
         "robustness": percentile_interval(harmonic(c_b, r_b), ci),
+        "rm": percentile_interval(c_b * r_b, ci),  # NaN where C or R is
     }
     point = {
         "consistency": c,
         "consistency_nondegenerate": c_nd,
         "responsiveness": r,
         "robustness": h,
+        "rm": c * r,
     }
 
     out = []
@@ -200,7 +206,7 @@ def aggregate(
 
     Columns: dataset, model, arch, regularizer, noise, method, level, measure, n_images,
     n_pairs, n_kept, n_flipped, flip_rate, n_degenerate, consistency,
-    consistency_nondegenerate, responsiveness, robustness with ``_lo``/``_hi`` bootstrap bounds
+    consistency_nondegenerate, responsiveness, robustness, rm with ``_lo``/``_hi`` bootstrap bounds
     (NaN when n_boot = 0), boot_dropped, auroc, auroc_level_adjusted, note. Quantities that
     need kept (or flipped) pairs are NaN when there are none, and ``note`` says so. Resampling
     is seeded from (seed, stratum, level), so results do not depend on what else the table holds.

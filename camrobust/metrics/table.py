@@ -14,7 +14,8 @@ from tqdm.auto import tqdm
 from camrobust.columns import KEY_COLUMNS, PER_IMAGE_COLUMNS
 from camrobust.device import resolve_device
 from camrobust.metrics.masks import mask_energy, pointing_hit
-from camrobust.metrics.measures import MEASURES, similarity, validate_measures
+from camrobust.metrics.measures import MEASURES, REGION_MEASURES, similarity, validate_measures
+from camrobust.metrics.rbo import Regions
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,36 @@ def _normalise(maps: np.ndarray, size: tuple[int, int], device: torch.device) ->
     return normalize_maps(raw, size=size).to(torch.float32).clamp(0.0, 1.0)
 
 
+def _check_regions(regions: Regions | None, names: tuple[str, ...], n: int, pixels: int) -> None:
+    """The region measures need the images' regions, one label image per image and pixel."""
+    needs = [name for name in names if name in REGION_MEASURES]
+    if needs and regions is None:
+        raise ValueError(f"measure '{needs[0]}' needs the images' segments (regions)")
+    if regions is not None and (len(regions) != n or regions.labels.shape[1] != pixels):
+        raise ValueError(
+            f"segments: {len(regions)} label images of {regions.labels.shape[1]} pixels do not "
+            f"match the {n} images of {pixels} pixels"
+        )
+
+
+def _scores(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    names: tuple[str, ...],
+    batch_size: int,
+    regions: Regions | None,
+) -> dict[str, np.ndarray]:
+    """Every measure's similarity of each pair of normalised maps, `batch_size` pairs at once."""
+    parts: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+    for start in range(0, a.shape[0], batch_size):
+        rows = slice(start, start + batch_size)
+        batch = None if regions is None else regions[rows]
+        part = similarity(a[rows], b[rows], names, regions=batch)
+        for name in names:
+            parts[name].append(part[name])
+    return {name: torch.cat(parts[name]).cpu().numpy().astype(np.float64) for name in names}
+
+
 def per_image_table(
     clean: Mapping[str, Any],
     noisy: Mapping[str, Mapping[str, Any]],
@@ -92,13 +123,15 @@ def per_image_table(
     device: str | torch.device = "cpu",
     batch_size: int = 1024,
     progress: bool | None = None,
+    regions: Regions | None = None,
 ) -> pd.DataFrame:
     """Per-image similarities between clean and noisy CAMs for every method and level.
 
     `clean` and each `noisy[level]` are ``{"maps": {method: N×h×w}, "preds": N}``. A pair is
     ``kept`` when the predictions agree, ``degenerate`` when either normalised map is constant
     (all zero). With `masks` (N×H×W, nonzero = object), adds the energy share inside the mask
-    and the pointing-game hit for the clean and the noisy map.
+    and the pointing-game hit for the clean and the noisy map. The region measures (rbo) read
+    `regions`, the images' segments (`make_regions`), and add `n_regions`, each image's count.
     """
     names = validate_measures(measures)
     key_values = _check_keys(keys or {})
@@ -121,7 +154,9 @@ def per_image_table(
             f"masks: shape {np.shape(masks)} does not match ({n}, {height}, {width}) "
             "(images × image_size)"
         )
+    _check_regions(regions, names, n, height * width)
     dev = resolve_device(device)
+    regions = None if regions is None else regions.to(dev)
     mask_t = None if masks is None else torch.as_tensor(np.asarray(masks) != 0, device=dev)
 
     clean_maps = {m: _normalise(clean["maps"][m], (height, width), dev) for m in methods}
@@ -137,11 +172,6 @@ def per_image_table(
         noisy_preds = np.asarray(entry["preds"], dtype=np.int64)
         a = clean_maps[method]
         b = _normalise(entry["maps"][method], (height, width), dev)
-        scores: dict[str, list[torch.Tensor]] = {name: [] for name in names}
-        for start in range(0, n, batch_size):
-            part = similarity(a[start : start + batch_size], b[start : start + batch_size], names)
-            for name in names:
-                scores[name].append(part[name])
         flat_a, flat_b = a.reshape(n, -1), b.reshape(n, -1)
         degenerate = (flat_a.amax(dim=1) <= 0) | (flat_b.amax(dim=1) <= 0)
         columns: dict[str, Any] = {k: key_values[k] for k in KEY_COLUMNS}
@@ -155,8 +185,9 @@ def per_image_table(
             kept=clean_preds == noisy_preds,
             degenerate=degenerate.cpu().numpy(),
         )
-        for name in names:
-            columns[name] = torch.cat(scores[name]).cpu().numpy().astype(np.float64)
+        columns.update(_scores(a, b, names, batch_size, regions))
+        if regions is not None:
+            columns["n_regions"] = regions.counts.cpu().numpy().astype(np.int64)
         if mask_t is not None:
             columns["mask_energy_clean"] = mask_energy(a, mask_t).cpu().numpy()
             columns["mask_energy_noisy"] = mask_energy(b, mask_t).cpu().numpy()

@@ -1,5 +1,5 @@
-"""Report figures (PNG, Agg): H heatmaps, severity curves, ranks, accuracy, forest plot, H vs
-faithfulness.
+"""Report figures (PNG, Agg): method rankings by the paper's metric and its alternatives, H
+heatmaps, severity curves, ranks, accuracy, forest plot, H vs faithfulness.
 
 Each `build_<name>` draws the figure `name` of `camrobust.report.registry.FIGURES` from its
 input table (and its second one, if any) and returns a matplotlib Figure (so tests can inspect
@@ -51,10 +51,10 @@ def _colors(names: Sequence[str]) -> dict[str, str]:
     return {name: f"C{i % 10}" for i, name in enumerate(names)}
 
 
-def _legend(fig: Figure, colors: dict[str, str]) -> None:
-    """A legend below the panels: one colour patch per name (at most six per row)."""
+def _legend(fig: Figure, colors: dict[str, str], per_row: int = 6) -> None:
+    """A legend below the panels: one colour patch per name (at most `per_row` per row)."""
     handles = [Patch(color=color, label=name) for name, color in colors.items()]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(colors), 6))
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(colors), per_row))
 
 
 def _curve_panels(
@@ -400,6 +400,59 @@ def build_h_vs_faithfulness(
 
 
 # By name ----------------------------------------------------------------------------------
+
+
+# Method rankings: the paper's metric against its pixel baseline and this project's H ------
+
+
+#: What ranks the methods in `method_rankings`, per measure of its spec: the paper's RM over rbo,
+#: RM over the normalised l1 similarity the paper argues against, and this project's H over SSIM.
+RANKING_SCORES = ("rm", "rm", "robustness")
+
+
+def method_rankings(robust: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset and CAM method, its rank (1 = most robust) under each score of the figure:
+    the mean over (model, noise) cells, levels pooled; undefined scores rank last."""
+    from camrobust.report.headline import method_robustness  # the headline's pooling
+
+    ranks = []
+    for measure, score in zip(figure_spec("method_rankings").measures, RANKING_SCORES, strict=True):
+        means = method_robustness(robust, measure, score)
+        rank = means.groupby("dataset")["h"].rank(ascending=False, method="min", na_option="bottom")
+        label = f"{'RM' if score == 'rm' else 'H'} over {measure}"
+        ranks.append(means.assign(ranking=label, rank=rank, value=means["h"]))
+    return pd.concat(ranks, ignore_index=True)[["dataset", "method", "ranking", "rank", "value"]]
+
+
+def build_method_rankings(robust: pd.DataFrame) -> Figure:
+    """One panel per dataset: each CAM method's rank under RM over rbo (the paper's metric), RM
+    over l1 and H over SSIM, joined by a line; Kendall's τ of each ranking with the paper's."""
+    from scipy.stats import kendalltau
+
+    ranks = method_rankings(robust)
+    labels = list(dict.fromkeys(ranks["ranking"]))
+    datasets = sorted(ranks["dataset"].astype(str).unique())
+    methods = sorted(ranks["method"].astype(str).unique())
+    colors = _colors(methods)
+    fig, axes = _new_figure(1, len(datasets), (6.0, 1.6 + 0.32 * len(methods)))
+    for ax, dataset in zip(axes.flat, datasets, strict=True):
+        table = ranks[ranks["dataset"] == dataset].pivot(
+            index="method", columns="ranking", values="rank"
+        )[labels]
+        for method, row in table.iterrows():
+            ax.plot(range(len(labels)), row.to_numpy(), marker="o", color=colors[str(method)])
+        taus = [
+            f"{label} {kendalltau(table[labels[0]], table[label]).statistic:.2f}"
+            for label in labels[1:]
+        ]
+        ax.set_title(f"{dataset}\nKendall tau with {labels[0]}: {', '.join(taus)}", fontsize=8)
+        ax.set_xticks(range(len(labels)), labels, fontsize=8)
+        ax.set_yticks(range(1, len(methods) + 1))
+        ax.set_ylim(len(methods) + 0.5, 0.5)  # rank 1 on top
+        ax.set_xlim(-0.3, len(labels) - 0.7)
+        ax.set_ylabel("rank (1 = most robust)")
+    _legend(fig, colors, per_row=3 * len(datasets))
+    return fig
 
 
 def read_table(path: str | os.PathLike, dataset: str) -> pd.DataFrame:

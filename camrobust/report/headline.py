@@ -3,12 +3,15 @@ matter, how accurate are the models, and where the full tables are.
 
 Pooling rules (each line of the headline says which one it uses):
 
-- CAM methods: per dataset, the robustness score H of each method is the mean over the
-  (model, noise) cells of the robustness table's levels-pooled rows (level "all"); its interval is
-  the mean of the cells' bootstrap bounds (`robustness_lo`, `robustness_hi`). Each cell's
-  bootstrap is independent of the others', so this interval is wider than the bootstrap interval
-  of the mean would be (conservative). Undefined cells (no kept or no flipped pairs) are left
-  out of a method's mean, and the line says how many of its cells were defined.
+- CAM methods: first the paper's metric, RM = C x R over the region-ranking similarity rbo
+  (`PAPER_MEASURE`; a line says so when rbo was not measured), then this project's extension,
+  H = 2CR/(C+R) over the headline measure (`report.measure`). Per dataset, each method's score
+  is the mean over the (model, noise) cells of the robustness table's levels-pooled rows
+  (level "all"); its interval is the mean of the cells' bootstrap bounds (`rm_lo`, `rm_hi`;
+  `robustness_lo`, `robustness_hi`). Each cell's bootstrap is independent of the others', so
+  this interval is wider than the bootstrap interval of the mean would be (conservative).
+  Undefined cells (no kept or no flipped pairs) are left out of a method's mean, and the line
+  says how many of its cells were defined.
 - Regularisers: read from the stats table named by `REGULARIZER_TABLE` through
   `regularizer_effects` (the one place to change to read another table). From the primary,
   model-level test (one value per trained model, seed-blocked; one row per dataset,
@@ -31,7 +34,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from camrobust.columns import COMPARISON_KEYS
+from camrobust.columns import COMPARISON_KEYS, PAPER_MEASURE
 from camrobust.frames import levels_pooled, require_columns
 from camrobust.report.accuracy import POOLED_SEEDS
 from camrobust.report.tables import measure_rows
@@ -45,20 +48,23 @@ EFFECT_COLUMNS += ("n_higher", "n_lower", "measure", "one_model", "n_models")
 ONE_MODEL_NOTE = "one model per regularizer"
 
 
-def method_robustness(robust: pd.DataFrame, measure: str) -> pd.DataFrame:
-    """Per (dataset, method): mean H, mean bootstrap bounds, cells defined and cells in all.
+def method_robustness(
+    robust: pd.DataFrame, measure: str, score: str = "robustness"
+) -> pd.DataFrame:
+    """Per (dataset, method): mean score `h` (H, or RM with `score` "rm"), mean bootstrap bounds,
+    cells defined and cells in all.
 
-    Sorted by dataset, then H from most to least robust (methods with no defined cell last).
+    Sorted by dataset, then the score from most to least robust (no defined cell last).
     """
-    rows = measure_rows(robust, measure, ("robustness", "robustness_lo", "robustness_hi"))
+    rows = measure_rows(robust, measure, (score, f"{score}_lo", f"{score}_hi"))
     out = (
         rows.groupby(["dataset", "method"], sort=True)
         .agg(
-            h=("robustness", "mean"),
-            lo=("robustness_lo", "mean"),
-            hi=("robustness_hi", "mean"),
-            n_defined=("robustness", "count"),
-            n_cells=("robustness", "size"),
+            h=(score, "mean"),
+            lo=(f"{score}_lo", "mean"),
+            hi=(f"{score}_hi", "mean"),
+            n_defined=(score, "count"),
+            n_cells=(score, "size"),
         )
         .reset_index()
     )
@@ -131,23 +137,49 @@ def _interval(lo: float, hi: float, fmt: str = ".3f") -> str:
     return f"[{_num(lo, fmt)}, {_num(hi, fmt)}]"
 
 
-def _methods_line(methods: pd.DataFrame) -> str:
-    """Most and least robust method of one dataset, with the pooling named."""
+def _methods_line(methods: pd.DataFrame, label: str = "H", lead: str = "") -> str:
+    """Most and least robust method of one dataset by score `label`, with the pooling named;
+    `lead` names the metric ("RM over rbo, the paper's metric: ")."""
     defined = methods[methods["h"].notna()]
     cells = int(methods["n_cells"].max())
     if defined.empty:
-        return f"- H undefined for every CAM method (no kept or no flipped pairs in {cells} cells)"
+        return (
+            f"- {lead}{label} undefined for every CAM method (no kept or no flipped pairs in "
+            f"{cells} cells)"
+        )
 
     def method(row: pd.Series) -> str:
-        part = f"{row['method']}, H {_num(row['h'])} {_interval(row['lo'], row['hi'])}"
+        part = f"{row['method']}, {label} {_num(row['h'])} {_interval(row['lo'], row['hi'])}"
         if row["n_defined"] < row["n_cells"]:
             part += f" ({row['n_defined']} of {row['n_cells']} cells defined)"
         return part
 
     return (
-        f"- most robust CAM method: {method(defined.iloc[0])}; least robust: "
+        f"- {lead}most robust CAM method {method(defined.iloc[0])}; least robust "
         f"{method(defined.iloc[-1])} (means over {cells} model x noise cells, levels pooled)"
     )
+
+
+def method_lines(robust: pd.DataFrame, measure: str) -> dict[str, list[str]]:
+    """Per dataset, the lines ranking the CAM methods: the paper's metric first (RM over rbo),
+    then this project's extension (H over the headline measure `measure`)."""
+    extension = method_robustness(robust, measure)
+    measured = set(robust["measure"].astype(str))
+    paper = method_robustness(robust, PAPER_MEASURE, "rm") if PAPER_MEASURE in measured else None
+    lines = {}
+    for dataset in np.unique(extension["dataset"].astype(str)):
+        if paper is None:
+            first = (
+                f"- RM over {PAPER_MEASURE}, the paper's metric: not computed "
+                f"({PAPER_MEASURE} is not in metrics.measures)"
+            )
+        else:
+            rows = paper[paper["dataset"] == dataset]
+            first = _methods_line(rows, "RM", f"RM over {PAPER_MEASURE}, the paper's metric: ")
+        rows = extension[extension["dataset"] == dataset]
+        second = _methods_line(rows, "H", f"H over {measure}, this project's extension: ")
+        lines[dataset] = [first, second]
+    return lines
 
 
 def _effect_line(row: pd.Series, reference: str) -> str:
@@ -169,14 +201,14 @@ def _effect_line(row: pd.Series, reference: str) -> str:
 
 def _dataset_lines(
     dataset: str,
-    methods: pd.DataFrame,
+    methods: list[str],
     effects: pd.DataFrame,
     regularizers: list[str],
     accuracy: pd.DataFrame,
     reference: str,
 ) -> list[str]:
-    """The lines of one dataset: its methods, each regulariser, its accuracy range."""
-    lines = [f"{dataset}:", _methods_line(methods)]
+    """The lines of one dataset: its methods (`method_lines`), each regulariser, its accuracy."""
+    lines = [f"{dataset}:", *methods]
     others = [r for r in regularizers if r != reference]
     if reference not in regularizers:
         lines.append(f"- regularisers: no comparison ({reference} was not trained)")
@@ -210,24 +242,27 @@ def headline(
     """The headline text (at most MAX_LINES lines); `where` names the summary table
     (`summary`), the per-image table (`per_image`), the stats folder (`stats`) and the report
     (`report`). Datasets that do not fit are named in one line pointing at the summary."""
-    methods = method_robustness(robust, measure)
+    methods = method_lines(robust, measure)
     effects = regularizer_effects(regularizer_table, measure, reference)
     acc = clean_accuracy(accuracy)
     require_columns(robust, ("regularizer",), "robustness table")
-    head = [f"CAM robustness: the answer (similarity {measure}, H = 2CR/(C+R))", ""]
+    head = [
+        f"CAM robustness: the answer (the paper's RM = C x R over {PAPER_MEASURE} first; "
+        f"this project's H = 2CR/(C+R) and tests over {measure})",
+        "",
+    ]
     tail = [
-        f"Full tables: {where['summary']} (H (C/R) per model, method and noise), "
-        f"{where['stats']} (every test)",
-        f"Per-image table: {where['per_image']}",
+        f"Full tables: {where['summary']} (RM and H (C/R) per model, method and noise), "
+        f"{where['stats']} (every test), {where['per_image']} (every pair)",
         f"Report: {where['report']}",
     ]
     body: list[str] = []
-    datasets = list(np.unique(methods["dataset"].astype(str)))
+    datasets = list(methods)
     for i, dataset in enumerate(datasets):
         regs = sorted(robust.loc[robust["dataset"] == dataset, "regularizer"].astype(str).unique())
         lines = _dataset_lines(
             dataset,
-            methods[methods["dataset"] == dataset],
+            methods[dataset],
             effects[effects["dataset"] == dataset],
             regs,
             acc,

@@ -18,15 +18,19 @@ class FigureSpec:
     """What one figure reads: an input table (and `extra`, a second one) and, if `uses_measure`,
     `report.measure`; and whether it compares regularisers (so needs models of two of them,
     `compares_regularizers`). A figure with the quality table as `extra` is drawn only when
-    `metrics.faithfulness` is enabled."""
+    `metrics.faithfulness` is enabled. A figure of fixed `measures` is drawn only when every
+    one of them is in `metrics.measures`."""
 
     table: str  # robustness, per_image, or a stats table (method_ranks, regularizers)
     uses_measure: bool
     compares_regularizers: bool = False
     extra: str | None = None  # the quality table, or a second stats table (mixedlm)
+    measures: tuple[str, ...] = ()
 
 
 FIGURES: dict[str, FigureSpec] = {
+    # The paper's metric against the baseline it argues against and this project's H.
+    "method_rankings": FigureSpec("robustness", uses_measure=False, measures=("rbo", "l1", "ssim")),
     "h_heatmap": FigureSpec("robustness", uses_measure=True),
     "severity_curves": FigureSpec("robustness", uses_measure=True),
     "kept_flipped": FigureSpec("per_image", uses_measure=True),

@@ -1,5 +1,6 @@
 """Paper-style summary table of the robustness scores (and, where measured, a sensitivity and a
-faithfulness score), as a DataFrame and as Markdown."""
+faithfulness score), as a DataFrame and as Markdown: the paper's metric RM = C x R over rbo
+first, then this project's H = 2CR/(C+R) over the headline measure (`lead_summary`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from camrobust.columns import POOLED_LEVEL
+from camrobust.columns import PAPER_MEASURE, POOLED_LEVEL
 from camrobust.frames import require_columns
 
 ROBUST_KEYS = ("dataset", "model", "method", "noise", "level", "measure")
@@ -41,13 +42,16 @@ def format_cell(h: float, c: float, r: float, decimals: int = 2) -> str:
     return f"{_number(h, decimals)} ({_number(c, decimals)}/{_number(r, decimals)})"
 
 
-def summary_table(robust: pd.DataFrame, measure: str = "ssim", decimals: int = 2) -> pd.DataFrame:
+def summary_table(
+    robust: pd.DataFrame, measure: str = "ssim", decimals: int = 2, score: str = "robustness"
+) -> pd.DataFrame:
     """Rows (dataset, model, CAM method), one column per noise, cells 'H (C/R)' pooled over levels.
 
-    H is the harmonic mean of consistency C and responsiveness R (docs/metric.md); a cell with no
-    row for that noise reads 'n/a'.
+    H is the harmonic mean of consistency C and responsiveness R (docs/metric.md); with `score`
+    "rm" the cells are 'RM (C/R)', the paper's product. A cell with no row for that noise reads
+    'n/a'.
     """
-    rows = measure_rows(robust, measure, ("consistency", "responsiveness", "robustness"))
+    rows = measure_rows(robust, measure, ("consistency", "responsiveness", score))
     keys = ["dataset", "model", "method", "noise"]
     dup = rows.duplicated(keys)
     if dup.any():
@@ -57,7 +61,7 @@ def summary_table(robust: pd.DataFrame, measure: str = "ssim", decimals: int = 2
         cell=[
             format_cell(h, c, r, decimals)
             for h, c, r in zip(
-                rows["robustness"], rows["consistency"], rows["responsiveness"], strict=True
+                rows[score], rows["consistency"], rows["responsiveness"], strict=True
             )
         ]
     )
@@ -72,6 +76,36 @@ def summary_table(robust: pd.DataFrame, measure: str = "ssim", decimals: int = 2
     )
     table.columns.name = None
     return table
+
+
+def lead_summary(robust: pd.DataFrame, measure: str, decimals: int = 2) -> pd.DataFrame:
+    """The summary with the paper's metric first: a column 'RM rbo <noise>' per noise (cells
+    'RM (C/R)' over rbo, when rbo was measured), then 'H <measure> <noise>' (this project's H
+    over the headline measure `measure`)."""
+    keys = ["dataset", "model", "method"]
+    parts = []
+    if PAPER_MEASURE in set(robust["measure"].astype(str)):
+        paper = summary_table(robust, PAPER_MEASURE, decimals, score="rm")
+        parts.append(paper.set_index(keys).add_prefix(f"RM {PAPER_MEASURE} "))
+    extension = summary_table(robust, measure, decimals)
+    parts.append(extension.set_index(keys).add_prefix(f"H {measure} "))
+    return pd.concat(parts, axis=1).fillna(MISSING).reset_index()
+
+
+def summary_caption(table: pd.DataFrame, measure: str) -> str:
+    """The Markdown lines above the summary: which columns are the paper's, which this project's."""
+    paper = any(str(c).startswith(f"RM {PAPER_MEASURE} ") for c in table.columns)
+    first = (
+        f"RM {PAPER_MEASURE} columns: the paper's metric, RM = C x R with C and R over "
+        f"{PAPER_MEASURE} (rank-biased overlap of the maps' rankings of image regions)"
+        if paper
+        else f"The paper's metric (RM = C x R over {PAPER_MEASURE}) was not computed: "
+        f"{PAPER_MEASURE} is not in metrics.measures"
+    )
+    return (
+        f"{first}; H {measure} columns: this project's extension, H = 2CR/(C+R) over "
+        f"{measure}. Cells: score (C/R), levels pooled.\n"
+    )
 
 
 #: the quality metrics the summary shows beside H: one sensitivity, one faithfulness score
