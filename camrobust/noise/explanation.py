@@ -115,7 +115,7 @@ class _Setup:
     prefix_tokens: int | None
     beta: float
 
-    def real(self, x: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    def real(self, x: Tensor, targets: Tensor | None) -> tuple[Tensor, Tensor]:
         """(normalised maps of the real network, its predictions) for images `x`."""
         result = compute_cams(
             self.model,
