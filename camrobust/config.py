@@ -18,6 +18,7 @@ import jsonschema
 import yaml
 
 from camrobust.data.cifar10c import FAMILIES as OFFICIAL_FAMILIES
+from camrobust.explanation_names import ATTACKED_METHODS, EXPLANATION_ATTACK
 from camrobust.names import ARCHS_WITHOUT_DROPOUT
 
 # The schema: every key's type, range and default (the only place defaults are written). In a
@@ -163,6 +164,7 @@ def _check_cross_key_rules(config: Mapping[str, Any]) -> None:
     for name, spec in config["models"].items():
         _check_user_model(name, spec, config["datasets"])
     _check_quality(config)
+    _check_explanation_attack(config)
     _check_schedule("training", config["training"])
     for name, spec in config["datasets"].items():
         _check_dataset(name, spec)
@@ -207,6 +209,21 @@ def _check_quality(config: Mapping[str, Any]) -> None:
                     f"{section['images']} is more than datasets.{dataset}.n_eval "
                     f"({spec['n_eval']})",
                 )
+
+
+def _check_explanation_attack(config: Mapping[str, Any]) -> None:
+    """The explanation attack needs a method it can attack; its images differ per method, so the
+    CAM grids (one image set per level) cannot show it."""
+    if config["noise"]["adversarial"].get(EXPLANATION_ATTACK) is None:
+        return
+    if not set(config["cam"]["methods"]) & ATTACKED_METHODS:
+        allowed = ", ".join(sorted(ATTACKED_METHODS))
+        _fail(
+            f"noise.adversarial.{EXPLANATION_ATTACK}",
+            f"none of cam.methods can be attacked (it attacks {allowed})",
+        )
+    if config["report"]["grid_noise"] == EXPLANATION_ATTACK:
+        _fail("report.grid_noise", "the explanation attack's images differ per CAM method")
 
 
 def _check_schedule(key: str, training: Mapping[str, Any]) -> None:

@@ -63,6 +63,17 @@ def adversarial_set(
     return f"{RESULTS}/noisy/{dataset}/{model}/{attack}/{level}.npz"
 
 
+def explanation_attack_set(
+    dataset: str = "{dataset}",
+    model: str = "{model}",
+    level: str = "{level}",
+    method: str = "{method}",
+) -> str:
+    """One CAM method's explanation-attacked copy of the evaluation subset (per model and method:
+    the attack moves that method's map), with whether each image kept its class."""
+    return f"{RESULTS}/noisy/{dataset}/{model}/explanation_attack/{level}/{method}.npz"
+
+
 def image_set(dataset: str, model: str, noise: str, level: str, attack: bool) -> str:
     """The image set a CAM job explains: the clean subset, a corrupted or an attacked one."""
     if noise == CLEAN:

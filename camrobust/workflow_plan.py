@@ -13,6 +13,11 @@ from typing import Any
 from camrobust.columns import REGION_MEASURES
 from camrobust.config import merged, severity_table
 from camrobust.data.cifar10c import is_official
+from camrobust.explanation_names import (
+    EXPLANATION_ATTACK,
+    LINF_RANDOM,
+    attacked_methods,
+)
 from camrobust.names import GENERATIVE_OF, TARGET_LAYERS, model_name, split_model
 from camrobust.paths import CLEAN_LEVEL
 from camrobust.report.registry import FIGURES, figure_spec
@@ -21,6 +26,7 @@ from camrobust.seeding import derive_seed
 QUALITY_SECTIONS = ("sensitivity", "faithfulness")  # the metrics sections of the quality job
 # The metrics.rbo keys of the segmentation job (Quickshift's); the metrics jobs read the rest.
 SEGMENT_KEYS = ("kernel_size", "max_dist", "ratio", "sigma")
+_LAYER_KEYS = ("target_layer", "layout", "prefix_tokens")  # where a model's CAMs are taken
 
 
 def level_name(value: int | float) -> str:
@@ -75,15 +81,26 @@ class Plan:
             for name, spec in noise["adversarial"].items()
             if spec is not None
         }
+        # The explanation attack makes one image set per CAM method (its own rules); its random
+        # control linf_random shares its budgets. {level name: eps}, empty when not configured.
+        self.explanation: dict[str, int] = self.attacks.pop(EXPLANATION_ATTACK, {})
 
     # ---- names -------------------------------------------------------------------------------
     @property
     def noises(self) -> list[str]:
-        """Every noise a CAM is computed under: corruptions, then attacks."""
-        return [*self.corruptions, *self.attacks]
+        """Every noise a CAM is computed under: corruptions, then attacks, then the explanation
+        attack's random control and the explanation attack."""
+        return [*self.corruptions, *self.attacks, *self.explanation_noises]
+
+    @property
+    def explanation_noises(self) -> list[str]:
+        """linf_random and explanation_attack where the explanation attack is configured."""
+        return [LINF_RANDOM, EXPLANATION_ATTACK] if self.explanation else []
 
     def levels(self, noise: str) -> list[str]:
         """Level names of `noise` in config order."""
+        if noise in self.explanation_noises:
+            return list(self.explanation)
         table = self.corruptions if noise in self.corruptions else self.attacks
         return list(table[noise])
 
@@ -91,7 +108,8 @@ class Plan:
     def figures(self) -> list[str]:
         """The report figures; those comparing regularisers only where the models have two
         (a run of the user's checkpoints alone has one, `pretrained`: nothing to compare), those
-        drawn from the quality table only with the faithfulness metrics on."""
+        drawn from the quality table only with the faithfulness metrics on, those of one noise
+        only where it is configured."""
         groups = {split_model(m).regularizer for m in self.models}
         measured = set(self.config["metrics"]["measures"])
         return [
@@ -100,6 +118,7 @@ class Plan:
             if (len(groups) > 1 or not figure_spec(f).compares_regularizers)
             and (figure_spec(f).extra != "quality" or self.faithfulness_enabled)
             and set(figure_spec(f).measures) <= measured
+            and figure_spec(f).noise in (None, *self.noises)
         ]
 
     def grid_noise(self) -> str:
@@ -261,6 +280,48 @@ class Plan:
             }
         layer = self.config["architectures"][arch]["target_layer"] or TARGET_LAYERS[arch]
         return {**params, "target_layer": layer}
+
+    # ---- the explanation attack (docs/explanation-attack.md) ---------------------------------
+    @property
+    def explanation_methods(self) -> list[str]:
+        """The configured CAM methods the explanation attack attacks (one image set each)."""
+        return attacked_methods(self.config["cam"]["methods"]) if self.explanation else []
+
+    def explanation_attack_params(
+        self, dataset: str, model: str, level: str, method: str
+    ) -> dict[str, Any]:
+        """One method's attacked set: the budget, the attack's options, and the CAM layer (and a
+        user model's layout) whose map it attacks."""
+        spec = self.config["noise"]["adversarial"][EXPLANATION_ATTACK]
+        layer = {k: v for k, v in self.cam_params(model).items() if k in _LAYER_KEYS}
+        return {
+            "dataset": dataset,
+            "model": model,
+            "device": self.device,
+            "level": level,
+            "eps": self.explanation[level],
+            "method": method,
+            "options": {k: v for k, v in spec.items() if k != "eps"},
+            "batch_size": self.config["noise"]["batch_size"],
+            **layer,
+        }
+
+    def linf_random_params(self, dataset: str, level: str) -> dict[str, Any]:
+        """The random control: one random vertex of the eps-ball per image, seeded."""
+        return {
+            "seed": self.seed,
+            "dataset": dataset,
+            "level": level,
+            "eps": self.explanation[level],
+        }
+
+    def explanation_cam_params(self, model: str) -> dict[str, Any]:
+        """The CAM job of the attacked sets: the cam jobs' settings, the attacked methods and
+        those left out (its log says why, `explanation_names.left_out_reason`)."""
+        cam = self.cam_params(model)
+        attacked = self.explanation_methods
+        left_out = [m for m in cam["methods"] if m not in attacked]
+        return {**cam, "methods": attacked, "left_out": left_out}
 
     def metrics_params(self, noise: str) -> dict[str, Any]:
         """A metrics job: the measures, the bootstrap, and (rbo) how regions are ranked; the

@@ -32,3 +32,29 @@ use rule cam as cam_clean with:
 
 
 ruleorder: cam_clean > cam
+
+
+# The explanation attack's CAMs: each attacked method's map on that method's own image set.
+rule cam_explanation_attack:
+    input:
+        unpack(explanation_cam_input),
+    output:
+        paths.cams(noise=f"{{noise,{EXPLANATION_ATTACK}}}"),
+    log:
+        log("cam", "dataset", "model", "noise", "level"),
+    benchmark:
+        bench("cam", "dataset", "model", "noise", "level")
+    conda:
+        ENV_TORCH
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=GPUS_PER_JOB,
+    params:
+        p=lambda wc: PLAN.explanation_cam_params(wc.model),
+    script:
+        "../scripts/cam_explanation_attack.py"
+
+
+ruleorder: cam_explanation_attack > cam

@@ -8,6 +8,7 @@ from camrobust import paths
 from camrobust.config import ConfigError, validate_config
 from camrobust.data.cifar10c import is_official, official_files
 from camrobust.data.prepare import remote_files
+from camrobust.explanation_names import EXPLANATION_ATTACK, LINF_RANDOM
 from camrobust.local_gpu import gpus_per_job
 from camrobust.names import GENERATIVE_OF, split_model
 from camrobust.paths import CLEAN, CLEAN_LEVEL
@@ -114,6 +115,22 @@ def cam_input(wildcards):
         "images": image_set(ds, model, noise, wildcards.level),
     }
     if config["cam"]["target_policy"] == "clean" and noise != CLEAN:
+        files["clean"] = paths.cams(ds, model, CLEAN, CLEAN_LEVEL)
+    return files
+
+
+def explanation_cam_input(wildcards):
+    """The model, each attacked method's image set (in the params' order), and (target policy
+    `clean`) the clean CAMs."""
+    ds, model = wildcards.dataset, wildcards.model
+    files = {
+        "model": paths.model_file("model.pt", ds, model),
+        "sets": [
+            paths.explanation_attack_set(ds, model, wildcards.level, method)
+            for method in PLAN.explanation_methods
+        ],
+    }
+    if config["cam"]["target_policy"] == "clean":
         files["clean"] = paths.cams(ds, model, CLEAN, CLEAN_LEVEL)
     return files
 

@@ -1,6 +1,7 @@
 """Adapter for rule `metrics`: per-image CAM similarities and their aggregates for one noise."""
 
-from camrobust.cam.store import check_matches, load_cams
+from camrobust.cam.store import check_matches, load_cams, only_methods
+from camrobust.explanation_names import EXPLANATION_ATTACK
 from camrobust.io import atomic_path, load_npz
 from camrobust.logs import script_logging
 from camrobust.metrics import aggregate, make_regions, per_image_table
@@ -15,6 +16,8 @@ with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
         levels[level] = load_cams(path)
         check_matches(levels[level], path, images, sm.input.images)
     clean = levels.pop("0")
+    if sm.wildcards.noise == EXPLANATION_ATTACK:  # the methods it attacks (their CAM job's log)
+        clean = only_methods(clean, next(iter(levels.values()))["methods"])
     model = split_model(sm.wildcards.model)
     regions = None
     if "segments" in sm.input.keys():  # noqa: SIM118 (a Namedlist: `in` would test the values)

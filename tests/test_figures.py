@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from importlib import import_module
 from pathlib import Path
 
 import numpy as np
@@ -445,10 +446,12 @@ def test_the_cam_grid_scales_with_dpi(tmp_path):
 
 
 def test_one_registry_names_every_figure_its_builder_table_and_keys():
-    built = sorted(n.removeprefix("build_") for n in dir(figures) if n.startswith("build_"))
+    modules = {import_module(spec.module) for spec in registry.FIGURES.values()}
+    assert figures in modules
+    built = sorted(n.removeprefix("build_") for m in modules for n in dir(m) if n[:6] == "build_")
     assert sorted(registry.FIGURES) == built
     for name, spec in registry.FIGURES.items():
-        assert registry.builder(name) is getattr(figures, f"build_{name}")
+        assert registry.builder(name) is getattr(import_module(spec.module), f"build_{name}")
         assert spec.table in ("robustness", "per_image", "method_ranks", "regularizers")
         assert spec.extra in (None, "quality", "mixedlm")
     assert registry.figure_spec("h_heatmap").uses_measure

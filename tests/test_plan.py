@@ -51,7 +51,8 @@ def test_schema_enums_equal_the_registries():
     assert noise["corruptions"]["propertyNames"]["enum"] == list(CORRUPTIONS)
     assert noise["table"]["enum"] == ["auto", *SEVERITY_TABLES]
     attacks = noise["adversarial"]["properties"]
-    assert list(attacks) == list(ATTACK_OPTIONS)
+    # the explanation attack's options: tests/test_explanation_attack.py
+    assert list(attacks) == [*ATTACK_OPTIONS, "explanation_attack"]
     for name, options in ATTACK_OPTIONS.items():
         assert set(resolve(attacks[name], SCHEMA_DOC)["properties"]) == {"eps", *options}, name
     regs = DEFS["regularizers"]["properties"]
@@ -105,6 +106,8 @@ def job_params(plan: Plan) -> dict[tuple[str, ...], Any]:
         for noise, levels in plan.corruptions.items():
             for level in levels:
                 jobs["noisy_set", d, noise, level] = plan.noise_params(d, noise, level)
+        for level in plan.explanation:
+            jobs["linf_random_set", d, level] = plan.linf_random_params(d, level)
         for model in plan.user_models:
             jobs["import_model", d, model] = plan.import_params(d, model)
         for model in plan.models:
@@ -116,8 +119,14 @@ def job_params(plan: Plan) -> dict[tuple[str, ...], Any]:
                     jobs["adversarial_set", d, model, attack, level] = plan.attack_params(
                         d, model, attack, level
                     )
+            for level in plan.explanation:
+                for method in plan.explanation_methods:
+                    jobs["explanation_attack_set", d, model, level, method] = (
+                        plan.explanation_attack_params(d, model, level, method)
+                    )
+                jobs["cam_explanation_attack", d, model, level] = plan.explanation_cam_params(model)
             for noise in plan.noises:
-                for level in plan.levels(noise):
+                for level in plan.levels(noise) if noise != "explanation_attack" else []:
                     jobs["cam", d, model, noise, level] = plan.cam_params(model)
                 jobs["metrics", d, model, noise] = plan.metrics_params(noise)
             jobs["cam_grid", d, model] = plan.cam_grid_params()
@@ -141,9 +150,11 @@ def changed_rules(before: Plan, after: Plan) -> set[str]:
 
 
 # The rules that read each key, first matching pattern wins ("<*>" is any name of a map).
+EXPLANATION = {"explanation_attack_set", "cam_explanation_attack"}
 CHAIN = {
     "train_classifier",
     "adversarial_set",
+    *EXPLANATION,
     "cam",
     "cam_clean",
     "metrics",
@@ -154,9 +165,10 @@ QUALITY = {"quality", "quality_table", "quality_stats"}
 LEVELS = {"cam", "metrics", "cam_grid"}  # a level list of the grid's noise
 READERS: list[tuple[str, set[str]]] = [
     ("seed", {"prepare_data", "train_generative", "train_classifier", "noisy_set",
-              "adversarial_set", "metrics", "cam_grid", "quality", "quality_table", "segments"}),
+              "adversarial_set", "linf_random_set", "metrics", "cam_grid", "quality",
+              "quality_table", "segments"}),
     ("device", {"train_generative", "train_classifier", "import_model", "adversarial_set", "cam",
-                "cam_clean", "quality"}),
+                "cam_clean", "quality", *EXPLANATION}),
     # and the input size of the `models` entries (of both modes), and noise.table auto's choice
     ("datasets.<*>.image_size", {"prepare_data", "import_model", "train_classifier", "noisy_set"}),
     ("datasets.<*>.training.*", {"train_classifier"}),
@@ -168,23 +180,24 @@ READERS: list[tuple[str, set[str]]] = [
     ("datasets.<*>.noise.source", {"download", "noisy_set"}),
     ("datasets.<*>.noise.*", {"download"}),
     ("datasets.<*>.*", {"prepare_data"}),
-    ("architectures.<*>.target_layer", {"cam", "cam_clean", "quality"}),
+    ("architectures.<*>.target_layer", {"cam", "cam_clean", "quality", *EXPLANATION}),
     ("architectures.<*>.*", {"train_classifier"}),
     ("regularizers.*", {"train_classifier"}),
     ("training.seeds", CHAIN),
     ("training.*", {"train_classifier"}),
     ("generative.*", {"train_generative"}),
     ("noise.table", {"noisy_set"}),
-    ("noise.batch_size", {"noisy_set", "adversarial_set"}),
+    ("noise.batch_size", {"noisy_set", "adversarial_set", "explanation_attack_set"}),
     ("noise.corruptions.<*>.*", {"noisy_set", *LEVELS}),
-    ("noise.adversarial.*.eps", {"adversarial_set", *LEVELS}),
-    ("noise.adversarial.*", {"adversarial_set"}),
-    ("cam.batch_size", {"cam", "cam_clean", "import_model", "quality"}),  # and the accuracy pass
-    ("cam.target_policy", {"cam", "cam_clean"}),
-    ("cam.*", {"cam", "cam_clean", "quality"}),
+    ("noise.adversarial.*.eps", {"adversarial_set", "linf_random_set", *EXPLANATION, *LEVELS}),
+    ("noise.adversarial.*", {"adversarial_set", "explanation_attack_set"}),
+    ("cam.batch_size", {"cam", "cam_clean", "import_model", "quality", "cam_explanation_attack"}),
+    ("cam.target_policy", {"cam", "cam_clean", "cam_explanation_attack"}),
+    # the methods: which sets the explanation attack makes
+    ("cam.*", {"cam", "cam_clean", "quality", *EXPLANATION}),
     ("models.<*>.mode", {"import_model", *CHAIN}),  # the model moves between the two chains
-    ("models.<*>.target_layer", {"cam", "cam_clean", "quality"}),
-    ("models.<*>.cam_*", {"cam", "cam_clean", "quality"}),
+    ("models.<*>.target_layer", {"cam", "cam_clean", "quality", *EXPLANATION}),
+    ("models.<*>.cam_*", {"cam", "cam_clean", "quality", *EXPLANATION}),
     ("models.<*>.*", {"import_model", "train_classifier"}),
     # switching the faithfulness family off also drops the H-vs-faithfulness figure
     ("metrics.faithfulness.enabled", {*QUALITY, "figure"}),
@@ -267,7 +280,8 @@ def base(tmp_path_factory) -> dict:
             "regularizers": {"erm": {}, "vat": {}, "lvat_vae": {}, "lvat_glow": {}},
             "noise": {
                 "corruptions": {"gaussian": {"severities": [1, 3]}, "contrast": {"values": [0.5]}},
-                "adversarial": {"fgsm": {"eps": [8]}, "pgd": {"eps": [2]}},
+                "adversarial": {"fgsm": {"eps": [8]}, "pgd": {"eps": [2]},
+                                "explanation_attack": {"eps": [4]}},
             },
             "report": {"grid_noise": "contrast"},
             "models": {

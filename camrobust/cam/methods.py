@@ -157,6 +157,10 @@ METHODS: tuple[str, ...] = (
     "fem",
 )
 
+#: baseline methods whose maps are not explanations (figures mark them); filled in by the
+#: methods that define them
+PLACEBOS: frozenset[str] = frozenset()
+
 
 def check_methods(methods: object) -> tuple[str, ...]:
     """The requested method names as a de-duplicated tuple; ValueError for unknown ones."""

@@ -60,6 +60,9 @@ def _check_set(name: str, entry: Any, n: int | None, methods: set[str] | None) -
             f"{name}: CAM methods differ from the clean set: missing "
             f"{sorted(methods - set(maps))}, extra {sorted(set(maps) - methods)}"
         )
+    for method, own in entry.get("method_preds", {}).items():
+        if method not in maps or np.shape(own) != (count,):
+            raise ValueError(f"{name}: predictions of '{method}' need one per image of its maps")
     for method, m in maps.items():
         shape = np.shape(m)
         if len(shape) != 3 or shape[0] != count:
@@ -127,7 +130,9 @@ def per_image_table(
 ) -> pd.DataFrame:
     """Per-image similarities between clean and noisy CAMs for every method and level.
 
-    `clean` and each `noisy[level]` are ``{"maps": {method: N×h×w}, "preds": N}``. A pair is
+    `clean` and each `noisy[level]` are ``{"maps": {method: N×h×w}, "preds": N}``; a noisy set
+    whose methods explain image sets of their own (the explanation attack) also has
+    ``"method_preds": {method: N}``, each method's own predictions. A pair is
     ``kept`` when the predictions agree, ``degenerate`` when either normalised map is constant
     (all zero). With `masks` (N×H×W, nonzero = object), adds the energy share inside the mask
     and the pointing-game hit for the clean and the noisy map. The region measures (rbo) read
@@ -169,7 +174,8 @@ def per_image_table(
         jobs, desc="metrics", disable=None if progress is None else not progress
     ):
         entry = levels[level]
-        noisy_preds = np.asarray(entry["preds"], dtype=np.int64)
+        own = entry.get("method_preds", {})
+        noisy_preds = np.asarray(own.get(method, entry["preds"]), dtype=np.int64)
         a = clean_maps[method]
         b = _normalise(entry["maps"][method], (height, width), dev)
         flat_a, flat_b = a.reshape(n, -1), b.reshape(n, -1)

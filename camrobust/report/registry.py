@@ -1,7 +1,8 @@
 """The report figures by name: the table each one draws and the config keys it reads.
 
 The one list of figures: the `figure` rule expands its names and `scripts/figure.py` dispatches
-on them. Figure `name` is drawn by `camrobust.report.figures.build_<name>`. Imports nothing heavy
+on them. Figure `name` is drawn by `build_<name>` of its spec's `module` (by default
+`camrobust.report.figures`). Imports nothing heavy
 (no matplotlib, no torch): the Snakefile reads it on every dry run.
 """
 
@@ -12,13 +13,15 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
 
+from camrobust.explanation_names import EXPLANATION_ATTACK
+
 
 @dataclass(frozen=True)
 class FigureSpec:
     """What one figure reads: an input table (and `extra`, a second one) and, if `uses_measure`,
     `report.measure`; and whether it compares regularisers (so needs models of two of them,
     `compares_regularizers`). A figure with the quality table as `extra` is drawn only when
-    `metrics.faithfulness` is enabled. A figure of fixed `measures` is drawn only when every
+    `metrics.faithfulness` is enabled; one with a `noise`, only when that noise is configured. A figure of fixed `measures` is drawn only when every
     one of them is in `metrics.measures`."""
 
     table: str  # robustness, per_image, or a stats table (method_ranks, regularizers)
@@ -26,6 +29,8 @@ class FigureSpec:
     compares_regularizers: bool = False
     extra: str | None = None  # the quality table, or a second stats table (mixedlm)
     measures: tuple[str, ...] = ()
+    noise: str | None = None  # the noise it is about
+    module: str = "camrobust.report.figures"  # where its builder is
 
 
 FIGURES: dict[str, FigureSpec] = {
@@ -40,6 +45,12 @@ FIGURES: dict[str, FigureSpec] = {
         "regularizers", uses_measure=False, compares_regularizers=True, extra="mixedlm"
     ),
     "h_vs_faithfulness": FigureSpec("robustness", uses_measure=True, extra="quality"),
+    "explanation_attack": FigureSpec(
+        "robustness",
+        uses_measure=True,
+        noise=EXPLANATION_ATTACK,
+        module="camrobust.report.explanation_figure",
+    ),
 }
 
 
@@ -53,5 +64,4 @@ def figure_spec(name: str) -> FigureSpec:
 
 def builder(name: str) -> Callable[..., Any]:
     """The function drawing figure `name` (imports matplotlib only when called)."""
-    figure_spec(name)
-    return getattr(import_module("camrobust.report.figures"), f"build_{name}")
+    return getattr(import_module(figure_spec(name).module), f"build_{name}")
