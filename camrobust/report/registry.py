@@ -21,8 +21,8 @@ class FigureSpec:
     """What one figure reads: an input table (and `extra`, a second one) and, if `uses_measure`,
     `report.measure`; and whether it compares regularisers (so needs models of two of them,
     `compares_regularizers`). A figure with the quality table as `extra` is drawn only when
-    `metrics.faithfulness` is enabled; one with a `noise`, only when that noise is configured. A figure of fixed `measures` is drawn only when every
-    one of them is in `metrics.measures`."""
+    `metrics.faithfulness` is enabled; one with a `noise`, only when that noise is configured;
+    one of fixed `measures`, only when every one of them is in `metrics.measures`."""
 
     table: str  # robustness, per_image, or a stats table (method_ranks, regularizers)
     uses_measure: bool
