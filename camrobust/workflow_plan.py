@@ -12,7 +12,7 @@ from typing import Any
 
 from camrobust.config import merged, severity_table
 from camrobust.data.cifar10c import is_official
-from camrobust.names import GENERATIVE_OF, TARGET_LAYERS, model_name, split_model
+from camrobust.names import GENERATIVE_OF, RANDOM_METHODS, TARGET_LAYERS, model_name, split_model
 from camrobust.paths import CLEAN_LEVEL
 from camrobust.report.registry import FIGURES, figure_spec
 from camrobust.seeding import derive_seed
@@ -244,6 +244,9 @@ class Plan:
             "batch_size": cam["batch_size"],
             "autocast": None if cam["autocast"] == "none" else cam["autocast"],
         }
+        if RANDOM_METHODS & set(cam["methods"]):
+            # Only then: configs without RandomCAM keep their params, so nothing reruns.
+            params["seed"] = self.seed
         arch = split_model(model).arch
         if arch in self.config["models"]:
             # A user's model: target layer None means the family's default (camrobust/cam).

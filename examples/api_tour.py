@@ -75,8 +75,9 @@ def main() -> None:
     images = to_model_input(data["images"])
     model = random_model(images)
 
-    # Every CAM method from one batched pass: raw maps at the target layer's resolution.
-    clean = compute_cams(model, TARGET_LAYER, images, METHODS)
+    # Every CAM method from one batched pass: raw maps at the target layer's resolution (FullGrad
+    # and SobelCAM at the image's). The seed feeds the RandomCAM placebo: a draw per call.
+    clean = compute_cams(model, TARGET_LAYER, images, METHODS, seed=0)
     emit(
         "cams",
         methods=list(clean.maps),
@@ -90,7 +91,8 @@ def main() -> None:
         corrupted = corrupt(
             data["images"], NOISE, severity=level, seed=(SEED, "tour", level), progress=False
         )
-        noisy[str(level)] = compute_cams(model, TARGET_LAYER, to_model_input(corrupted), METHODS)
+        noisy_images = to_model_input(corrupted)
+        noisy[str(level)] = compute_cams(model, TARGET_LAYER, noisy_images, METHODS, seed=level)
         emit("corrupt", level=level, shape=list(corrupted.shape), dtype=str(corrupted.dtype))
 
     # Similarity of each clean/noisy map pair, on maps normalised to the image size.
