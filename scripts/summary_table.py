@@ -10,6 +10,7 @@ sm = snakemake  # noqa: F821
 with script_logging(sm.log[0]):
     robust = pd.read_csv(sm.input.robustness, dtype={"level": str})
     summary = tables.summary_table(robust, measure=sm.params.p["measure"])
+    summary = tables.with_method_notes(summary, robust)
     if "quality" in sm.input.keys():  # noqa: SIM118 (a Namedlist: `in` would test the values)
         summary = tables.with_quality(summary, pd.read_csv(sm.input.quality))
     with atomic_path(sm.output.csv) as tmp:

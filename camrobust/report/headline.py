@@ -18,6 +18,11 @@ Pooling rules (each line of the headline says which one it uses):
   confidence interval and adjusted p-value, how many strata are significantly higher or
   lower (the table's `significant` column), and how many models each side had.
 - Accuracy: the range of the clean test accuracy over the trained models (one value per model).
+- Placebos and identical maps (`baseline_clause`, where the robustness table has the `placebo`
+  and `same_as` columns): the ranking compares the explanation methods only, each group of
+  methods with identical maps once (by its first method, `ranked_rows`); the clause after it
+  gives how far the best method's H lies above the best placebo's (both pooled as above) and
+  names the groups, with the number of models each holds on.
 
 The text is valid Markdown and renders as an reStructuredText line block in the report (no
 inline markup characters).
@@ -63,6 +68,55 @@ def method_robustness(robust: pd.DataFrame, measure: str) -> pd.DataFrame:
         .reset_index()
     )
     return out.sort_values(["dataset", "h"], ascending=[True, False], na_position="last")
+
+
+def ranked_rows(robust: pd.DataFrame) -> pd.DataFrame:
+    """The robustness rows the method ranking compares: no placebo, and of each group of
+    methods with identical maps only its first (`same_as` empty); all rows without the columns."""
+    keep = pd.Series(True, index=robust.index)
+    if "placebo" in robust:
+        keep &= robust["placebo"].astype(str).str.lower() != "true"
+    if "same_as" in robust:
+        keep &= robust["same_as"].fillna("").astype(str) == ""
+    return robust[keep]
+
+
+def _group_names(robust: pd.DataFrame) -> list[str]:
+    """'first = twin = ...' for each group of identical maps, with the models it holds on."""
+    if "same_as" not in robust:
+        return []
+    twins = robust[robust["same_as"].fillna("").astype(str) != ""]
+    models = robust["model"].nunique()
+    groups = (
+        twins.drop_duplicates(["model", "method"])
+        .groupby(["model", "same_as"])["method"]
+        .agg(lambda m: " = ".join(sorted(m)))
+    )
+    names = (groups.index.get_level_values("same_as") + " = " + groups).value_counts()
+    return [
+        f"{name} ({'every model' if n == models else f'{n} of {models} models'})"
+        for name, n in sorted(names.items())
+    ]
+
+
+def baseline_clause(robust: pd.DataFrame, measure: str) -> str:
+    """One dataset's '; ...' after the method ranking: the best method's H over the best
+    placebo's, and the groups of identical maps; empty without placebos and groups."""
+    parts = []
+    if "placebo" in robust:
+        placebo = robust["placebo"].astype(str).str.lower() == "true"
+        best = method_robustness(ranked_rows(robust), measure).dropna(subset=["h"])
+        baselines = method_robustness(robust[placebo], measure).dropna(subset=["h"])
+        if placebo.any() and not best.empty and not baselines.empty:
+            top, base = best.iloc[0], baselines.iloc[0]
+            parts.append(
+                f"most robust minus best placebo ({base['method']}, H {_num(base['h'])}): "
+                f"{_num(top['h'] - base['h'], '+.3f')}"
+            )
+    groups = _group_names(robust)
+    if groups:
+        parts.append(f"same maps: {'; '.join(groups)}")
+    return "".join(f"; {part}" for part in parts)
 
 
 def regularizer_effects(
@@ -210,7 +264,7 @@ def headline(
     """The headline text (at most MAX_LINES lines); `where` names the summary table
     (`summary`), the per-image table (`per_image`), the stats folder (`stats`) and the report
     (`report`). Datasets that do not fit are named in one line pointing at the summary."""
-    methods = method_robustness(robust, measure)
+    methods = method_robustness(ranked_rows(robust), measure)
     effects = regularizer_effects(regularizer_table, measure, reference)
     acc = clean_accuracy(accuracy)
     require_columns(robust, ("regularizer",), "robustness table")
@@ -233,6 +287,7 @@ def headline(
             acc,
             reference,
         )
+        lines[1] += baseline_clause(robust[robust["dataset"] == dataset], measure)
         rest = len(datasets) - i - 1
         room = MAX_LINES - len(head) - len(tail) - len(body) - (2 if rest else 0)
         if len(lines) > room:
