@@ -159,6 +159,7 @@ def _check_cross_key_rules(config: Mapping[str, Any]) -> None:
     for name, spec in config["models"].items():
         _check_user_model(name, spec, config["datasets"])
     _check_quality(config)
+    _check_corruption_error_reference(config)
     _check_schedule("training", config["training"])
     for name, spec in config["datasets"].items():
         _check_dataset(name, spec)
@@ -203,6 +204,19 @@ def _check_quality(config: Mapping[str, Any]) -> None:
                     f"{section['images']} is more than datasets.{dataset}.n_eval "
                     f"({spec['n_eval']})",
                 )
+
+
+def _check_corruption_error_reference(config: Mapping[str, Any]) -> None:
+    """The mCE reference names a regulariser or a `models` entry. A regulariser the config does
+    not train is allowed (the default `erm` with the user's models alone): the table then says
+    per model that its reference was not run."""
+    name = config["report"]["corruption_error_reference"]
+    regularizers = load_yaml(SCHEMA)["$defs"]["regularizers"]["properties"]
+    if name not in regularizers and name not in config["models"]:
+        _fail(
+            "report.corruption_error_reference",
+            f"{name!r} is neither a regularizer ({', '.join(regularizers)}) nor a `models` name",
+        )
 
 
 def _check_schedule(key: str, training: Mapping[str, Any]) -> None:

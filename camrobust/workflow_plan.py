@@ -323,6 +323,13 @@ class Plan:
             "dpi": report["dpi"],
         }
 
+    def corruption_error_params(self) -> dict[str, Any]:
+        """The corruption error table: the corruption families (not the attacks) and the
+        reference, a regulariser or a `models` entry (camrobust/report/corruption_error.py)."""
+        name = self.config["report"]["corruption_error_reference"]
+        kind = "model" if name in self.config["models"] else "regularizer"
+        return {"corruptions": list(self.corruptions), "reference": {"kind": kind, "name": name}}
+
     def summary_params(self) -> dict[str, Any]:
         """The summary table and the headline: the similarity measure they show."""
         return {"measure": self.config["report"]["measure"]}
