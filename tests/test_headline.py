@@ -247,7 +247,7 @@ def test_placebos_leave_the_ranking_and_groups_of_identical_maps_are_named_once(
         "- most robust CAM method: gradcam, H 0.800 [0.750, 0.850]; least robust: eigencam, "
         "H 0.400 [0.350, 0.450] (5 of 6 cells defined) (means over 6 model x noise cells, "
         "levels pooled); most robust minus best placebo (randomcam, H 0.200): +0.600; "
-        "same maps: gradcam = hirescam (2 of 3 models)"
+        "same maps at the CAM layer: gradcam = hirescam (2 of 3 models)"
     )
     # without the columns (a table from before placebos) the line is as it was
     assert hl.headline(robust_table(), model_table(), accuracy_table(), "ssim", WHERE) == EXPECTED

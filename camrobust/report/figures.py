@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 
 import numpy as np
 import pandas as pd
@@ -54,7 +55,7 @@ def placebo_methods(table: pd.DataFrame) -> set[str]:
     return set(table.loc[flags, "method"].astype(str))
 
 
-def method_label(method: str, placebos: set[str]) -> str:
+def method_label(method: str, placebos: AbstractSet[str]) -> str:
     """A method's name in a figure, marked when it is a placebo baseline."""
     return f"{method} (placebo)" if method in placebos else method
 

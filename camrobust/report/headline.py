@@ -115,7 +115,7 @@ def baseline_clause(robust: pd.DataFrame, measure: str) -> str:
             )
     groups = _group_names(robust)
     if groups:
-        parts.append(f"same maps: {'; '.join(groups)}")
+        parts.append(f"same maps at the CAM layer: {'; '.join(groups)}")
     return "".join(f"; {part}" for part in parts)
 
 
