@@ -90,3 +90,28 @@ def test_method_comparisons_enter_each_group_once():
     # without the column (a table from before groups), the twin is one more method
     plain = method_ranks(prepare_table(both.drop(columns="same_as"), ["ssim"]), options)
     assert set(plain["k"]) == {4}
+
+
+def test_stats_tables_carry_the_placebo_marker():
+    """A column `placebo` beside `method`; the method comparisons mark both sides of a pair."""
+    from camrobust.stats import flip_tests
+    from camrobust.stats.run import mark_placebos
+
+    table = synthetic_per_image(n_images=20, methods=("gradcam", "randomcam", "sobelcam"))
+    table["placebo"] = table["method"] != "gradcam"
+    prepared = prepare_table(table, ["ssim"])
+    options = stats_options(
+        {"alpha": 0.05, "correction": "holm", "correction_scope": "stratum", "min_pairs": 5}
+        | {"measures": ["ssim"]}
+    )
+    pairs = mark_placebos(method_tests(prepared, options), prepared)
+    at = list(pairs.columns).index("group_b")
+    assert list(pairs.columns[at + 1 : at + 3]) == ["placebo_a", "placebo_b"]
+    tested = pairs[pairs["test"] == "wilcoxon"]
+    assert len(tested) and (tested["placebo_a"] == (tested["group_a"] != "gradcam")).all()
+    assert (tested["placebo_b"] == (tested["group_b"] != "gradcam")).all()
+    assert pairs.loc[pairs["test"] == "friedman", "placebo_a"].isna().all()
+    flips = mark_placebos(flip_tests(prepared, options), prepared)
+    assert (flips["placebo"] == (flips["method"] != "gradcam")).all()
+    plain = prepare_table(table.drop(columns="placebo"), ["ssim"])
+    assert "placebo" not in mark_placebos(flip_tests(plain, options), plain)

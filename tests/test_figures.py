@@ -475,3 +475,10 @@ def test_placebos_are_labelled_in_every_method_figure(per_image, robust):
     assert not ranks.loc[ranks["method"] != "eigencam", "placebo"].any()
     texts = [t.get_text() for t in figures.build_average_ranks(ranks).axes[0].texts]
     assert any(t.startswith("eigencam (placebo) (") for t in texts)
+    regs = regularizer_model_tests(prepare_table(per, ("ssim",)), STATS)
+    forest = figures.build_forest_plot(
+        regs.assign(placebo=regs["method"] == "eigencam"),
+        mixedlm_tests(prepare_table(per, ("ssim",)), STATS),
+    )
+    rows = [t.get_text() for t in forest.axes[0].get_yticklabels()]
+    assert "eigencam (placebo) / gaussian" in rows and "gradcam / gaussian" in rows

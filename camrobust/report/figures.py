@@ -329,7 +329,9 @@ def _forest_terms(regularizers: pd.DataFrame, mixedlm: pd.DataFrame) -> pd.DataF
     terms = pd.concat([primary.assign(kind="model means"), mixed], ignore_index=True)
     if terms.empty:
         raise ValueError("regularizers and mixedlm have no regularizer estimates to plot")
-    row = terms["method"].astype(str) + " / " + terms["noise"].astype(str)
+    placebos = placebo_methods(regularizers)
+    methods = [method_label(m, placebos) for m in terms["method"].astype(str)]
+    row = pd.Series(methods, index=terms.index) + " / " + terms["noise"].astype(str)
     return terms[[*keys, *bounds, "kind"]].assign(row=row)
 
 
