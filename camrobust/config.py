@@ -165,6 +165,7 @@ def _check_cross_key_rules(config: Mapping[str, Any]) -> None:
         _check_user_model(name, spec, config["datasets"])
     _check_quality(config)
     _check_explanation_attack(config)
+    _check_corruption_error_reference(config)
     _check_schedule("training", config["training"])
     for name, spec in config["datasets"].items():
         _check_dataset(name, spec)
@@ -224,6 +225,19 @@ def _check_explanation_attack(config: Mapping[str, Any]) -> None:
         )
     if config["report"]["grid_noise"] == EXPLANATION_ATTACK:
         _fail("report.grid_noise", "the explanation attack's images differ per CAM method")
+
+
+def _check_corruption_error_reference(config: Mapping[str, Any]) -> None:
+    """The mCE reference names a regulariser or a `models` entry. A regulariser the config does
+    not train is allowed (the default `erm` with the user's models alone): the table then says
+    per model that its reference was not run."""
+    name = config["report"]["corruption_error_reference"]
+    regularizers = load_yaml(SCHEMA)["$defs"]["regularizers"]["properties"]
+    if name not in regularizers and name not in config["models"]:
+        _fail(
+            "report.corruption_error_reference",
+            f"{name!r} is neither a regularizer ({', '.join(regularizers)}) nor a `models` name",
+        )
 
 
 def _check_schedule(key: str, training: Mapping[str, Any]) -> None:

@@ -18,6 +18,9 @@ TARGET_LAYERS: dict[str, str] = {
     "resnet18": "layer4",
     "vgg11_bn": "features.conv8",
 }
+# The CAM methods that draw random numbers, so their jobs read the config seed (torch-free copy
+# of the engine's `methods.BATCH_MAPS` entries with needs_seed; tests/test_cam.py keeps them equal).
+RANDOM_METHODS = frozenset({"randomcam"})
 # Architectures whose head has no dropout layer, so `architectures.<name>.dropout` is an error.
 ARCHS_WITHOUT_DROPOUT: tuple[str, ...] = ("resnet18",)
 # Which generative model each latent-space regulariser perturbs in.

@@ -18,7 +18,7 @@ from camrobust.explanation_names import (
     LINF_RANDOM,
     attacked_methods,
 )
-from camrobust.names import GENERATIVE_OF, TARGET_LAYERS, model_name, split_model
+from camrobust.names import GENERATIVE_OF, RANDOM_METHODS, TARGET_LAYERS, model_name, split_model
 from camrobust.paths import CLEAN_LEVEL
 from camrobust.report.registry import FIGURES, figure_spec
 from camrobust.seeding import derive_seed
@@ -268,6 +268,9 @@ class Plan:
             "batch_size": cam["batch_size"],
             "autocast": None if cam["autocast"] == "none" else cam["autocast"],
         }
+        if RANDOM_METHODS & set(cam["methods"]):
+            # Only then: configs without RandomCAM keep their params, so nothing reruns.
+            params["seed"] = self.seed
         arch = split_model(model).arch
         if arch in self.config["models"]:
             # A user's model: target layer None means the family's default (camrobust/cam).
@@ -402,6 +405,13 @@ class Plan:
             "levels": self.levels(noise),
             "dpi": report["dpi"],
         }
+
+    def corruption_error_params(self) -> dict[str, Any]:
+        """The corruption error table: the corruption families (not the attacks) and the
+        reference, a regulariser or a `models` entry (camrobust/report/corruption_error.py)."""
+        name = self.config["report"]["corruption_error_reference"]
+        kind = "model" if name in self.config["models"] else "regularizer"
+        return {"corruptions": list(self.corruptions), "reference": {"kind": kind, "name": name}}
 
     def summary_params(self) -> dict[str, Any]:
         """The summary table and the headline: the similarity measure they show."""

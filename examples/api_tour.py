@@ -75,8 +75,9 @@ def main() -> None:
     images = to_model_input(data["images"], "cpu")
     model = random_model(images)
 
-    # Every CAM method from one batched pass: raw maps at the target layer's resolution.
-    clean = compute_cams(model, TARGET_LAYER, images, METHODS)
+    # Every CAM method from one batched pass: raw maps at the target layer's resolution (FullGrad
+    # and SobelCAM at the image's). The seed feeds the RandomCAM placebo: a draw per call.
+    clean = compute_cams(model, TARGET_LAYER, images, METHODS, seed=0)
     emit(
         "cams",
         methods=list(clean.maps),
@@ -91,7 +92,7 @@ def main() -> None:
             data["images"], NOISE, severity=level, seed=(SEED, "tour", level), progress=False
         )
         noisy_input = to_model_input(corrupted, "cpu")
-        noisy[str(level)] = compute_cams(model, TARGET_LAYER, noisy_input, METHODS)
+        noisy[str(level)] = compute_cams(model, TARGET_LAYER, noisy_input, METHODS, seed=level)
         emit("corrupt", level=level, shape=list(corrupted.shape), dtype=str(corrupted.dtype))
 
     # Similarity of each clean/noisy map pair, on maps normalised to the image size.

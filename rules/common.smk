@@ -44,7 +44,13 @@ def all_targets():
         *stats_outputs(),
         *report_outputs(),
         *quality_outputs(),
+        *corruption_error_outputs(),
     ]
+
+
+def corruption_error_outputs():
+    """The corruption error table, when a corruption family is configured (not attacks alone)."""
+    return [paths.table("corruption_error.csv")] if PLAN.corruptions else []
 
 
 def quality_files():

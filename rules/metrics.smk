@@ -84,3 +84,24 @@ rule accuracy_table:
         ENV_ANALYSIS
     script:
         "../scripts/accuracy_table.py"
+
+
+# Corruption error, mCE and relative mCE per model (Hendrycks & Dietterich), from the accuracies.
+rule corruption_error_table:
+    input:
+        rules.accuracy_table.output[0],
+    output:
+        report(
+            paths.table("corruption_error.csv"),
+            caption="../report/corruption_error.rst",
+            category="Tables",
+        ),
+    log:
+        f"{R}/logs/tables/corruption_error.log",
+    localrule: True
+    conda:
+        ENV_ANALYSIS
+    params:
+        p=PLAN.corruption_error_params(),
+    script:
+        "../scripts/corruption_error_table.py"

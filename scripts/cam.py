@@ -3,6 +3,7 @@
 import torch
 
 from camrobust.cam import compute_cams
+from camrobust.cam.placebo import call_seed
 from camrobust.cam.store import load_cams, save_cams
 from camrobust.logs import script_logging
 from camrobust.models.inference import classifier_and_images
@@ -16,6 +17,9 @@ with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
     targets = None
     if "clean" in sm.input.keys():  # noqa: SIM118 (a Namedlist: `in` would test the values)
         targets = torch.from_numpy(load_cams(sm.input.clean)["preds"]).to(device)
+    # RandomCAM's draws, one per CAM job (the params carry the seed only when it runs)
+    wc = sm.wildcards
+    seed = call_seed(p["seed"], wc.dataset, wc.model, wc.noise, wc.level) if "seed" in p else None
     result = compute_cams(
         model,
         target_layer=p["target_layer"],
@@ -27,6 +31,7 @@ with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
         # A user's model may name its layer's layout; None: from the model family.
         layout=p.get("layout"),
         prefix_tokens=p.get("prefix_tokens"),
+        seed=seed,
     )
     used = result.preds if targets is None else targets
     save_cams(sm.output[0], result.maps, result.logits, result.preds, used)

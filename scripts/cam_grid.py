@@ -4,10 +4,12 @@ import numpy as np
 import torch
 
 from camrobust.cam import normalize_maps
+from camrobust.cam.methods import PLACEBOS
 from camrobust.cam.store import load_cams
 from camrobust.io import load_npz
 from camrobust.logs import script_logging
 from camrobust.report.cam_grid import build_cam_grid, pick_images
+from camrobust.report.figures import method_label
 from camrobust.report.png import save_png
 
 sm = snakemake  # noqa: F821
@@ -34,7 +36,7 @@ with script_logging(sm.log[0]) as log:
         maps,
         np.stack([c["preds"][pick] for c in cams]),
         [str(c) for c in clean["class_names"]],
-        methods,
+        [method_label(m, PLACEBOS) for m in methods],
         [f"{p['noise']} {lv}" for lv in p["levels"]],
         dpi=p["dpi"],
     )

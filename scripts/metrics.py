@@ -5,6 +5,7 @@ from camrobust.explanation_names import EXPLANATION_ATTACK
 from camrobust.io import atomic_path, load_npz
 from camrobust.logs import script_logging
 from camrobust.metrics import aggregate, make_regions, per_image_table
+from camrobust.metrics.equivalence import same_as, with_method_columns
 from camrobust.names import split_model
 
 sm = snakemake  # noqa: F821
@@ -48,6 +49,12 @@ with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
     robust = aggregate(
         table, measures=p["measures"], n_boot=p["bootstrap"], ci=p["ci"], seed=p["seed"]
     )
+    # The model's groups of identical maps, from its clean images (the same in every noise's job)
+    groups = same_as(clean["maps"], images["images"].shape[1:3])
+    table, robust = (with_method_columns(t, groups) for t in (table, robust))
+    for group in sorted(set(groups.values()) - {""}):
+        twins = [m for m, first in groups.items() if first == group]
+        log.info("same maps on every clean image: %s = %s", group, " = ".join(twins))
     with atomic_path(sm.output.per_image) as tmp:
         table.to_parquet(tmp, index=False)
     with atomic_path(sm.output.robustness) as tmp:

@@ -11,6 +11,7 @@ with script_logging(sm.log[0]):
     robust = pd.read_csv(sm.input.robustness, dtype={"level": str})
     measure = sm.params.p["measure"]
     summary = tables.lead_summary(robust, measure)
+    summary = tables.with_method_notes(summary, robust)
     if "quality" in sm.input.keys():  # noqa: SIM118 (a Namedlist: `in` would test the values)
         summary = tables.with_quality(summary, pd.read_csv(sm.input.quality))
     with atomic_path(sm.output.csv) as tmp:

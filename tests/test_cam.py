@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import pytorch_grad_cam as pgc
@@ -10,12 +12,20 @@ import torch
 import torchvision
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 import camrobust.cam.engine as engine
 from camrobust.cam import METHODS, compute_cams, normalize_maps
 from camrobust.cam.eigen import principal_projection
-from camrobust.cam.methods import CHANNEL_WEIGHTS, MAP_FUNCTIONS
+from camrobust.cam.methods import (
+    BATCH_MAPS,
+    CHANNEL_WEIGHTS,
+    INPUT_RESOLUTION,
+    MAP_FUNCTIONS,
+    PLACEBOS,
+)
 from camrobust.metrics import per_image_table
+from camrobust.names import RANDOM_METHODS
 from camrobust.seeding import derive_seed, torch_generator
 
 ORACLE = {
@@ -30,8 +40,14 @@ ORACLE = {
     "fem": pgc.FEM,
     "scorecam": pgc.ScoreCAM,
     "ablationcam": pgc.AblationCAM,
+    "fullgrad": pgc.FullGrad,
+    "kpcacam": pgc.KPCA_CAM,
+    "shapleycam": pgc.ShapleyCAM,
 }
-ONE_PASS = tuple(m for m in METHODS if m in MAP_FUNCTIONS)
+#: pytorch-grad-cam's FullGrad and ShapleyCAM differentiate w.r.t. the input: no cut at the layer
+WHOLE_NETWORK = ("fullgrad", "shapleycam")
+# KPCA-CAM is compared in float64 (test_fullgrad_kpca_shapley_match_pytorch_grad_cam)
+ONE_PASS = tuple(m for m in METHODS if m in MAP_FUNCTIONS and m != "kpcacam")
 EIGEN = ("eigencam", "eigengradcam")
 TOL = 1e-4
 
@@ -103,16 +119,23 @@ def _oracle(
 ) -> np.ndarray:
     """pytorch-grad-cam's maps. To keep tests fast its backward is confined to the layers after
     the target (parameters frozen, the target output made a grad-requiring copy first); the
-    gradient w.r.t. the target output, all it uses, is unchanged. `reshape` is its
-    reshape_transform, `ablation_layer` its AblationCAM layer."""
+    gradient w.r.t. the target output, all it uses, is unchanged (not for `WHOLE_NETWORK`, whose
+    gradients reach the input). `reshape` is its reshape_transform, `ablation_layer` its
+    AblationCAM layer."""
     target_layer = model.get_submodule(layer)
+    cut = method not in WHOLE_NETWORK
     flags = [(p, p.requires_grad) for p in model.parameters()]
     for p, _ in flags:
-        p.requires_grad_(False)
+        # Its ShapleyCAM fails where the gradient does not depend on the activations (a linear
+        # head) unless it depends on a parameter: parameters stay trainable for it.
+        p.requires_grad_(p.requires_grad and method == "shapleycam")
     handle = target_layer.register_forward_hook(
-        lambda module, args, out: out.detach().requires_grad_().clone()
+        lambda module, args, out: out.detach().requires_grad_().clone() if cut else out
     )
-    cam = ORACLE[method](model, [target_layer], reshape_transform=reshape)
+    if method == "fullgrad":  # it finds its own layers; it would reshape their gradients too
+        cam = ORACLE[method](model, [])
+    else:
+        cam = ORACLE[method](model, [target_layer], reshape_transform=reshape)
     if method == "ablationcam":
         cam.batch_size = 64
         if ablation_layer is not None:
@@ -121,7 +144,9 @@ def _oracle(
         cam.batch_size = 128
     wrapped = None if targets is None else [ClassifierOutputTarget(int(t)) for t in targets]
     try:
-        return cam(input_tensor=x, targets=wrapped)
+        # ShapleyCAM's second backward: attention through the math kernel (as the engine)
+        with sdpa_kernel([SDPBackend.MATH]):
+            return cam(input_tensor=x, targets=wrapped)
     finally:
         cam.activations_and_grads.release()
         handle.remove()
@@ -176,11 +201,95 @@ def test_score_and_ablation_match_pytorch_grad_cam(models, arch, layer, n):
         _assert_matches(method, res.maps[method], _oracle(method, model, layer, x))
 
 
+def _smooth() -> nn.Module:
+    """Smooth activations after the target layer ("2"): a non-zero second derivative, so
+    ShapleyCAM's Hessian term is not zero (behind ReLUs it is, and ShapleyCAM is Grad-CAM)."""
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.SiLU(),
+        nn.Conv2d(16, 16, 3, padding=1),
+        nn.GELU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, 10),
+    )
+
+
+BUILDERS["smooth"] = _smooth
+PEERS = ("fullgrad", "kpcacam", "shapleycam")
+
+
+@pytest.mark.parametrize(
+    ("arch", "layer", "size"),
+    [
+        ("resnet18", "layer4", 32),
+        ("resnet18", "layer3.1", 32),  # 8×8 maps
+        ("vgg11_bn", "features.20", 32),
+        ("smooth", "2", 16),  # 256 pixels: scikit-learn's KernelPCA switches to ARPACK
+    ],
+)
+def test_fullgrad_kpca_shapley_match_pytorch_grad_cam(models, arch, layer, size):
+    """Both sides in float64: scikit-learn's KernelPCA, which pytorch-grad-cam's KPCA-CAM calls,
+    computes in the activations' dtype, and its double-centred sigmoid kernel cancels; in
+    float32 it moves normalised maps of vgg11_bn features.27 (2×2) by up to 1.1e-3 against
+    itself in float64, which the engine (float64 inside) matches exactly."""
+    model, x = copy.deepcopy(models[arch]).double(), _images(5, arch, size=size).double()
+    res = compute_cams(model, layer, x, methods=(*PEERS, "gradcam"), batch_size=3)
+    assert res.maps["fullgrad"].shape == (5, size, size)
+    for method in PEERS:
+        assert bool((normalize_maps(res.maps[method]).flatten(1).amax(1) == 1).all()), method
+        _assert_matches(method, res.maps[method], _oracle(method, model, layer, x))
+    if arch == "smooth":  # the Hessian term changes the map
+        shapley, gradcam = (normalize_maps(res.maps[m]) for m in ("shapleycam", "gradcam"))
+        assert (shapley - gradcam).abs().max() > 1e-2
+    else:  # piecewise linear after the layer: the Hessian term is zero
+        assert torch.equal(res.maps["shapleycam"], res.maps["gradcam"])
+
+
+def test_randomcam_is_seeded_reproducible_and_independent_of_batching(models):
+    """Map = Σ_c w_c A_c with w uniform in [-1, 1) from the seed, drawn for the whole call."""
+    from camrobust.cam.placebo import random_channel_weights
+
+    model, x = models["tiny"], _images(7, "randomcam")
+    one = compute_cams(model, "8", x, methods=("randomcam",), seed=11, batch_size=7)
+    again = compute_cams(model, "8", x, methods=("randomcam",), seed=11, batch_size=3)
+    other = compute_cams(model, "8", x, methods=("randomcam",), seed=12, batch_size=7)
+    torch.testing.assert_close(one.maps["randomcam"], again.maps["randomcam"])
+    assert (one.maps["randomcam"] - other.maps["randomcam"]).abs().max() > 1e-3
+    weights = random_channel_weights(11, 7, 24)
+    assert weights.shape == (7, 24) and -1 <= weights.min() < -0.5 and 0.5 < weights.max() < 1
+    acts = model[:9](x).double()
+    expected = torch.einsum("nc,nchw->nhw", weights, acts).float()
+    torch.testing.assert_close(one.maps["randomcam"], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_sobelcam_equals_scipy_sobel_magnitude_of_the_luma():
+    """Class-blind: the same map for any model and target; equals scipy.ndimage.sobel's
+    √(gx² + gy²) of the BT.601 gray level (border mode 'reflect')."""
+    from scipy import ndimage
+
+    x = _images(3, "sobel", size=20)
+    tiny, resnet = _seeded("tiny", _tiny), _seeded("resnet18", _resnet18_cifar)
+    maps = compute_cams(tiny, "8", x, methods=("sobelcam",)).maps["sobelcam"]
+    targets = torch.tensor([1, 4, 7])
+    other = compute_cams(resnet, "layer4", x, methods=("sobelcam",), targets=targets)
+    assert torch.equal(maps, other.maps["sobelcam"])
+    for image, ours in zip(x.double().numpy(), maps.numpy(), strict=True):
+        gray = 0.299 * image[0] + 0.587 * image[1] + 0.114 * image[2]
+        expected = np.hypot(ndimage.sobel(gray, axis=0), ndimage.sobel(gray, axis=1))
+        np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-6)
+
+
 def test_registries_cover_every_method_once():
     """METHODS is the report order of the two registries: map functions and channel weights."""
-    assert sorted(METHODS) == sorted([*MAP_FUNCTIONS, *CHANNEL_WEIGHTS])
+    assert sorted(METHODS) == sorted([*MAP_FUNCTIONS, *CHANNEL_WEIGHTS, *BATCH_MAPS])
     assert not set(MAP_FUNCTIONS) & set(CHANNEL_WEIGHTS)
-    assert set(ORACLE) == set(METHODS)
+    assert not (set(MAP_FUNCTIONS) | set(CHANNEL_WEIGHTS)) & set(BATCH_MAPS)
+    assert set(ORACLE) == set(METHODS) - PLACEBOS
+    assert {"randomcam", "sobelcam"} == PLACEBOS and set(METHODS) >= INPUT_RESOLUTION
+    assert {name for name, m in BATCH_MAPS.items() if m.needs_seed} == RANDOM_METHODS
     assert [m for m, w in CHANNEL_WEIGHTS.items() if w.uses_suffix] == ["ablationcam"]
 
 
@@ -212,8 +321,8 @@ def test_explicit_targets_perturbation_methods(models):
 
 def test_same_seed_same_numbers(models):
     model, x = models["tiny"], _images(6, "determinism")
-    a = compute_cams(model, "7", x, methods=METHODS, batch_size=4)
-    b = compute_cams(model, "7", x, methods=METHODS, batch_size=4)
+    a = compute_cams(model, "7", x, methods=METHODS, batch_size=4, seed=5)
+    b = compute_cams(model, "7", x, methods=METHODS, batch_size=4, seed=5)
     for method in METHODS:
         assert torch.equal(a.maps[method], b.maps[method])
     assert torch.equal(a.logits, b.logits)
@@ -221,8 +330,8 @@ def test_same_seed_same_numbers(models):
 
 def test_autocast_bf16_keeps_float32_maps_close_to_fp32(models):
     model, x = models["tiny"], _images(6, "autocast")
-    full = compute_cams(model, "8", x, methods=METHODS)
-    half = compute_cams(model, "8", x, methods=METHODS, autocast="bf16")
+    full = compute_cams(model, "8", x, methods=METHODS, seed=0)
+    half = compute_cams(model, "8", x, methods=METHODS, autocast="bf16", seed=0)
     for method in METHODS:
         assert half.maps[method].dtype == torch.float32
         a = normalize_maps(full.maps[method], size=(32, 32)).flatten()
@@ -300,10 +409,10 @@ def test_hooks_and_state_restored_also_on_error(models):
             assert not module._forward_hooks and not module._forward_pre_hooks
 
     x = _images(5, "state")
-    compute_cams(model, "8", x, methods=METHODS, batch_size=2)
+    compute_cams(model, "8", x, methods=METHODS, batch_size=2, seed=0)
     untouched()
     with pytest.raises(ValueError, match="targets must lie"):
-        compute_cams(model, "8", x, methods=METHODS, targets=torch.full((5,), 99))
+        compute_cams(model, "8", x, methods=METHODS, targets=torch.full((5,), 99), seed=0)
     untouched()
 
     def boom(module, args, output):
@@ -311,7 +420,7 @@ def test_hooks_and_state_restored_also_on_error(models):
 
     handle = model[10].register_forward_hook(boom)
     with pytest.raises(RuntimeError, match="boom"):
-        compute_cams(model, "8", x, methods=METHODS)
+        compute_cams(model, "8", x, methods=METHODS, seed=0)
     handle.remove()
     untouched()
 
@@ -331,7 +440,11 @@ def test_bad_arguments_name_what_is_wrong(models):
     with pytest.raises(ValueError, match="autocast"):
         compute_cams(model, "8", x, methods=METHODS, autocast="fp8")
     with pytest.raises(ValueError, match="ran 2 times"):
-        compute_cams(models["resnet18"], "layer4.0.relu", x, methods=METHODS)
+        compute_cams(models["resnet18"], "layer4.0.relu", x, methods=METHODS, seed=0)
+    with pytest.raises(
+        ValueError, match="randomcam draws random weights: pass compute_cams a seed"
+    ):
+        compute_cams(model, "8", x, methods=("gradcam", "randomcam"))
     nested = nn.Sequential(model[:9], nn.AdaptiveAvgPool2d(1), nn.Flatten(), model[11])
     assert compute_cams(nested, "0.8", x, methods="gradcam").maps["gradcam"].shape == (2, 8, 8)
 
@@ -583,16 +696,53 @@ def test_transformers_match_pytorch_grad_cam_with_its_reshape_transform(arch):
     build, layer, reshape, prefix = TRANSFORMERS[arch]
     model, x = _seeded(arch, _lively(build)).double(), _images(4, arch).double()
     targets = torch.tensor([0, 3, 6, 9])  # several classes: one class's maps may all be < 0
-    res = compute_cams(model, None, x, methods=METHODS, targets=targets, batch_size=3)
+    res = compute_cams(model, None, x, methods=METHODS, targets=targets, batch_size=3, seed=0)
     assert res.layer == layer
     assert torch.equal(res.preds, model(x).argmax(1))
     for method in METHODS:
-        assert res.maps[method].shape == (4, 4, 4), method
+        side = 32 if method in INPUT_RESOLUTION else 4
+        assert res.maps[method].shape == (4, side, side), method
         # a pattern in some map (degenerate, all-zero maps would match each other trivially)
         assert bool((normalize_maps(res.maps[method]).flatten(1).amax(1) == 1).any()), method
-        zeroing = _ZeroingAblationVit(prefix)
-        oracle = _oracle(method, model, layer, x, targets, reshape=reshape, ablation_layer=zeroing)
+        if method in PLACEBOS:
+            continue
+        if method == "shapleycam":
+            oracle = _shapley_reference(model, layer, x, targets, reshape)
+        else:
+            zeroing = _ZeroingAblationVit(prefix)
+            oracle = _oracle(method, model, layer, x, targets, reshape, ablation_layer=zeroing)
         _assert_matches(method, res.maps[method], oracle)
+    # LayerNorm, GELU and attention are curved: ShapleyCAM's Hessian term moves the map (by
+    # 6e-4 on these Swins, 1e-2 or more on the ViTs; float64 rounding is 1e-15)
+    shapley, gradcam = (normalize_maps(res.maps[m]) for m in ("shapleycam", "gradcam"))
+    assert (shapley - gradcam).abs().max() > 1e-4
+
+
+def _shapley_reference(model, layer, x, targets, reshape) -> np.ndarray:
+    """ShapleyCAM's formula with torch.autograd.functional's Hessian-vector product, normalised
+    at the image size. pytorch-grad-cam 1.5.7's ShapleyCAM cannot serve here: it weights the
+    activations before its reshape_transform, so it fails on token and channels-last layers."""
+    module = model.get_submodule(layer)
+    store: list[torch.Tensor] = []
+    handle = module.register_forward_hook(lambda m, args, out: store.append(out))
+    model(x)
+    handle.remove()
+    acts = store[0].detach()
+
+    def score(replacement: torch.Tensor) -> torch.Tensor:
+        swap = module.register_forward_hook(lambda m, args, out: replacement)
+        try:
+            return model(x).gather(1, targets[:, None]).sum()
+        finally:
+            swap.remove()
+
+    with sdpa_kernel([SDPBackend.MATH]):
+        _, hvp = torch.autograd.functional.hvp(score, acts, v=acts)
+        grads = torch.autograd.functional.jacobian(score, acts)
+    a, g, h = (reshape(t) for t in (acts, grads, hvp))
+    weights = (g - 0.5 * h).mean(dim=(2, 3))
+    cam = torch.einsum("nc,nchw->nhw", weights, a)
+    return normalize_maps(cam, size=tuple(x.shape[-2:])).numpy()
 
 
 def test_layout_override_equals_family_default_and_inverts_for_ablation(monkeypatch):

@@ -69,6 +69,7 @@ BAD = [
     ({**OK, "training": {"seeds": [0, 0]}}, "training.seeds"),
     ({**OK, "noise": {"adversarial": {"fgsm": {"eps": [8], "steps": 3}}}}, "unknown key 'noise.adversarial.fgsm.steps'"),
     ({**OK, "report": {"grid_noise": "fog"}}, "report.grid_noise: 'fog' is not a configured noise"),
+    ({**OK, "report": {"corruption_error_reference": "alexnet"}}, "report.corruption_error_reference: 'alexnet' is neither a regularizer (erm, vat, lvat_vae, lvat_glow) nor a `models` name"),
     ({**OK, "report": {"measure": "pearson"}, "metrics": {"measures": ["ssim"]}, "stats": {"measures": ["ssim"]}}, "report.measure: 'pearson' is not in metrics.measures"),
     # the defaults of stats.measures and report.measure name rbo: dropping it names them first
     ({**OK, "metrics": {"measures": ["ssim"]}}, "stats.measures: 'rbo' is not in metrics.measures"),

@@ -495,3 +495,33 @@ def test_accuracy_vs_severity_averages_the_seeds_of_a_regulariser(per_image):
         # Seed 1 is right at every level; the clean accuracy is the same for both seeds.
         expected = [clean, *((np.array(noisy) + 1.0) / 2)]
         np.testing.assert_allclose(line.get_ydata(), expected)
+
+
+def test_placebos_are_labelled_in_every_method_figure(per_image, robust):
+    """A `placebo` column (the metrics stage's) marks the baselines: '(placebo)' on their tick
+    labels, legend entries and annotations, and dashed severity curves."""
+    marked = robust.assign(placebo=robust["method"] == "eigencam")
+    heat = figures.build_h_heatmap(marked, "ssim").axes[0]
+    assert [t.get_text() for t in heat.get_yticklabels()] == [
+        "eigencam (placebo)", "gradcam", "hirescam"
+    ]  # fmt: skip
+    curves = figures.build_severity_curves(marked, "ssim")
+    styles = {line.get_label(): line.get_linestyle() for line in curves.axes[0].lines}
+    assert styles == {"eigencam (placebo)": "--", "gradcam": "-", "hirescam": "-"}
+    legend = [t.get_text() for t in curves.legends[0].get_texts()]
+    assert "eigencam (placebo)" in legend
+    per = per_image.assign(placebo=per_image["method"] == "eigencam")
+    boxes = figures.build_kept_flipped(per, "ssim").axes[0]
+    assert "eigencam (placebo)" in [t.get_text() for t in boxes.get_xticklabels()]
+    ranks = method_ranks(prepare_table(per, ("ssim",)), STATS)
+    assert ranks.loc[ranks["method"] == "eigencam", "placebo"].all()
+    assert not ranks.loc[ranks["method"] != "eigencam", "placebo"].any()
+    texts = [t.get_text() for t in figures.build_average_ranks(ranks).axes[0].texts]
+    assert any(t.startswith("eigencam (placebo) (") for t in texts)
+    regs = regularizer_model_tests(prepare_table(per, ("ssim",)), STATS)
+    forest = figures.build_forest_plot(
+        regs.assign(placebo=regs["method"] == "eigencam"),
+        mixedlm_tests(prepare_table(per, ("ssim",)), STATS),
+    )
+    rows = [t.get_text() for t in forest.axes[0].get_yticklabels()]
+    assert "eigencam (placebo) / gaussian" in rows and "gradcam / gaussian" in rows

@@ -140,6 +140,8 @@ def job_params(plan: Plan) -> dict[tuple[str, ...], Any]:
         jobs["quality_stats",] = plan.quality_stats_params()
     jobs["summary_table",] = plan.summary_params()
     jobs["headline",] = plan.summary_params()
+    if plan.corruptions:
+        jobs["corruption_error_table",] = plan.corruption_error_params()
     return jobs
 
 
@@ -164,9 +166,10 @@ CHAIN = {
 QUALITY = {"quality", "quality_table", "quality_stats"}
 LEVELS = {"cam", "metrics", "cam_grid"}  # a level list of the grid's noise
 READERS: list[tuple[str, set[str]]] = [
+    # cam and cam_clean: the default methods include randomcam, which draws from the seed
     ("seed", {"prepare_data", "train_generative", "train_classifier", "noisy_set",
-              "adversarial_set", "linf_random_set", "metrics", "cam_grid", "quality",
-              "quality_table", "segments"}),
+              "adversarial_set", "linf_random_set", "cam", "cam_clean", "metrics", "cam_grid",
+              "quality", "quality_table", "segments"}),
     ("device", {"train_generative", "train_classifier", "import_model", "adversarial_set", "cam",
                 "cam_clean", "quality", *EXPLANATION}),
     # and the input size of the `models` entries (of both modes), and noise.table auto's choice
@@ -216,6 +219,7 @@ READERS: list[tuple[str, set[str]]] = [
     ("report.dpi", {"figure", "cam_grid"}),
     ("report.measure", {"figure", "summary_table", "headline"}),
     ("report.grid_*", {"cam_grid"}),
+    ("report.corruption_error_reference", {"corruption_error_table"}),
 ]  # fmt: skip
 
 
@@ -354,6 +358,7 @@ def candidates(key: str, node: dict, value: Any, files: dict[str, list[str]]) ->
         "grid_noise": ["gaussian"],
         "device": ["cpu", "cuda:1"],
         "sigma": [0.5],  # Quickshift's smoothing: 0 doubled or halved is 0
+        "corruption_error_reference": ["vat", "cnn"],
     }
     last = key.rsplit(".", 1)[-1]
     if last in special:

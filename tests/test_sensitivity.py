@@ -91,16 +91,20 @@ def _quantus(metric: str, method: str, model, images, clean_maps, targets, nan: 
     return np.asarray(scores, dtype=np.float64)
 
 
+# RandomCAM draws other weights in every engine call, so Quantus' calls cannot repeat its maps.
+COMPARED = tuple(m for m in METHODS if m != "randomcam")
+
+
 @pytest.mark.parametrize("nan", [False, True])
 def test_every_metric_and_method_equals_quantus(model, images, nan):
     ours = sensitivity(
-        model, LAYER, images, METHODS, n_samples=N_SAMPLES, radius=RADIUS, seed=SEED,
+        model, LAYER, images, COMPARED, n_samples=N_SAMPLES, radius=RADIUS, seed=SEED,
         nan_when_prediction_changes=nan, batch_size=1,
     )  # fmt: skip
     # The check is only meaningful if some images keep their class in every copy and some not.
     assert 0 < int((ours.n_changed > 0).sum()) < N_IMAGES
-    clean = compute_cams(model, LAYER, images, METHODS, batch_size=1)
-    for method in METHODS:
+    clean = compute_cams(model, LAYER, images, COMPARED, batch_size=1)
+    for method in COMPARED:
         clean_maps = normalize_maps(clean.maps[method], size=(SIZE, SIZE)).numpy()
         for metric in SENSITIVITY_METRICS:
             expected = _quantus(metric, method, model, images, clean_maps, ours.targets, nan)

@@ -233,3 +233,26 @@ def test_accuracy_without_seeds_keeps_its_columns_and_a_mixed_naming_fails():
     assert accuracy.model_seed("vgg11_bn-lvat_glow-s12") == "12"
     assert accuracy.model_seed("vgg11_bn-lvat_glow") is None
     assert accuracy.model_seed("my_vit") == "0"  # a config `models` entry: trained once, elsewhere
+
+
+def test_summary_carries_the_placebo_marker_and_same_as_per_model():
+    robust = robust_table()
+    robust["placebo"] = robust["method"] == "eigencam"  # stands in for a placebo here
+    robust["same_as"] = np.where(
+        (robust["method"] == "hirescam") & (robust["model"] == "resnet_erm"), "gradcam", ""
+    )
+    # as read back from CSV: empty strings come back as NaN
+    robust.loc[robust["same_as"] == "", "same_as"] = np.nan
+    out = tables.with_method_notes(tables.summary_table(robust, measure="ssim"), robust)
+    assert list(out.columns[:5]) == ["dataset", "model", "method", "placebo", "same_as"]
+    rows = out.set_index(["model", "method"])
+    assert rows["placebo"].to_dict() == {
+        (m, method): method == "eigencam"
+        for m in ("resnet_erm", "resnet_vat")
+        for method in ("eigencam", "gradcam", "hirescam")
+    }
+    assert rows.loc[("resnet_erm", "hirescam"), "same_as"] == "gradcam"
+    assert rows.loc[("resnet_vat", "hirescam"), "same_as"] == ""
+    assert "| resnet_erm | hirescam | False | gradcam |" in tables.to_markdown(out)
+    plain = tables.summary_table(robust_table(), measure="ssim")
+    pd.testing.assert_frame_equal(tables.with_method_notes(plain, robust_table()), plain)

@@ -122,7 +122,7 @@ def test_image_folder_data_stage_stops_on_an_unreadable_file_or_skips_it(tmp_pat
 
 def test_tables_have_the_expected_columns_ranges_and_rows(tiny_run):
     config = yaml.safe_load(TINY.read_text())
-    n_eval, n_methods, n_models = config["datasets"]["shapes"]["n_eval"], 10, 4
+    n_eval, n_methods, n_models = config["datasets"]["shapes"]["n_eval"], 12, 4
     levels = {"gaussian": 2, "fgsm": 1}
     per_image = pd.read_parquet(tiny_run / "results/tables/per_image.parquet")
     assert len(per_image) == n_models * n_methods * n_eval * sum(levels.values())
@@ -141,6 +141,16 @@ def test_tables_have_the_expected_columns_ranges_and_rows(tiny_run):
     regions = per_image.drop_duplicates("image").set_index("image")["n_regions"].sort_index()
     assert regions.tolist() == segments["n_regions"].tolist() and (regions > 1).all()
     assert (per_image["kept"] == (per_image["pred_clean"] == per_image["pred_noisy"])).all()
+    # the placebos are marked; ResNet-18's layer4 ends in a ReLU and its head is linear after
+    # global pooling: LayerCAM repeats element-wise Grad-CAM and HiResCAM Grad-CAM on every model
+    assert set(per_image.loc[per_image["placebo"], "method"]) == {"randomcam", "sobelcam"}
+    twins = per_image.drop_duplicates(["model", "method"]).set_index(["model", "method"])
+    for model in per_image["model"].unique():
+        assert twins.loc[(model, "layercam"), "same_as"] == "gradcamelementwise"
+        assert twins.loc[(model, "hirescam"), "same_as"] == "gradcam"
+        assert twins.loc[(model, "sobelcam"), "same_as"] == ""
+    # the method tests take each group of identical maps once
+    distinct = per_image[per_image["same_as"] == ""].groupby("model")["method"].nunique()
 
     robust = pd.read_csv(tiny_run / "results/tables/robustness.csv", dtype={"level": str})
     strata = n_models * n_methods * len(DEFAULT_MEASURES)
@@ -172,7 +182,7 @@ def test_tables_have_the_expected_columns_ranges_and_rows(tiny_run):
     n_levels = sum(levels.values()) + sum(n > 1 for n in levels.values())
     n_measures = len(STATS_MEASURES)  # every test runs once per measure of stats.measures
     expected = {
-        "methods": n_models * n_levels * (1 + comb(n_methods, 2)) * n_measures,
+        "methods": sum(n_levels * (1 + comb(k, 2)) for k in distinct) * n_measures,
         # strata of the regulariser tests: each regulariser against ERM in each (one
         # architecture, one seed: a model per regulariser), or one row saying why not
         "regularizers": n_methods * n_levels * n_measures,
@@ -243,7 +253,24 @@ def _check_quality_tables(tiny_run: Path, config: dict, n_models: int, n_methods
     # per model and metric: a Friedman row and the pairwise Wilcoxon rows
     assert len(tests) == n_models * len(images) * (1 + comb(n_methods, 2))
     summary = pd.read_csv(tiny_run / "results/tables/summary.csv")
-    assert {"avg_sensitivity", "road_combined"} <= set(summary.columns)
+    assert {"avg_sensitivity", "road_combined", "placebo", "same_as"} <= set(summary.columns)
+    _check_corruption_error_table(tiny_run, n_models)
+
+
+def _check_corruption_error_table(tiny_run: Path, n_models: int) -> None:
+    """A row per model and corruption family (gaussian) and its mean (noise all); against ERM,
+    whose ratios are 1, or NaN with the reason (the tiny run's untrained models can be more
+    accurate under noise than clean: no relative CE)."""
+    table = pd.read_csv(tiny_run / "results/tables/corruption_error.csv")
+    assert len(table) == n_models * 2 and set(table["noise"]) == {"gaussian", "all"}
+    assert (table["reference"] == table["arch"] + "-erm-s0").all()
+    erm = table[table["regularizer"] == "erm"]
+    for column in ("ce", "relative_ce"):
+        defined = erm[column].notna()
+        assert (erm.loc[defined, column] == 1.0).all()
+        # a family's ratio says why it is undefined, the mean over families which it left out
+        assert erm.loc[~defined, "note"].str.contains("undefined|families").all()
+    assert table["error"].between(0, 1).all()
 
 
 def test_a_second_dry_run_has_nothing_to_do(tiny_run):
@@ -259,7 +286,8 @@ def variant(tmp_path: Path, change) -> Path:
 
 
 AGGREGATES = {"robustness_table": 1, "per_image_table": 1, "accuracy_table": 1, "stats": 1,
-              "figure": 8, "summary_table": 1, "headline": 1, "all": 1}  # fmt: skip
+              "figure": 8, "summary_table": 1, "headline": 1, "corruption_error_table": 1,
+              "all": 1}  # fmt: skip
 QUALITY = {"quality_table": 1, "quality_stats": 1}  # the quality aggregates
 
 
@@ -309,6 +337,10 @@ def test_a_figure_option_reruns_only_report_jobs(tiny_run, tmp_path):
 def test_report_keys_rerun_only_the_jobs_that_read_them(tiny_run, tmp_path):
     path = variant(tmp_path, lambda c: c.setdefault("report", {}).update(grid_images=2))
     assert planned_jobs(tiny_run, path) == {"cam_grid": 4, "all": 1}
+    reference = variant(
+        tmp_path, lambda c: c.setdefault("report", {}).update(corruption_error_reference="vat")
+    )
+    assert planned_jobs(tiny_run, reference) == {"corruption_error_table": 1, "all": 1}
     other = next(m for m in MEASURES if m != "ssim")
     path = variant(tmp_path, lambda c: c.setdefault("report", {}).update(measure=other))
     # Four of the eight figures show the headline measure; the CAM grids show none.

@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import torch
 from torch import Tensor, nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from tqdm.auto import tqdm
 
 from camrobust.cam.ablation import Rerun
@@ -22,13 +23,17 @@ from camrobust.cam.families import (
 from camrobust.cam.layers import find_layer, user_name
 from camrobust.cam.layout import Layout
 from camrobust.cam.methods import (
+    BATCH_MAPS,
     CHANNEL_WEIGHTS,
     GRADIENT_METHODS,
     MAP_FUNCTIONS,
+    BatchInputs,
+    BatchMap,
     PerturbationBatch,
     check_methods,
     weighted_sum,
 )
+from camrobust.cam.placebo import random_channel_weights
 from camrobust.cam.split import ModelSplit, split_at
 from camrobust.cam.state import frozen_eval
 
@@ -213,6 +218,66 @@ def _target_gradients(output: Tensor, leaf: Tensor, targets: Tensor, target_laye
     return grads.double()
 
 
+def _gradients_with_hvp(
+    output: Tensor, leaf: Tensor, targets: Tensor, target_layer: str
+) -> tuple[Tensor, Tensor]:
+    """The target gradients and the Hessian-vector product H·A (H the Hessian of the summed
+    target logits w.r.t. the layer's output A), both float64 in the layer's raw layout.
+
+    The gradient keeps its graph for the second backward. Where it does not depend on A (a
+    linear head after the layer) the product is zero; behind ReLUs it is zero almost everywhere.
+    """
+    score = output.gather(1, targets[:, None]).sum()
+    (grads,) = torch.autograd.grad(score, leaf, create_graph=True, allow_unused=True)
+    if grads is None:
+        raise ValueError(f"the logits do not depend on target_layer '{target_layer}'")
+    hvp = None
+    if grads.requires_grad:
+        (hvp,) = torch.autograd.grad(grads, leaf, grad_outputs=leaf.detach(), allow_unused=True)
+    if hvp is None:
+        hvp = torch.zeros_like(grads)
+    return grads.detach().double(), hvp.detach().double()
+
+
+def _twice_differentiable(enabled: bool) -> contextlib.AbstractContextManager:
+    """Attention through PyTorch's math kernel where a second backward follows: the fused CPU
+    and GPU kernels of scaled_dot_product_attention have no derivative of their backward."""
+    return sdpa_kernel([SDPBackend.MATH]) if enabled else contextlib.nullcontext()
+
+
+@dataclass
+class _BatchMethods:
+    """The requested methods of `BATCH_MAPS` and what they need from each batch."""
+
+    methods: dict[str, BatchMap]
+    seed: int | None
+    n_images: int
+    draws: Tensor | None = None
+
+    @property
+    def needs_hvp(self) -> bool:
+        return any(method.needs_hvp for method in self.methods.values())
+
+    def maps(self, batch: BatchInputs, start: int) -> dict[str, Tensor]:
+        """Each method's float32 maps of the batch starting at image `start` (random weights
+        drawn once for all images, on the first batch, when the channel count is known)."""
+        if any(method.needs_seed for method in self.methods.values()) and self.draws is None:
+            self.draws = random_channel_weights(self.seed, self.n_images, batch.acts.shape[1])
+        if self.draws is not None:
+            rows = self.draws[start : start + batch.images.shape[0]].to(batch.acts.device)
+            batch = replace(batch, random_weights=rows)
+        return {name: method.map(batch).float() for name, method in self.methods.items()}
+
+
+def _batch_methods(names: Sequence[str], seed: int | None, n_images: int) -> _BatchMethods:
+    """The requested `BATCH_MAPS` methods; a seed is required where one draws random numbers."""
+    methods = {name: BATCH_MAPS[name] for name in names if name in BATCH_MAPS}
+    random = [name for name, method in methods.items() if method.needs_seed]
+    if random and seed is None:
+        raise ValueError(f"{', '.join(random)} draws random weights: pass compute_cams a seed")
+    return _BatchMethods(methods, seed, n_images)
+
+
 def compute_cams(
     model: nn.Module,
     target_layer: str | None,
@@ -227,6 +292,7 @@ def compute_cams(
     ablation_chunk: int = 1024,
     layout: str | None = None,
     prefix_tokens: int | None = None,
+    seed: int | None = None,
 ) -> CamResult:
     """CAMs of `images` (float N×C×H×W in [0,1]) at `target_layer` for every method in `methods`.
 
@@ -242,6 +308,11 @@ def compute_cams(
     Token (ViT) and channels-last (Swin) outputs are read as N×C×h×w as the family says;
     `layout` ('nchw', 'nhwc', 'tokens') with `prefix_tokens` (leading non-patch tokens)
     overrides that for unusual models.
+
+    FullGrad, ShapleyCAM and the placebos (`methods.BATCH_MAPS`) are computed per batch too:
+    FullGrad with its own forward and backward through the whole network, ShapleyCAM with a
+    second backward from the target layer; FullGrad and SobelCAM maps come at the images'
+    resolution. RandomCAM draws its weights from a generator seeded with `seed` (required then).
     """
     names = check_methods(methods)
     images = _check_images(images)
@@ -258,7 +329,8 @@ def compute_cams(
     full_path, layer = find_layer(model, target_layer)
     target_layer = user_name(model, full_path)
     _autocast(device, autocast)
-    need_grad = any(name in GRADIENT_METHODS for name in names)
+    extra = _batch_methods(names, seed, n)
+    need_grad = any(name in GRADIENT_METHODS for name in names) or extra.needs_hvp
     perturbations = {name: CHANNEL_WEIGHTS[name] for name in names if name in CHANNEL_WEIGHTS}
     uses_suffix = any(method.uses_suffix for method in perturbations.values())
 
@@ -272,7 +344,8 @@ def compute_cams(
         batches = range(0, n, batch_size)
         for start in tqdm(batches, desc="CAM batches", unit="batch", disable=_quiet(progress)):
             x = images[start : start + batch_size].to(device)
-            output, leaf = _forward(model, layer, target_layer, x, need_grad, autocast)
+            with _twice_differentiable(extra.needs_hvp):
+                output, leaf = _forward(model, layer, target_layer, x, need_grad, autocast)
             if explicit is None:
                 tgt = output.detach().argmax(dim=1)
             else:
@@ -285,8 +358,11 @@ def compute_cams(
             shape = choose_layout(family, layer, raw.ndim, layout, prefix_tokens)
             hw = (x.shape[-2], x.shape[-1])
             acts = shape.to_grid(raw, hw, target_layer)
-            grads = None
-            if need_grad:
+            grads = hvp = None
+            if need_grad and extra.needs_hvp:
+                raw_grads, raw_hvp = _gradients_with_hvp(output, leaf, tgt, target_layer)
+                grads, hvp = shape.to_grid(raw_grads, hw, ""), shape.to_grid(raw_hvp, hw, "")
+            elif need_grad:
                 grads = shape.to_grid(_target_gradients(output, leaf, tgt, target_layer), hw, "")
             # The map formulas run in float64 (cheap at feature-map resolution): on layers with
             # negative activations GradCAM++'s 2g² + ΣA·g³ and the signed channel sums cancel,
@@ -310,6 +386,10 @@ def compute_cams(
                 weights = {name: method.weights(batch) for name, method in perturbations.items()}
             for name, channel_weights in weights.items():
                 maps[name].append(weighted_sum(channel_weights.double(), acts64).float())
+            if extra.methods:
+                inputs = BatchInputs(model, x, acts64, grads, hvp, tgt, random_weights=None)
+                for name, batch_maps in extra.maps(inputs, start).items():
+                    maps[name].append(batch_maps)
             all_logits.append(logits)
             all_targets.append(tgt)
             del output, leaf, raw, grads, batch

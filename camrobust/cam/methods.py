@@ -4,7 +4,9 @@ perturbation method.
 Formulas follow pytorch-grad-cam 1.5.7 (same epsilons), computed batched on the device (the
 engine calls them in float64).
 ScoreCAM and AblationCAM need extra forward passes (`score.py`, `ablation.py`); their entries
-turn one batch's `PerturbationBatch` into N×C channel weights.
+turn one batch's `PerturbationBatch` into N×C channel weights. FullGrad, ShapleyCAM and the
+placebos need more than one pair of activations and gradients (`BATCH_MAPS`: their own pass, a
+second backward, random draws or the input image).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from torch import Tensor, nn
 
 from camrobust.cam.ablation import Rerun, ablation_weights
 from camrobust.cam.eigen import principal_projection
+from camrobust.cam.fullgrad import fullgrad_maps
+from camrobust.cam.kpca import kernel_projection
+from camrobust.cam.placebo import sobel_magnitude
 from camrobust.cam.score import score_weights
 
 MapFn = Callable[[Tensor, Tensor | None], Tensor]
@@ -85,6 +90,11 @@ def fem(acts: Tensor, grads: Tensor | None, k: float = 2.0) -> Tensor:
     return weighted_sum(weights, acts)
 
 
+def kpcacam(acts: Tensor, grads: Tensor | None) -> Tensor:
+    """KPCA-CAM: first kernel principal component of the activations (sigmoid kernel)."""
+    return kernel_projection(acts)
+
+
 #: map functions of the one-pass methods, and whether each needs the gradients
 MAP_FUNCTIONS: dict[str, MapFn] = {
     "gradcam": gradcam,
@@ -96,9 +106,10 @@ MAP_FUNCTIONS: dict[str, MapFn] = {
     "eigencam": eigencam,
     "eigengradcam": eigengradcam,
     "fem": fem,
+    "kpcacam": kpcacam,
 }
-#: one-pass methods that read the gradients (EigenCAM and FEM use the activations alone)
-GRADIENT_METHODS = frozenset(MAP_FUNCTIONS) - {"eigencam", "fem"}
+#: one-pass methods that read the gradients (EigenCAM, FEM and KPCA-CAM use the activations alone)
+GRADIENT_METHODS = frozenset(MAP_FUNCTIONS) - {"eigencam", "fem", "kpcacam"}
 
 
 @dataclass(frozen=True)
@@ -142,6 +153,69 @@ CHANNEL_WEIGHTS: dict[str, ChannelWeights] = {
     "ablationcam": ChannelWeights(_ablationcam_weights, uses_suffix=True),
 }
 
+
+@dataclass(frozen=True)
+class BatchInputs:
+    """One batch as the methods of `BATCH_MAPS` see it (tensors on the model's device)."""
+
+    model: nn.Module
+    images: Tensor
+    #: the target layer's activations and gradients as float64 N×C×h×w grids (grads None when
+    #: no requested method reads them)
+    acts: Tensor
+    grads: Tensor | None
+    #: the Hessian of the target logit w.r.t. the activations times the activations, float64
+    #: N×C×h×w, where a method `needs_hvp` (else None)
+    hvp: Tensor | None
+    targets: Tensor
+    #: N×C channel weights uniform in [-1, 1) where a method `needs_seed` (else None)
+    random_weights: Tensor | None
+
+
+@dataclass(frozen=True)
+class BatchMap:
+    """A method computed from the batch beyond one (activations, gradients) pair: its maps,
+    N×h×w at the feature map's resolution or N×H×W at the input's (`INPUT_RESOLUTION`)."""
+
+    map: Callable[[BatchInputs], Tensor]
+    #: whether it reads the Hessian-vector product (a second backward with create_graph)
+    needs_hvp: bool = False
+    #: whether it draws random numbers (compute_cams then needs a seed)
+    needs_seed: bool = False
+
+
+def _shapleycam(batch: BatchInputs) -> Tensor:
+    """ShapleyCAM (Cai et al. 2025): channel weights mean_p(g − ½ H·A), as pytorch-grad-cam."""
+    return weighted_sum((batch.grads - 0.5 * batch.hvp).mean(dim=_SPATIAL), batch.acts)
+
+
+def _randomcam(batch: BatchInputs) -> Tensor:
+    """RandomCAM: the activations weighted by random channel weights (a placebo)."""
+    return weighted_sum(batch.random_weights, batch.acts)
+
+
+def _sobelcam(batch: BatchInputs) -> Tensor:
+    """SobelCAM: the input's edge magnitude, class- and network-blind (a placebo)."""
+    return sobel_magnitude(batch.images)
+
+
+def _fullgrad(batch: BatchInputs) -> Tensor:
+    """FullGrad: input- and bias-gradient terms of the whole network (its own pass)."""
+    return fullgrad_maps(batch.model, batch.images, batch.targets)
+
+
+#: the methods that need more than the shared pass's activations and gradients of one batch
+BATCH_MAPS: dict[str, BatchMap] = {
+    "fullgrad": BatchMap(_fullgrad),
+    "shapleycam": BatchMap(_shapleycam, needs_hvp=True),
+    "randomcam": BatchMap(_randomcam, needs_seed=True),
+    "sobelcam": BatchMap(_sobelcam),
+}
+#: baselines without class information, reported beside the methods (marked `placebo`)
+PLACEBOS = frozenset({"randomcam", "sobelcam"})
+#: methods whose maps come at the input's resolution, not the target layer's
+INPUT_RESOLUTION = frozenset({"fullgrad", "sobelcam"})
+
 #: every method, in the order results are reported
 METHODS: tuple[str, ...] = (
     "gradcam",
@@ -155,6 +229,11 @@ METHODS: tuple[str, ...] = (
     "scorecam",
     "ablationcam",
     "fem",
+    "fullgrad",
+    "kpcacam",
+    "shapleycam",
+    "randomcam",
+    "sobelcam",
 )
 
 #: baseline methods whose maps are not explanations (figures mark them); filled in by the

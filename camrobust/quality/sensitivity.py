@@ -35,6 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from camrobust.cam import CamResult, compute_cams, normalize_maps
+from camrobust.cam.placebo import call_seed
 from camrobust.quality.layout import fast_layout
 from camrobust.quality.noise import linf_noise
 
@@ -130,10 +131,16 @@ def _on(result: CamResult, device: torch.device) -> CamResult:
 
 
 def _stacked(maps: dict[str, Tensor], names: list[str], size: tuple[int, int]) -> Tensor:
-    """The methods' maps normalised to `size`, stacked: methods × images × H × W."""
-    return normalize_maps(torch.cat([maps[name] for name in names]), size=size).view(
-        len(names), -1, *size
-    )
+    """The methods' maps normalised to `size`, stacked: methods × images × H × W (one call per
+    map resolution: FullGrad's and SobelCAM's maps come at the input's)."""
+    by_shape: dict[tuple[int, ...], list[str]] = {}
+    for name in names:
+        by_shape.setdefault(tuple(maps[name].shape), []).append(name)
+    out = {}
+    for group in by_shape.values():
+        stacked = normalize_maps(torch.cat([maps[name] for name in group]), size=size)
+        out.update(zip(group, stacked.view(len(group), -1, *size), strict=True))
+    return torch.stack([out[name] for name in names])
 
 
 def sensitivity(
@@ -160,7 +167,8 @@ def sensitivity(
     noise of image i is `linf_noise(seed, i, ...)`. `targets` None explains the clean predicted
     class, in the copies too; `engine_options` pass on to `compute_cams` (e.g. autocast).
     `clean`, the engine's result on `images` for `methods`, saves recomputing it (the
-    faithfulness metrics need the same maps).
+    faithfulness metrics need the same maps). RandomCAM's weights come from
+    `placebo.call_seed(seed, ...)`, one draw for the clean images and one per chunk of copies.
     """
     if n_samples < 1 or batch_size < 1:
         raise ValueError(
@@ -172,8 +180,9 @@ def sensitivity(
     size = tuple(images.shape[-2:])
     if clean is None:
         clean = compute_cams(
-            model, target_layer, images, methods, targets, batch_size, **engine_options
-        )
+            model, target_layer, images, methods, targets, batch_size,
+            seed=call_seed(seed, "clean"), **engine_options,
+        )  # fmt: skip
     elif clean.logits.shape[0] != images.shape[0] or list(clean.maps) != list(methods):
         raise ValueError("clean CAMs must be the engine's result on these images and methods")
     clean = _on(clean, device)
@@ -199,6 +208,7 @@ def sensitivity(
             names,
             tgt,
             batch_size,
+            seed=call_seed(seed, "copies", start),
             **engine_options,
         )
         shaped = (stop - start, n_samples)

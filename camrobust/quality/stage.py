@@ -15,6 +15,7 @@ import pandas as pd
 from torch import Tensor, nn
 
 from camrobust.cam import CamResult, compute_cams, normalize_maps
+from camrobust.cam.placebo import call_seed
 from camrobust.quality.faithfulness import faithfulness
 from camrobust.quality.sensitivity import sensitivity
 from camrobust.quality.table import quality_per_image
@@ -69,8 +70,9 @@ def evaluate_quality(
     }
     images = images[: max(counts.values())]
     clean = compute_cams(
-        model, target_layer, images, methods, batch_size=batch_size, **engine_options
-    )
+        model, target_layer, images, methods, batch_size=batch_size,
+        seed=call_seed(seed, "clean"), **engine_options,
+    )  # fmt: skip
     sens = faith = None
     if "sensitivity" in counts:
         n = counts["sensitivity"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,19 @@ def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
 def _drop_unused(fig: Figure, axes: np.ndarray, used: int) -> None:
     for ax in axes.flat[used:]:
         fig.delaxes(ax)
+
+
+def placebo_methods(table: pd.DataFrame) -> set[str]:
+    """The methods a table marks as placebos (its `placebo` column; none without one)."""
+    if "placebo" not in table or "method" not in table:
+        return set()
+    flags = table["placebo"].astype(str).str.lower() == "true"
+    return set(table.loc[flags, "method"].astype(str))
+
+
+def method_label(method: str, placebos: AbstractSet[str]) -> str:
+    """A method's name in a figure, marked when it is a placebo baseline."""
+    return f"{method} (placebo)" if method in placebos else method
 
 
 def _colors(names: Sequence[str]) -> dict[str, str]:
@@ -118,7 +132,8 @@ def build_h_heatmap(robust: pd.DataFrame, measure: str) -> Figure:
             text = "n/a" if np.isnan(v) else f"{v:.2f}"
             ax.text(c, r, text, ha="center", va="center", fontsize=7, color="w" if v < 0.6 else "k")
         ax.set_xticks(range(len(noises)), noises, rotation=45, ha="right", fontsize=8)
-        ax.set_yticks(range(len(methods)), methods, fontsize=8)
+        labels = [method_label(m, placebo_methods(rows)) for m in methods]
+        ax.set_yticks(range(len(methods)), labels, fontsize=8)
         ax.set_title(f"{dataset} / {model}", fontsize=9)
         ax.set_xlabel("noise")
         ax.set_ylabel("CAM method")
@@ -136,8 +151,14 @@ def build_severity_curves(robust: pd.DataFrame, measure: str) -> Figure:
         robust, measure, pooled=False, columns=("consistency", "consistency_lo", "consistency_hi")
     )
 
+    placebos = placebo_methods(rows)
+    # the legend names the lines by these labels; the baselines are dashed
+    rows = rows.assign(method=[method_label(m, placebos) for m in rows["method"].astype(str)])
+    dashed = {method_label(m, placebos) for m in placebos}
+
     def draw(ax: Axes, line: pd.DataFrame, method: str, color: str) -> None:
-        ax.plot(line["x"], line["consistency"], marker="o", ms=3, color=color, label=method)
+        style = "--" if method in dashed else "-"
+        ax.plot(line["x"], line["consistency"], style, marker="o", ms=3, color=color, label=method)
         ax.fill_between(
             line["x"], line["consistency_lo"], line["consistency_hi"], color=color, alpha=0.2, lw=0
         )
@@ -179,7 +200,8 @@ def build_kept_flipped(per_image: pd.DataFrame, measure: str) -> Figure:
                     showfliers=False,
                 )
                 box["boxes"][0].set_facecolor(colors[kept])
-        ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right", fontsize=8)
+        labels = [method_label(m, placebo_methods(per_image)) for m in methods]
+        ax.set_xticks(range(len(methods)), labels, rotation=30, ha="right", fontsize=8)
         ax.set_xlim(-0.6, len(methods) - 0.4)
         ax.set_ylim(0.0, 1.0)
         ax.set_title(f"{dataset} / {model}", fontsize=9)
@@ -242,7 +264,7 @@ def build_average_ranks(
             ax.text(
                 edge - 0.05 if left else edge + 0.05,
                 depth,
-                f"{name} ({r:.2f})",
+                f"{method_label(name, placebo_methods(method_ranks))} ({r:.2f})",
                 ha="right" if left else "left",
                 va="center",
                 fontsize=8,
@@ -307,7 +329,9 @@ def _forest_terms(regularizers: pd.DataFrame, mixedlm: pd.DataFrame) -> pd.DataF
     terms = pd.concat([primary.assign(kind="model means"), mixed], ignore_index=True)
     if terms.empty:
         raise ValueError("regularizers and mixedlm have no regularizer estimates to plot")
-    row = terms["method"].astype(str) + " / " + terms["noise"].astype(str)
+    placebos = placebo_methods(regularizers)
+    methods = [method_label(m, placebos) for m in terms["method"].astype(str)]
+    row = pd.Series(methods, index=terms.index) + " / " + terms["noise"].astype(str)
     return terms[[*keys, *bounds, "kind"]].assign(row=row)
 
 
@@ -391,7 +415,11 @@ def build_h_vs_faithfulness(
         ax.errorbar(sub["robustness"], y, yerr=err, fmt="o", ms=4, capsize=2)
         for (_, _, method), x_val, y_val in zip(sub.index, sub["robustness"], y, strict=True):
             ax.annotate(
-                method, (x_val, y_val), fontsize=7, xytext=(3, 3), textcoords="offset points"
+                method_label(method, placebo_methods(rows)),
+                (x_val, y_val),
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
             )
         ax.set_xlabel(f"robustness H ({measure}, mean over noises)")
         ax.set_ylabel(metric)

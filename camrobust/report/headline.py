@@ -21,6 +21,12 @@ Pooling rules (each line of the headline says which one it uses):
   confidence interval and adjusted p-value, how many strata are significantly higher or
   lower (the table's `significant` column), and how many models each side had.
 - Accuracy: the range of the clean test accuracy over the trained models (one value per model).
+- Placebos and identical maps (`baseline_clause`, where the robustness table has the `placebo`
+  and `same_as` columns): the ranking compares the explanation methods only, each group of
+  methods with identical maps once (by its first method, `ranked_rows`); the clause after it
+  gives how far the best method's score lies above the best placebo's on the paper's line (RM
+  over rbo, or H over the headline measure without rbo; both pooled as above) and names the
+  groups, with the number of models each holds on.
 
 The text is valid Markdown and renders as an reStructuredText line block in the report (no
 inline markup characters).
@@ -69,6 +75,57 @@ def method_robustness(
         .reset_index()
     )
     return out.sort_values(["dataset", "h"], ascending=[True, False], na_position="last")
+
+
+def ranked_rows(robust: pd.DataFrame) -> pd.DataFrame:
+    """The robustness rows the method ranking compares: no placebo, and of each group of
+    methods with identical maps only its first (`same_as` empty); all rows without the columns."""
+    keep = pd.Series(True, index=robust.index)
+    if "placebo" in robust:
+        keep &= robust["placebo"].astype(str).str.lower() != "true"
+    if "same_as" in robust:
+        keep &= robust["same_as"].fillna("").astype(str) == ""
+    return robust[keep]
+
+
+def _group_names(robust: pd.DataFrame) -> list[str]:
+    """'first = twin = ...' for each group of identical maps, with the models it holds on."""
+    if "same_as" not in robust:
+        return []
+    twins = robust[robust["same_as"].fillna("").astype(str) != ""]
+    models = robust["model"].nunique()
+    groups = (
+        twins.drop_duplicates(["model", "method"])
+        .groupby(["model", "same_as"])["method"]
+        .agg(lambda m: " = ".join(sorted(m)))
+    )
+    names = (groups.index.get_level_values("same_as") + " = " + groups).value_counts()
+    return [
+        f"{name} ({'every model' if n == models else f'{n} of {models} models'})"
+        for name, n in sorted(names.items())
+    ]
+
+
+def baseline_clause(robust: pd.DataFrame, measure: str, score: str = "robustness") -> str:
+    """One dataset's '; ...' after the method ranking: the best method's score (H, or RM with
+    `score` "rm") over the best placebo's, and the groups of identical maps; empty without
+    placebos and groups."""
+    parts = []
+    label = "RM" if score == "rm" else "H"
+    if "placebo" in robust:
+        placebo = robust["placebo"].astype(str).str.lower() == "true"
+        best = method_robustness(ranked_rows(robust), measure, score).dropna(subset=["h"])
+        baselines = method_robustness(robust[placebo], measure, score).dropna(subset=["h"])
+        if placebo.any() and not best.empty and not baselines.empty:
+            top, base = best.iloc[0], baselines.iloc[0]
+            parts.append(
+                f"most robust minus best placebo ({base['method']}, {label} "
+                f"{_num(base['h'])}): {_num(top['h'] - base['h'], '+.3f')}"
+            )
+    groups = _group_names(robust)
+    if groups:
+        parts.append(f"same maps at the CAM layer: {'; '.join(groups)}")
+    return "".join(f"; {part}" for part in parts)
 
 
 def regularizer_effects(
@@ -162,10 +219,12 @@ def _methods_line(methods: pd.DataFrame, label: str = "H", lead: str = "") -> st
 
 def method_lines(robust: pd.DataFrame, measure: str) -> dict[str, list[str]]:
     """Per dataset, the lines ranking the CAM methods: the paper's metric first (RM over rbo),
-    then this project's extension (H over the headline measure `measure`)."""
-    extension = method_robustness(robust, measure)
+    then this project's extension (H over the headline measure `measure`). Placebos and all
+    but the first of a group of identical maps are left out of the ranking (`ranked_rows`)."""
+    ranked = ranked_rows(robust)
+    extension = method_robustness(ranked, measure)
     measured = set(robust["measure"].astype(str))
-    paper = method_robustness(robust, PAPER_MEASURE, "rm") if PAPER_MEASURE in measured else None
+    paper = method_robustness(ranked, PAPER_MEASURE, "rm") if PAPER_MEASURE in measured else None
     lines = {}
     for dataset in np.unique(extension["dataset"].astype(str)):
         if paper is None:
@@ -267,6 +326,12 @@ def headline(
             regs,
             acc,
             reference,
+        )
+        paper = PAPER_MEASURE in set(robust["measure"].astype(str))
+        lines[1] += baseline_clause(
+            robust[robust["dataset"] == dataset],
+            PAPER_MEASURE if paper else measure,
+            "rm" if paper else "robustness",
         )
         rest = len(datasets) - i - 1
         room = MAX_LINES - len(head) - len(tail) - len(body) - (2 if rest else 0)

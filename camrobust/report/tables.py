@@ -108,6 +108,24 @@ def summary_caption(table: pd.DataFrame, measure: str) -> str:
     )
 
 
+def with_method_notes(summary: pd.DataFrame, robust: pd.DataFrame) -> pd.DataFrame:
+    """The summary with the robustness table's `placebo` and `same_as` per (dataset, model,
+    method) after its `method` column (docs/metric.md); unchanged for a table without them."""
+    keys = ["dataset", "model", "method"]
+    notes = [c for c in ("placebo", "same_as") if c in robust]
+    if not notes:
+        return summary
+    per_method = robust.drop_duplicates(keys).set_index(keys)[notes]
+    rows = per_method.reindex(pd.MultiIndex.from_frame(summary[keys]))
+    out = summary.copy()
+    for offset, column in enumerate(notes, start=1):
+        values = rows[column].to_numpy()
+        if column == "same_as":  # empty cells come back from CSV as NaN
+            values = rows[column].fillna("").astype(str).to_numpy()
+        out.insert(out.columns.get_loc("method") + offset, column, values)
+    return out
+
+
 #: the quality metrics the summary shows beside H: one sensitivity, one faithfulness score
 SUMMARY_QUALITY = ("avg_sensitivity", "road_combined")
 

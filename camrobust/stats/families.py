@@ -38,6 +38,15 @@ NOISE_STRATA = ("dataset", "model", "method", "level", "measure")
 RANK_COLUMNS = (*METHOD_STRATA, "method", "avg_rank", "n", "k", "cd", "note")
 
 
+def distinct_methods(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of methods that stand for their group of identical maps (`same_as` empty, see
+    camrobust/metrics/equivalence.py): a method whose maps equal an earlier one's would enter
+    a method comparison twice with the same values. A table without the column is unchanged."""
+    if "same_as" not in table:
+        return table
+    return table[table["same_as"].fillna("").astype(str) == ""]
+
+
 def method_tests(
     table: pd.DataFrame, options: StatsOptions, progress: bool | None = None
 ) -> pd.DataFrame:
@@ -46,8 +55,9 @@ def method_tests(
     Per (dataset, model, noise, level, measure), images kept and present for every method are
     the blocks; with the levels pooled (level "all"), an image's kept values are averaged over
     its levels first, so it is one block. rank_biserial > 0: group_a more similar (more stable)
-    than group_b.
+    than group_b. Each group of methods with identical maps enters once (`distinct_methods`).
     """
+    table = distinct_methods(table)
     records = []
     for measure in options.measures:
         for pooled in (False, True):
@@ -127,8 +137,10 @@ def method_ranks(
 
     Per (dataset, model, noise, level, measure), per noise with levels pooled (level "all"), and
     over every noise and level (noise "all", level "all"): the input of a critical-difference plot.
-    A block is an image; pooled, its kept values are averaged over what is pooled first.
+    A block is an image; pooled, its kept values are averaged over what is pooled first. Each
+    group of methods with identical maps is ranked once (`distinct_methods`).
     """
+    table = distinct_methods(table)
     records = []
     modes = (
         (("dataset", "model", "noise", "level"), ()),
@@ -162,4 +174,8 @@ def method_ranks(
     out = pd.DataFrame.from_records(records, columns=list(RANK_COLUMNS))
     for c in METHOD_STRATA:
         out[c] = out[c].astype(str)
+    if "placebo" in table:  # the metrics stage marks the baselines; carry the marker
+        flags = table.groupby("method")["placebo"].first().astype(bool)
+        placebo = out["method"].map(flags).fillna(False).astype(bool)
+        out.insert(out.columns.get_loc("method") + 1, "placebo", placebo)
     return out

@@ -29,4 +29,24 @@ def run_stats(
     """Every family on the per-image table; `config` is the `stats:` section, checked here once."""
     options = stats_options(config)
     table = prepare_table(per_image, options.measures)
-    return {name: family(table, options, progress) for name, family in FAMILIES.items()}
+    frames = {name: family(table, options, progress) for name, family in FAMILIES.items()}
+    return {name: mark_placebos(frame, table) for name, frame in frames.items()}
+
+
+def mark_placebos(frame: pd.DataFrame, per_image: pd.DataFrame) -> pd.DataFrame:
+    """A results table with the per-image table's `placebo` marker: `placebo` after a `method`
+    column, `placebo_a` and `placebo_b` after the compared methods' `group_b`. Unchanged where
+    the per-image table has no marker, or the frame has it already (method_ranks)."""
+    if "placebo" not in per_image or "placebo" in frame:
+        return frame
+    flags = per_image.groupby("method")["placebo"].first().astype(bool)
+    out = frame.copy()
+    if "method" in out:
+        at = out.columns.get_loc("method") + 1
+        out.insert(at, "placebo", out["method"].map(flags).fillna(False).astype(bool))
+    elif {"factor", "group_a", "group_b"} <= set(out) and (out["factor"] == "method").any():
+        at = out.columns.get_loc("group_b") + 1
+        for offset, side in enumerate(("group_a", "group_b")):
+            # empty for the omnibus rows, which compare no pair
+            out.insert(at + offset, f"placebo_{side[-1]}", out[side].map(flags))
+    return out
