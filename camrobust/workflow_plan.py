@@ -324,6 +324,8 @@ class Plan:
         cam = self.cam_params(model)
         attacked = self.explanation_methods
         left_out = [m for m in cam["methods"] if m not in attacked]
+        if not RANDOM_METHODS & set(attacked):
+            cam.pop("seed", None)  # RandomCAM's draws: not among the attacked methods
         return {**cam, "methods": attacked, "left_out": left_out}
 
     def metrics_params(self, noise: str) -> dict[str, Any]:

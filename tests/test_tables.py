@@ -130,7 +130,7 @@ def test_undefined_values_and_missing_noise_read_na():
             & (robust["method"] == "eigencam")
         )
     ]
-    out = tables.summary_table(robust).set_index(["model", "method"])
+    out = tables.summary_table(robust, "ssim").set_index(["model", "method"])
     assert re.match(r"^n/a \(\d\.\d\d/n/a\)$", out.loc[("resnet_vat", "gradcam"), "jpeg"])
     assert out.loc[("resnet_erm", "eigencam"), "jpeg"] == "n/a"
     assert tables.format_cell(0.8149, 0.9, 0.75, decimals=3) == "0.815 (0.900/0.750)"
@@ -141,9 +141,9 @@ def test_summary_table_errors_name_the_problem():
     with pytest.raises(ValueError, match="measure 'pearson'.*ssim"):
         tables.summary_table(robust, measure="pearson")
     with pytest.raises(ValueError, match="lacks columns: robustness"):
-        tables.summary_table(robust.drop(columns="robustness"))
+        tables.summary_table(robust.drop(columns="robustness"), "ssim")
     with pytest.raises(ValueError, match="duplicate robustness rows"):
-        tables.summary_table(pd.concat([robust, robust]))
+        tables.summary_table(pd.concat([robust, robust]), "ssim")
 
 
 def _parse_markdown(text: str) -> list[list[str]]:
@@ -170,7 +170,7 @@ def test_markdown_round_trips_cells_and_aligns_numbers():
 
 
 def test_markdown_of_the_summary_table_and_of_an_index():
-    out = tables.summary_table(robust_table())
+    out = tables.summary_table(robust_table(), "ssim")
     rows = _parse_markdown(tables.to_markdown(out))
     assert len(rows) == 2 + len(out)
     assert rows[2] == [str(v) for v in out.iloc[0]]

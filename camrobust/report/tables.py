@@ -43,7 +43,7 @@ def format_cell(h: float, c: float, r: float, decimals: int = 2) -> str:
 
 
 def summary_table(
-    robust: pd.DataFrame, measure: str = "ssim", decimals: int = 2, score: str = "robustness"
+    robust: pd.DataFrame, measure: str, decimals: int = 2, score: str = "robustness"
 ) -> pd.DataFrame:
     """Rows (dataset, model, CAM method), one column per noise, cells 'H (C/R)' pooled over levels.
 
