@@ -67,7 +67,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = build_classifier("resnet18", 10, width=0.125).eval()
     images = make_shapes(args.n, size=32, seed=0)["images"]
-    x = to_model_input(images)
+    x = to_model_input(images, "cpu")
     compute_cams(model, "layer4", x, args.methods[:1], batch_size=args.n)  # warm-up
     print(f"{args.n} images, {options['steps']} steps, {args.threads} thread(s): {options}")
     print(f"{'method':<20}{'CAM (s)':>9}{'attack (s)':>12}{'ms/image/step':>15}{'ratio':>8}")

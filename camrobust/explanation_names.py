@@ -43,6 +43,7 @@ ATTACKED_METHODS: frozenset[str] = frozenset(
 # differentiable form in the engine yet.
 LEFT_OUT: dict[str, str] = {
     "scorecam": "its weights need one forward pass per channel, kept for the backward pass",
+    "kpcacam": "its map is an eigenvector whose sign rule flips between nearby inputs",
 }
 NO_FORM = "the engine has no differentiable form of it"
 

@@ -15,6 +15,7 @@ from torch import nn
 from camrobust.cam import compute_cams, normalize_maps
 from camrobust.cam.differentiable import (
     DIFFERENTIABLE_METHODS,
+    NOT_DIFFERENTIATED,
     READS_GRADIENTS,
     differentiable_cams,
     smooth_relus,
@@ -139,7 +140,7 @@ def test_differentiable_maps_are_the_engines_and_ablations_surrogate_is_exact_on
     """Without smoothing the maps are compute_cams' maps; AblationCAM's first-order stand-in equals
     AblationCAM where the network after the target layer is affine (pooling and a linear head)."""
     model = resnet()
-    x = to_model_input(make_shapes(6, size=32, seed=1)["images"])
+    x = to_model_input(make_shapes(6, size=32, seed=1)["images"], "cpu")
     methods = sorted(DIFFERENTIABLE_METHODS)
     engine = compute_cams(model, "layer4", x, methods)
     with frozen_eval(model):
@@ -156,7 +157,9 @@ def test_differentiable_maps_are_the_engines_and_ablations_surrogate_is_exact_on
 
 def test_the_method_sets_agree():
     assert frozenset(DIFFERENTIABLE_METHODS) == ATTACKED_METHODS
-    assert READS_GRADIENTS <= DIFFERENTIABLE_METHODS and set(MAP_FUNCTIONS) <= ATTACKED_METHODS
+    assert READS_GRADIENTS <= DIFFERENTIABLE_METHODS
+    assert set(MAP_FUNCTIONS) - NOT_DIFFERENTIATED <= ATTACKED_METHODS
+    assert set(LEFT_OUT) >= NOT_DIFFERENTIATED
     assert "scorecam" in LEFT_OUT and set(LEFT_OUT) <= set(METHODS) - ATTACKED_METHODS
     schema = yaml.safe_load(SCHEMA.read_text())["$defs"][EXPLANATION_ATTACK]["properties"]
     assert set(schema) == {"eps", *EXPLANATION_OPTIONS}
@@ -181,7 +184,7 @@ def attack(model, images, method, **options) -> object:
 
 
 def real_maps(model, images, method):
-    result = compute_cams(model, "layer4", to_model_input(images), [method])
+    result = compute_cams(model, "layer4", to_model_input(images, "cpu"), [method])
     return normalize_maps(result.maps[method], size=images.shape[1:3]), result.preds
 
 

@@ -30,8 +30,11 @@ from camrobust.cam.methods import GRADIENT_METHODS, MAP_FUNCTIONS, check_methods
 
 #: methods differentiated through a stand-in map (see the module docstring)
 SURROGATES = frozenset({"ablationcam"})
+#: map functions left without a differentiable form: KPCA-CAM's map is a kernel matrix's top
+#: eigenvector, whose sign rule flips discontinuously between nearby inputs
+NOT_DIFFERENTIATED = frozenset({"kpcacam"})
 #: every method `differentiable_cams` computes
-DIFFERENTIABLE_METHODS = frozenset(MAP_FUNCTIONS) | SURROGATES
+DIFFERENTIABLE_METHODS = (frozenset(MAP_FUNCTIONS) - NOT_DIFFERENTIATED) | SURROGATES
 #: methods whose map reads the target-layer gradients (their attack needs the second derivative)
 READS_GRADIENTS = GRADIENT_METHODS | SURROGATES
 

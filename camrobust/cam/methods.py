@@ -236,10 +236,6 @@ METHODS: tuple[str, ...] = (
     "sobelcam",
 )
 
-#: baseline methods whose maps are not explanations (figures mark them); filled in by the
-#: methods that define them
-PLACEBOS: frozenset[str] = frozenset()
-
 
 def check_methods(methods: object) -> tuple[str, ...]:
     """The requested method names as a de-duplicated tuple; ValueError for unknown ones."""
