@@ -387,9 +387,7 @@ def _run_epoch(state: _TrainState, epoch: int) -> dict[str, Any]:
     sums = torch.zeros(3, dtype=torch.float64, device=dev)
     for it in tqdm(range(iters), desc=f"epoch {epoch + 1}", leave=False, disable=run.quiet):
         idx = lab_batches[it]
-        x_lab = augment_batch(
-            nchw_unit_float(state.train_x[idx]), run.aug, gens["augment_labeled"]
-        )
+        x_lab = augment_batch(nchw_unit_float(state.train_x[idx]), run.aug, gens["augment_labeled"])
         y_lab = state.train_y[idx]
         x_ul = None
         if ul_batches is not None:
