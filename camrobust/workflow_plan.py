@@ -122,9 +122,16 @@ class Plan:
         source = self.config["datasets"][dataset]["source"]
         return source == "imagefolder" and not self.trained_models
 
-    def generative_params(self, dataset: str, gen: str) -> dict[str, Any]:
+    @property
+    def training_seeds(self) -> list[int]:
+        """The training seeds; each has its own generative models (`generative_params`)."""
+        return list(self.config["training"]["seeds"])
+
+    def generative_params(self, dataset: str, gen: str, seed: int) -> dict[str, Any]:
+        """A VAE or Glow of one training seed: seeded like that seed's classifiers, so its
+        variation is part of the seed-to-seed variation the regulariser test measures."""
         return {
-            "seed": self.seed,
+            "seed": training_seed(self.seed, seed),
             "dataset": dataset,
             "device": self.device,
             **self.config["generative"][gen],

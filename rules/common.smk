@@ -96,9 +96,11 @@ def noisy_set_input(wildcards):
 
 
 def generative_input(wildcards):
-    """The generative model a latent-space regulariser perturbs in (none for erm and vat)."""
-    gen = GENERATIVE_OF.get(split_model(wildcards.model).regularizer)
-    return [paths.generative_file(wildcards.dataset, gen)] if gen else []
+    """The generative model a latent-space regulariser perturbs in, the one of the model's own
+    training seed (none for erm and vat)."""
+    model = split_model(wildcards.model)
+    gen = GENERATIVE_OF.get(model.regularizer)
+    return [paths.generative_file(wildcards.dataset, gen, model.seed)] if gen else []
 
 
 def image_set(dataset, model, noise, level):

@@ -93,7 +93,8 @@ def job_params(plan: Plan) -> dict[tuple[str, ...], Any]:
             jobs["download", d, filename] = source
         jobs["prepare_data", d] = plan.data_params(d)
         for gen in plan.generative:
-            jobs["train_generative", d, gen] = plan.generative_params(d, gen)
+            for seed in plan.training_seeds:
+                jobs["train_generative", d, gen, seed] = plan.generative_params(d, gen, seed)
         for noise, levels in plan.corruptions.items():
             for level in levels:
                 jobs["noisy_set", d, noise, level] = plan.noise_params(d, noise, level)
@@ -163,7 +164,7 @@ READERS: list[tuple[str, set[str]]] = [
     ("architectures.<*>.target_layer", {"cam", "cam_clean", "quality"}),
     ("architectures.<*>.*", {"train_classifier"}),
     ("regularizers.*", {"train_classifier"}),
-    ("training.seeds", CHAIN),
+    ("training.seeds", {*CHAIN, "train_generative"}),  # a generative model per seed
     ("training.*", {"train_classifier"}),
     ("generative.*", {"train_generative"}),
     ("noise.table", {"noisy_set"}),
@@ -400,8 +401,11 @@ def test_a_new_training_seed_adds_its_own_chains_and_changes_no_other_job(base):
     one, two = job_params(Plan(config)), job_params(Plan(seeded))
     assert {job: two[job] for job in one} == one  # every existing job keeps its params
     new = set(two) - set(one)
-    assert new and all(split_model(job[2]).seed == 1 for job in new)
-    assert {job[0] for job in new} == CHAIN
+    gens = {job for job in new if job[0] == "train_generative"}
+    # the new seed's own VAE and Glow per dataset that trains LVAT models
+    assert gens and all(job[3] == 1 for job in gens)
+    assert all(split_model(job[2]).seed == 1 for job in new - gens)
+    assert {job[0] for job in new - gens} == CHAIN
     # Noise sets stay shared: only the per-model rules gain jobs.
     models = Plan(seeded).trained_models
     assert len(models) == 2 * len(Plan(config).trained_models)
@@ -417,6 +421,17 @@ def test_each_training_seed_trains_from_its_own_seed():
     assert training_seed(8, 1) != training_seed(7, 1)  # another config seed, other models
     # The seeds name the models; they are not a training param (a new seed reruns no model).
     assert "seeds" not in plan.train_params("shapes", "resnet18-erm-s1")["training"]
+
+
+def test_each_training_seed_has_its_own_generative_models_seeded_like_its_classifiers():
+    regs = {"erm": {}, "lvat_vae": {}, "lvat_glow": {}}
+    plan = Plan(validate_config({"seed": 7, "training": {"seeds": [0, 1, 2]}, "regularizers": regs}))
+    assert plan.training_seeds == [0, 1, 2] and plan.generative == ["glow", "vae"]
+    for seed in (0, 1, 2):
+        gen = plan.generative_params("shapes", "vae", seed)
+        assert gen["seed"] == plan.train_params("shapes", f"resnet18-lvat_vae-s{seed}")["seed"]
+    assert plan.generative_params("shapes", "glow", 0)["seed"] == 7  # the config seed's models
+    assert plan.generative_params("shapes", "vae", 1) != plan.generative_params("shapes", "vae", 2)
 
 
 def test_attack_budget_stays_in_config_units_and_the_target_layer_is_resolved():

@@ -29,8 +29,8 @@ def test_both_shipped_configs_dry_run(tmp_path):
     default = planned_jobs(tmp_path / "d", config=None)  # the embedded default, no --configfile
     # 1 architecture x 4 regularisers x 3 training seeds = 12 models; 2 corruptions x 2 severities
     # = 4 noisy sets shared by all models; FGSM at 1 eps per model; CAMs per model for 4 + 1
-    # noisy levels; metrics per model and noise.
-    assert (default["train_classifier"], default["train_generative"]) == (12, 2)
+    # noisy levels; metrics per model and noise. A VAE and a Glow per training seed.
+    assert (default["train_classifier"], default["train_generative"]) == (12, 2 * 3)
     assert (default["noisy_set"], default["adversarial_set"]) == (4, 12)
     assert (default["cam_clean"], default["cam"], default["metrics"]) == (12, 12 * 5, 12 * 3)
     assert (default["quality"], default["quality_table"], default["quality_stats"]) == (12, 1, 1)
@@ -38,7 +38,7 @@ def test_both_shipped_configs_dry_run(tmp_path):
     # 2 datasets x 3 architectures x 4 regularisers x 3 training seeds, 3 files downloaded
     # (CIFAR-10 + 2 SVHN).
     assert paper["train_classifier"] == 72 and paper["download"] == 3
-    assert paper["train_generative"] == 4
+    assert paper["train_generative"] == 2 * 2 * 3  # datasets x (VAE, Glow) x training seeds
     assert paper["quality"] == 72 and paper["quality_table"] == 1
 
 
@@ -271,9 +271,10 @@ def test_a_regulariser_hyper_parameter_reruns_only_its_models_chain(tiny_run, tm
 
 def test_a_new_training_seed_reruns_only_its_chains_and_the_aggregates(tiny_run, tmp_path):
     path = variant(tmp_path, lambda c: c.setdefault("training", {}).update(seeds=[0, 1]))
+    # the new seed's models and its own VAE and Glow
     assert planned_jobs(tiny_run, path) == {
-        "train_classifier": 4, "adversarial_set": 4, "cam_clean": 4, "cam": 12, "metrics": 8,
-        "cam_grid": 4, "quality": 4, **QUALITY, **AGGREGATES,
+        "train_generative": 2, "train_classifier": 4, "adversarial_set": 4, "cam_clean": 4,
+        "cam": 12, "metrics": 8, "cam_grid": 4, "quality": 4, **QUALITY, **AGGREGATES,
     }  # fmt: skip
 
 
