@@ -12,7 +12,13 @@ from typing import Any
 
 from camrobust.config import merged, severity_table
 from camrobust.data.cifar10c import is_official
-from camrobust.names import GENERATIVE_OF, TARGET_LAYERS, model_name, split_model
+from camrobust.names import (
+    GENERATIVE_OF,
+    TARGET_LAYERS,
+    model_name,
+    split_model,
+    transfer_noise,
+)
 from camrobust.paths import CLEAN_LEVEL
 from camrobust.report.registry import FIGURES, figure_spec
 from camrobust.seeding import derive_seed
@@ -72,17 +78,35 @@ class Plan:
             for name, spec in noise["adversarial"].items()
             if spec is not None
         }
+        # transfer noise -> its attack, crafted on each seed's reference model (noise.transfer)
+        self.transfers = {transfer_noise(a): a for a in noise["transfer"]["attacks"]}
 
     # ---- names -------------------------------------------------------------------------------
     @property
     def noises(self) -> list[str]:
         """Every noise a CAM is computed under: corruptions, then attacks."""
-        return [*self.corruptions, *self.attacks]
+        return [*self.corruptions, *self.attacks, *self.transfers]
 
     def levels(self, noise: str) -> list[str]:
         """Level names of `noise` in config order."""
+        noise = self.transfers.get(noise, noise)  # a transfer has its attack's levels
         table = self.corruptions if noise in self.corruptions else self.attacks
         return list(table[noise])
+
+    def transfer_reference(self, model: str) -> str:
+        """The model a transfer attack against `model` is crafted on: the reference regulariser's
+        model of its architecture and training seed; a user's model (no seed block) is its own."""
+        if model in self.user_models:
+            return model
+        arch, _, seed = split_model(model)
+        return model_name(arch, self.config["noise"]["transfer"]["reference"], seed)
+
+    def cam_noise(self, model: str, noise: str) -> str:
+        """The noise whose CAM files hold `model`'s maps under `noise`: a transfer against its
+        own reference model is that model's own attack, computed once."""
+        if noise in self.transfers and self.transfer_reference(model) == model:
+            return self.transfers[noise]
+        return noise
 
     @property
     def figures(self) -> list[str]:

@@ -104,7 +104,10 @@ def generative_input(wildcards):
 
 
 def image_set(dataset, model, noise, level):
-    """The image set a CAM job explains."""
+    """The image set a CAM job explains (a transfer attack: its reference model's attack)."""
+    if noise in PLAN.transfers:
+        reference = PLAN.transfer_reference(model)
+        return paths.adversarial_set(dataset, reference, PLAN.transfers[noise], level)
     return paths.image_set(dataset, model, noise, level, attack=noise in PLAN.attacks)
 
 
@@ -117,6 +120,8 @@ def cam_input(wildcards):
     }
     if config["cam"]["target_policy"] == "clean" and noise != CLEAN:
         files["clean"] = paths.cams(ds, model, CLEAN, CLEAN_LEVEL)
+    if noise != CLEAN:  # how far the noise moves the CAM layer's activations
+        files["clean_images"] = paths.data_file("eval", ds)
     return files
 
 
@@ -125,7 +130,7 @@ def cam_series(wildcards):
     return paths.cam_series(
         wildcards.dataset,
         wildcards.model,
-        wildcards.noise,
+        PLAN.cam_noise(wildcards.model, wildcards.noise),
         PLAN.levels(wildcards.noise),
     )
 
@@ -164,7 +169,7 @@ def cam_grid_input(wildcards):
     return {
         "clean_images": paths.data_file("eval", ds),
         "noisy_images": [image_set(ds, model, noise, lv) for lv in PLAN.levels(noise)],
-        "cams": paths.cam_series(ds, model, noise, PLAN.levels(noise)),
+        "cams": paths.cam_series(ds, model, PLAN.cam_noise(model, noise), PLAN.levels(noise)),
     }
 
 

@@ -110,7 +110,8 @@ def job_params(plan: Plan) -> dict[tuple[str, ...], Any]:
                         d, model, attack, level
                     )
             for noise in plan.noises:
-                for level in plan.levels(noise):
+                # a transfer against its own reference model has no CAM jobs: its attack's files
+                for level in plan.levels(noise) if plan.cam_noise(model, noise) == noise else []:
                     jobs["cam", d, model, noise, level] = plan.cam_params(model)
                 jobs["metrics", d, model, noise] = plan.metrics_params(noise)
             jobs["cam_grid", d, model] = plan.cam_grid_params()
@@ -172,6 +173,8 @@ READERS: list[tuple[str, set[str]]] = [
     ("noise.corruptions.<*>.*", {"noisy_set", *LEVELS}),
     ("noise.adversarial.*.eps", {"adversarial_set", *LEVELS}),
     ("noise.adversarial.*", {"adversarial_set"}),
+    ("noise.transfer.attacks", {"cam", "metrics"}),  # the new noise's CAMs and metrics
+    ("noise.transfer.reference", {"cam"}),  # which models' CAMs are their own attack's
     ("cam.batch_size", {"cam", "cam_clean", "import_model", "quality"}),  # and the accuracy pass
     ("cam.target_policy", {"cam", "cam_clean"}),
     ("cam.*", {"cam", "cam_clean", "quality"}),
@@ -257,6 +260,7 @@ def base(tmp_path_factory) -> dict:
             "noise": {
                 "corruptions": {"gaussian": {"severities": [1, 3]}, "contrast": {"values": [0.5]}},
                 "adversarial": {"fgsm": {"eps": [8]}, "pgd": {"eps": [2]}},
+                "transfer": {"attacks": ["fgsm"], "reference": "erm"},
             },
             "report": {"grid_noise": "contrast"},
             "models": {
@@ -328,6 +332,8 @@ def candidates(key: str, node: dict, value: Any, files: dict[str, list[str]]) ->
         "measure": ["pearson"],
         "grid_noise": ["gaussian"],
         "device": ["cpu", "cuda:1"],
+        "attacks": [["fgsm", "pgd"], []],
+        "reference": ["vat"],
     }
     last = key.rsplit(".", 1)[-1]
     if last in special:
@@ -432,6 +438,29 @@ def test_each_training_seed_has_its_own_generative_models_seeded_like_its_classi
         assert gen["seed"] == plan.train_params("shapes", f"resnet18-lvat_vae-s{seed}")["seed"]
     assert plan.generative_params("shapes", "glow", 0)["seed"] == 7  # the config seed's models
     assert plan.generative_params("shapes", "vae", 1) != plan.generative_params("shapes", "vae", 2)
+
+
+def test_a_transfer_attack_is_crafted_on_the_reference_model_of_each_seed():
+    plan = Plan(
+        validate_config(
+            {
+                "training": {"seeds": [0, 1]},
+                "regularizers": {"erm": {}, "vat": {}},
+                "noise": {
+                    "adversarial": {"fgsm": {"eps": [4, 8]}},
+                    "transfer": {"attacks": ["fgsm"], "reference": "vat"},
+                },
+            }
+        )
+    )
+    assert plan.noises == ["gaussian", "fgsm", "fgsm_transfer"]
+    assert plan.levels("fgsm_transfer") == plan.levels("fgsm") == ["4", "8"]
+    assert plan.transfer_reference("resnet18-erm-s1") == "resnet18-vat-s1"
+    assert plan.transfer_reference("resnet18-vat-s0") == "resnet18-vat-s0"
+    # the reference's own CAMs under its attack are its transfer CAMs: computed once
+    assert plan.cam_noise("resnet18-vat-s1", "fgsm_transfer") == "fgsm"
+    assert plan.cam_noise("resnet18-erm-s1", "fgsm_transfer") == "fgsm_transfer"
+    assert plan.cam_noise("resnet18-erm-s1", "fgsm") == "fgsm"
 
 
 def test_attack_budget_stays_in_config_units_and_the_target_layer_is_resolved():

@@ -18,13 +18,17 @@ def save_cams(
     logits: Any,
     preds: Any,
     targets: Any,
+    feature_shift: Any = None,
 ) -> None:
-    """Write one CAM file; tensors are moved to the CPU, maps stored as float16."""
+    """Write one CAM file; tensors are moved to the CPU, maps stored as float16. A noisy set's
+    file may also hold each image's `feature_shift` (camrobust.cam.features)."""
 
     def cpu(t: Any) -> np.ndarray:
         return t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
 
     arrays = {f"{_PREFIX}{m}": cpu(v).astype(np.float16) for m, v in maps.items()}
+    if feature_shift is not None:
+        arrays["feature_shift"] = cpu(feature_shift).astype(np.float64)
     save_npz(
         path,
         **arrays,
@@ -36,16 +40,20 @@ def save_cams(
 
 
 def load_cams(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a CAM file as {"maps": {method: N×h×w}, "logits", "preds", "targets", "methods"}."""
+    """Read a CAM file as {"maps": {method: N×h×w}, "logits", "preds", "targets", "methods"},
+    with "feature_shift" where the file has it."""
     raw = load_npz(path)
     methods = [str(m) for m in raw["methods"]]
-    return {
+    out = {
         "maps": {m: raw[f"{_PREFIX}{m}"] for m in methods},
         "logits": raw["logits"],
         "preds": raw["preds"],
         "targets": raw["targets"],
         "methods": methods,
     }
+    if "feature_shift" in raw:
+        out["feature_shift"] = raw["feature_shift"]
+    return out
 
 
 def check_matches(cams: dict[str, Any], cam_path: Any, images: dict[str, Any], images_path: Any):

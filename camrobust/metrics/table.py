@@ -81,6 +81,14 @@ def _normalise(maps: np.ndarray, size: tuple[int, int], device: torch.device) ->
     return normalize_maps(raw, size=size).to(torch.float32).clamp(0.0, 1.0)
 
 
+def _feature_shift(values: Any, n: int, level: str) -> np.ndarray:
+    """A noisy set's per-image shift of the CAM layer's activations (camrobust.cam.features)."""
+    shift = np.asarray(values, dtype=np.float64)
+    if shift.shape != (n,):
+        raise ValueError(f"level '{level}': feature_shift has shape {shift.shape}, expected ({n},)")
+    return shift
+
+
 def per_image_table(
     clean: Mapping[str, Any],
     noisy: Mapping[str, Mapping[str, Any]],
@@ -98,7 +106,8 @@ def per_image_table(
     `clean` and each `noisy[level]` are ``{"maps": {method: N×h×w}, "preds": N}``. A pair is
     ``kept`` when the predictions agree, ``degenerate`` when either normalised map is constant
     (all zero). With `masks` (N×H×W, nonzero = object), adds the energy share inside the mask
-    and the pointing-game hit for the clean and the noisy map.
+    and the pointing-game hit for the clean and the noisy map. A level whose entry has a
+    "feature_shift" (N) adds it as a column (the CAM layer's relative activation shift).
     """
     names = validate_measures(measures)
     key_values = _check_keys(keys or {})
@@ -157,6 +166,8 @@ def per_image_table(
         )
         for name in names:
             columns[name] = torch.cat(scores[name]).cpu().numpy().astype(np.float64)
+        if "feature_shift" in entry:
+            columns["feature_shift"] = _feature_shift(entry["feature_shift"], n, level)
         if mask_t is not None:
             columns["mask_energy_clean"] = mask_energy(a, mask_t).cpu().numpy()
             columns["mask_energy_noisy"] = mask_energy(b, mask_t).cpu().numpy()
