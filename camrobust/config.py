@@ -174,14 +174,13 @@ def _check_transfer(config: Mapping[str, Any]) -> list[str]:
     """Transfer attacks name configured attacks and a configured reference regulariser; returns
     their noise names."""
     transfer, attacks = config["noise"]["transfer"], config["noise"]["adversarial"]
+    configured = ", ".join(a for a, spec in attacks.items() if spec is not None) or "none"
     for attack in transfer["attacks"]:
         if attacks.get(attack) is None:
-            configured = ", ".join(a for a, spec in attacks.items() if spec is not None) or "none"
             _fail("noise.transfer.attacks", f"{attack!r} is not in noise.adversarial ({configured})")
-    regs = config["regularizers"]
-    if transfer["attacks"] and transfer["reference"] not in regs:
-        _fail("noise.transfer.reference", f"{transfer['reference']!r} is not in regularizers "
-              f"({', '.join(regs)})")  # fmt: skip
+    regs, reference = config["regularizers"], transfer["reference"]
+    if transfer["attacks"] and reference not in regs:
+        _fail("noise.transfer.reference", f"{reference!r} is not in regularizers ({', '.join(regs)})")
     return [transfer_noise(a) for a in transfer["attacks"]]
 
 
