@@ -177,10 +177,12 @@ def _check_transfer(config: Mapping[str, Any]) -> list[str]:
     configured = ", ".join(a for a, spec in attacks.items() if spec is not None) or "none"
     for attack in transfer["attacks"]:
         if attacks.get(attack) is None:
-            _fail("noise.transfer.attacks", f"{attack!r} is not in noise.adversarial ({configured})")
+            what = f"{attack!r} is not in noise.adversarial ({configured})"
+            _fail("noise.transfer.attacks", what)
     regs, reference = config["regularizers"], transfer["reference"]
     if transfer["attacks"] and reference not in regs:
-        _fail("noise.transfer.reference", f"{reference!r} is not in regularizers ({', '.join(regs)})")
+        what = f"{reference!r} is not in regularizers ({', '.join(regs)})"
+        _fail("noise.transfer.reference", what)
     return [transfer_noise(a) for a in transfer["attacks"]]
 
 

@@ -431,7 +431,9 @@ def test_each_training_seed_trains_from_its_own_seed():
 
 def test_each_training_seed_has_its_own_generative_models_seeded_like_its_classifiers():
     regs = {"erm": {}, "lvat_vae": {}, "lvat_glow": {}}
-    plan = Plan(validate_config({"seed": 7, "training": {"seeds": [0, 1, 2]}, "regularizers": regs}))
+    plan = Plan(
+        validate_config({"seed": 7, "training": {"seeds": [0, 1, 2]}, "regularizers": regs})
+    )
     assert plan.training_seeds == [0, 1, 2] and plan.generative == ["glow", "vae"]
     for seed in (0, 1, 2):
         gen = plan.generative_params("shapes", "vae", seed)
