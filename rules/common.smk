@@ -169,7 +169,9 @@ def cam_grid_input(wildcards):
     return {
         "clean_images": paths.data_file("eval", ds),
         "noisy_images": [image_set(ds, model, noise, lv) for lv in PLAN.levels(noise)],
-        "cams": paths.cam_series(ds, model, PLAN.cam_noise(model, noise), PLAN.levels(noise)),
+        "cams": paths.cam_series(
+            ds, model, PLAN.cam_noise(model, noise), PLAN.levels(noise)
+        ),
     }
 
 
