@@ -332,6 +332,18 @@ class Plan:
     def stats_params(self) -> dict[str, Any]:
         return dict(self.config["stats"])
 
+    def claims_params(self) -> dict[str, Any]:
+        """The headline claims: their measure (the headline's), the test level and the fewest
+        images a cell needs, δ, and the randomisation test's arrangements and seed."""
+        stats = self.config["stats"]
+        return {
+            "alpha": stats["alpha"],
+            "min_pairs": stats["min_pairs"],
+            "measure": self.config["report"]["measure"],
+            "seed": self.seed,
+            **self.config["claims"],
+        }
+
     # ---- params of the report rules ----------------------------------------------------------
     def figure_params(self, figure: str) -> dict[str, Any]:
         """A figure's resolution, and the similarity measure it plots if it plots one."""

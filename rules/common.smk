@@ -146,10 +146,11 @@ def metric_files(suffix):
 
 
 STATS_TABLES = ["methods", "method_ranks", "regularizers", "mixedlm", "flips", "noise"]
+CLAIMS_TABLES = ["claims", "sensitivity"]  # rule claims: the headline's regulariser claims
 
 
 def stats_outputs():
-    return [paths.stats_file(name) for name in STATS_TABLES]
+    return [paths.stats_file(name) for name in [*STATS_TABLES, *CLAIMS_TABLES]]
 
 
 def report_outputs():
