@@ -205,6 +205,10 @@ def test_claims_of_several_architectures_are_named_by_architecture():
         "- cnn13 vat",
         "- vgg11_bn vat",
     ]
+    # a family without a claim of a regulariser (no usable model): said, not skipped
+    fewer = both[~((both["group_a"] == "vat") & (both["noise"] == "fgsm"))]
+    lines = hl.headline(robust_table(), fewer, accuracy_table(), "ssim", WHERE).splitlines()
+    assert lines[7].startswith("- cnn13 vat: fgsm no estimate (see the claims table); gaussian")
     with pytest.raises(ValueError, match="claims table lacks columns: mde"):
         hl.headline(robust_table(), both.drop(columns="mde"), accuracy_table(), "ssim", WHERE)
 

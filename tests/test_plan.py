@@ -120,6 +120,7 @@ def job_params(plan: Plan) -> dict[tuple[str, ...], Any]:
         for figure in plan.figures:
             jobs["figure", d, figure] = plan.figure_params(figure)
     jobs["stats",] = plan.stats_params()
+    jobs["claims",] = plan.claims_params()
     if plan.quality_enabled:
         jobs["quality_table",] = plan.quality_table_params()
         jobs["quality_stats",] = plan.quality_stats_params()
@@ -148,7 +149,7 @@ QUALITY = {"quality", "quality_table", "quality_stats"}
 LEVELS = {"cam", "metrics", "cam_grid"}  # a level list of the grid's noise
 READERS: list[tuple[str, set[str]]] = [
     ("seed", {"prepare_data", "train_generative", "train_classifier", "noisy_set",
-              "adversarial_set", "metrics", "cam_grid", "quality", "quality_table"}),
+              "adversarial_set", "metrics", "cam_grid", "quality", "quality_table", "claims"}),
     ("device", {"train_generative", "train_classifier", "import_model", "adversarial_set", "cam",
                 "cam_clean", "quality"}),
     # and the input size of the `models` entries (of both modes), and noise.table auto's choice
@@ -191,9 +192,12 @@ READERS: list[tuple[str, set[str]]] = [
     ("metrics.ci", {"metrics", "quality_table"}),
     ("metrics.*", {"metrics"}),
     ("stats.measures", {"stats"}),
+    ("stats.alpha", {"stats", "quality_stats", "claims"}),  # the claims' test level
+    ("stats.min_pairs", {"stats", "quality_stats", "claims"}),  # their fewest images a cell
+    ("claims.*", {"claims"}),
     ("stats.*", {"stats", "quality_stats"}),
     ("report.dpi", {"figure", "cam_grid"}),
-    ("report.measure", {"figure", "summary_table", "headline"}),
+    ("report.measure", {"figure", "summary_table", "headline", "claims"}),
     ("report.grid_*", {"cam_grid"}),
 ]  # fmt: skip
 

@@ -110,16 +110,14 @@ def _flag(value: object) -> bool:
     return str(value) == "True"
 
 
-def _claim(row: pd.Series) -> str:
+def _claim(row: pd.Series, noise: str) -> str:
     """One noise family's claim: estimate, interval and verdict."""
-    head = (
-        f"{row['noise']} {_num(row['effect_size'], '+.4f')} "
-        f"{_interval(row['ci_lo'], row['ci_hi'], '+.4f')}"
-    )
+    estimate = f"{noise} {_num(row['effect_size'], '+.4f')}"
     if not math.isfinite(float(row["effect_size"])):
-        return f"{row['noise']} no estimate (see the claims table)"
+        return f"{noise} no estimate (see the claims table)"
     if not math.isfinite(float(row["p_adjusted"])):
-        return f"{row['noise']} {_num(row['effect_size'], '+.4f')}"
+        return estimate
+    head = f"{estimate} {_interval(row['ci_lo'], row['ci_hi'], '+.4f')}"
     if _flag(row["significant"]):
         word = "higher" if row["effect_size"] > 0 else "lower"
         return f"{head} {word} (p_holm {_num(row['p_adjusted'], '.2g')})"
@@ -150,13 +148,19 @@ def _claims_lines(claims: pd.DataFrame, regularizers: list[str], reference: str)
             "strata in regularizers.csv: exploratory (BH over the study)"
         )
     lines = [head]
-    several = claims["arch"].nunique() > 1
+    archs = sorted(claims["arch"].astype(str).unique())
     for reg in [r for r in regularizers if r != reference]:
-        for arch, sub in claims[claims["group_a"].astype(str) == reg].groupby("arch", sort=True):
-            label = f"{arch} {reg}" if several else reg
-            lines.append(f"- {label}: " + "; ".join(_claim(r) for _, r in sub.iterrows()))
-        if not (claims["group_a"].astype(str) == reg).any():
-            lines.append(f"- {reg}: no claim (see the claims table's notes)")
+        for arch in archs:
+            of_arch = claims[claims["arch"].astype(str) == arch]
+            mine = of_arch[of_arch["group_a"].astype(str) == reg].set_index("noise")
+            parts = [
+                _claim(mine.loc[noise], noise)
+                if noise in mine.index
+                else f"{noise} no estimate (see the claims table)"
+                for noise in sorted(of_arch["noise"].astype(str).unique())
+            ]
+            label = f"{arch} {reg}" if len(archs) > 1 else reg
+            lines.append(f"- {label}: " + "; ".join(parts))
     return lines
 
 

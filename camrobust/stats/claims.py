@@ -21,6 +21,7 @@ form one Holm family. Each claim also gets:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -127,12 +128,17 @@ def headline_values(table: pd.DataFrame, measure: str, min_pairs: int) -> pd.Dat
 def _arm_means(rows: list[dict], sub: pd.DataFrame, used: np.ndarray, reference: str) -> None:
     """Add each row's per-arm mean activation shift and its family's design counts."""
     regs = sub["regularizer"].astype(str).to_numpy()
+    shift, count = sub["shift"].to_numpy(dtype=float), sub["count"].to_numpy()
+    design = {
+        "n_methods": int(sub["n_methods"].max()),
+        "n_levels": int(sub["n_levels"].max()),
+        "n_common_min": int(count[used].min()) if used.any() else 0,
+    }
     for r in rows:
         for side, reg in (("a", r["group_a"]), ("b", reference)):
-            r[f"shift_{side}"] = float(sub["shift"][used & (regs == reg)].mean())
-        r["n_methods"] = int(sub["n_methods"].max())
-        r["n_levels"] = int(sub["n_levels"].max())
-        r["n_common_min"] = int(sub["count"][used].min()) if used.any() else 0
+            arm = used & (regs == reg)
+            r[f"shift_{side}"] = float(shift[arm].mean()) if arm.any() else np.nan
+        r |= design
 
 
 def claim_tests(values: pd.DataFrame, options: ClaimOptions) -> pd.DataFrame:
@@ -161,6 +167,12 @@ def minimum_detectable_effect(se: float, df: float, alpha: float, power: float) 
     and standard error `se` detects with probability `power` (noncentral t)."""
     if not (se > 0 and df > 0):
         return float("nan")
+    return _noncentrality(float(df), float(alpha), float(power)) * se
+
+
+@functools.lru_cache(maxsize=256)
+def _noncentrality(df: float, alpha: float, power: float) -> float:
+    """The noncentrality at which the two-sided t test has `power` (claims share their df)."""
     q = stats.t.ppf(1 - alpha / 2, df)
 
     def shortfall(ncp: float) -> float:
@@ -171,7 +183,7 @@ def minimum_detectable_effect(se: float, df: float, alpha: float, power: float) 
     high = 2.0 * q + 5.0  # power is above one half once the noncentrality passes q
     while shortfall(high) < 0 and high < 1e6:
         high *= 2.0
-    return float(optimize.brentq(shortfall, 0.0, high) * se)
+    return float(optimize.brentq(shortfall, 0.0, high))
 
 
 def tost_p(estimate: np.ndarray, se: np.ndarray, df: np.ndarray, delta: float) -> np.ndarray:
@@ -187,23 +199,23 @@ def _equivalence_and_power(out: pd.DataFrame, options: ClaimOptions) -> pd.DataF
     est, se, df = (out[c].to_numpy(dtype=float) for c in ("effect_size", "se", "df"))
     tested = np.isfinite(out["p_value"].to_numpy(dtype=float))
     p_tost = np.where(tested, tost_p(est, se, df, options.smallest_effect), np.nan)
+    claims = pd.Series(tested).groupby(out["dataset"].to_numpy()).transform("sum").to_numpy()
+    claims = np.where(tested, claims, np.nan)
+    adjusted = np.full(len(out), np.nan)
+    for idx in pd.Series(np.arange(len(out))[tested]).groupby(out["dataset"][tested].to_numpy()):
+        adjusted[idx[1].to_numpy()] = adjust(p_tost[idx[1].to_numpy()], "holm", options.alpha)
+    level = options.alpha / claims
     out["delta"] = options.smallest_effect
     out["p_tost"] = p_tost
-    for column in ("p_tost_adjusted", "mde", "mde_alpha", "claims"):
-        out[column] = np.nan
-    for _, idx in out.groupby("dataset").indices.items():
-        idx = idx[tested[idx]]
-        if not len(idx):
-            continue
-        level = options.alpha / len(idx)
-        out.loc[out.index[idx], "p_tost_adjusted"] = adjust(p_tost[idx], "holm", options.alpha)
-        out.loc[out.index[idx], "claims"] = len(idx)
-        out.loc[out.index[idx], "mde_alpha"] = level
-        out.loc[out.index[idx], "mde"] = [
-            minimum_detectable_effect(se[i], df[i], level, MDE_POWER) for i in idx
-        ]
-    equivalent = pd.array(out["p_tost_adjusted"] < options.alpha, dtype="boolean")
-    equivalent[~np.isfinite(out["p_tost_adjusted"].to_numpy(dtype=float))] = pd.NA
+    out["p_tost_adjusted"] = adjusted
+    out["mde"] = [
+        minimum_detectable_effect(e, d, a, MDE_POWER) if t else np.nan
+        for e, d, a, t in zip(se, df, level, tested, strict=True)
+    ]
+    out["mde_alpha"] = level
+    out["claims"] = claims
+    equivalent = pd.array(adjusted < options.alpha, dtype="boolean")
+    equivalent[~np.isfinite(adjusted)] = pd.NA
     out["equivalent"] = equivalent
     return out
 
