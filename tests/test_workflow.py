@@ -354,7 +354,9 @@ def test_a_killed_run_resumes_to_identical_outputs(tiny_run, tmp_path):
     files = sorted(
         p for name in ("models", "generative") for p in (tiny_run / "results" / name).rglob("*.*")
     )
-    assert len(files) == 4 * 3 + 2  # model.pt, metrics.json, curve.csv per model; vae.pt, glow.pt
+    assert (
+        len(files) == 4 * 3 + 2
+    )  # model.pt, metrics.json, curve.csv per model; vae-s0.pt, glow-s0.pt
     for path in files:
         other = tmp_path / path.relative_to(tiny_run)
         assert other.read_bytes() == path.read_bytes(), path

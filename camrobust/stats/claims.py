@@ -127,7 +127,7 @@ def headline_values(table: pd.DataFrame, measure: str, min_pairs: int) -> pd.Dat
 
 def _arm_means(rows: list[dict], sub: pd.DataFrame, used: np.ndarray, reference: str) -> None:
     """Add each row's per-arm mean activation shift and its family's design counts."""
-    regs = sub["regularizer"].astype(str).to_numpy()
+    regs = sub["regularizer"].to_numpy(dtype=object).astype(str)
     shift, count = sub["shift"].to_numpy(dtype=float), sub["count"].to_numpy()
     design = {
         "n_methods": int(sub["n_methods"].max()),
@@ -146,14 +146,16 @@ def claim_tests(values: pd.DataFrame, options: ClaimOptions) -> pd.DataFrame:
     `headline_values`: the seed-blocked OLS, Holm over the claims of each dataset (p_adjusted),
     TOST and the minimum detectable effect (`_equivalence_and_power`)."""
     records = []
+    names = ("model", "regularizer", "seed")  # plain strings: fast per-family access
+    values = values.assign(n_excluded=0, **{c: values[c].to_numpy(dtype=object) for c in names})
     for key, sub in values.groupby(list(CLAIM_KEYS), sort=True, observed=True):
         head = dict(zip(CLAIM_KEYS, key, strict=True))
         head |= {"method": POOLED_LEVEL, "level": POOLED_LEVEL, "measure": options.measure}
-        rows = stratum_rows(sub.assign(n_excluded=0), options.stats)
+        rows = stratum_rows(sub, options.stats)
         used = np.isfinite(sub["value"].to_numpy(dtype=float)) & (
             sub["count"].to_numpy() >= options.min_pairs
         )
-        _arm_means(rows, sub.reset_index(drop=True), used, options.reference)
+        _arm_means(rows, sub, used, options.reference)
         for r in rows:
             family = ("claims", head["dataset"]) if np.isfinite(r["p_value"]) else None
             records.append({**head, "endpoint": PRIMARY, **r, "family": family})

@@ -48,7 +48,7 @@ def _codes(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
     return frame.groupby(list(columns), sort=False, observed=True).ngroup().to_numpy()
 
 
-def _flags(table: pd.DataFrame, measure: str) -> pd.DataFrame:
+def _flags(table: pd.DataFrame, measure: str, cell: np.ndarray) -> pd.DataFrame:
     """Per row: informative (finite, not degenerate), common (kept and informative for every
     model of the seed block at this noise, level, method and image), and the sums' parts."""
     s = table[measure].to_numpy(dtype=float)
@@ -56,34 +56,31 @@ def _flags(table: pd.DataFrame, measure: str) -> pd.DataFrame:
     informative = np.isfinite(s) & ~table["degenerate"].to_numpy(dtype=bool)
     ok = kept & informative
     image = _codes(table, (*BLOCK_KEYS, "noise", "level", "method", "image"))
-    per_image = pd.DataFrame({"image": image, "ok": ok}).groupby("image")["ok"]
-    block_models = table.groupby(list(BLOCK_KEYS), observed=True)["model"].transform("nunique")
-    common = per_image.transform("all").to_numpy() & (
-        per_image.transform("size").to_numpy() == block_models.to_numpy()
-    )
+    rows, ok_rows = np.bincount(image), np.bincount(image, weights=ok)
+    block = _codes(table, BLOCK_KEYS)
+    models = pd.Series(pd.factorize(table["model"])[0]).groupby(block).nunique().to_numpy()
+    common = (ok_rows[image] == rows[image]) & (rows[image] == models[block])
     s0 = np.where(informative, s, 0.0)
     return pd.DataFrame(
         {
-            "cell": _codes(table, CELL_KEYS),
             "n_common": common.astype(np.int64),
             "s_common": np.where(common, s0, 0.0),
             "n_kept": ok.astype(np.int64),
             "s_kept": np.where(ok, s0, 0.0),
             "n_flip": (~kept & informative).astype(np.int64),
             "r_flip": np.where(~kept & informative, 1.0 - s0, 0.0),
-            "u_kept": _kept_rank_sums(table, s, kept, informative),
+            "u_kept": _kept_rank_sums(s, kept, informative, cell),
             "n_excluded": (~informative).astype(np.int64),
         }
     )
 
 
 def _kept_rank_sums(
-    table: pd.DataFrame, s: np.ndarray, kept: np.ndarray, informative: np.ndarray
+    s: np.ndarray, kept: np.ndarray, informative: np.ndarray, cell: np.ndarray
 ) -> np.ndarray:
     """Each informative kept row's rank of s within its cell (ties averaged), 0 elsewhere: a
     cell's sum minus n_k(n_k + 1)/2 is the Mann-Whitney U of kept over flipped."""
-    ranks = np.zeros(len(table))
-    cell = _codes(table, CELL_KEYS)
+    ranks = np.zeros(len(s))
     ranked = pd.Series(s[informative]).groupby(cell[informative]).rank(method="average")
     ranks[informative] = ranked.to_numpy()
     return np.where(kept & informative, ranks, 0.0)
@@ -93,10 +90,11 @@ def cell_sums(table: pd.DataFrame, measure: str) -> pd.DataFrame:
     """Per (dataset, arch, method, noise, level, model): the counts and sums the method-bound
     endpoints are made of, with the per-level C (`c`, `c_kept`) and the AUROC's parts."""
     require_columns(table, (*CELL_KEYS, "image", "kept", "degenerate", measure), "per-image table")
-    flags = _flags(table, measure)
-    sums = flags.groupby("cell", sort=True).sum()
-    keys = table[list(CELL_KEYS)].astype(str).groupby(flags["cell"].to_numpy()).first()
-    out = keys.join(sums).reset_index(drop=True)
+    cell = _codes(table, CELL_KEYS)
+    sums = _flags(table, measure, cell).groupby(cell, sort=True).sum().reset_index(drop=True)
+    first = np.unique(cell, return_index=True)[1]  # the same order as the sorted groups
+    keys = table[list(CELL_KEYS)].iloc[first].astype(str).reset_index(drop=True)
+    out = pd.concat([keys, sums], axis=1)
     both = (out["n_kept"] > 0) & (out["n_flip"] > 0)
     out["u_both"] = (out["u_kept"] - out["n_kept"] * (out["n_kept"] + 1) / 2.0).where(both, 0.0)
     out["pairs_both"] = np.where(both, out["n_kept"] * out["n_flip"], 0)

@@ -156,16 +156,17 @@ def treatment_rows(
 
 def stratum_rows(cells: pd.DataFrame, options: StatsOptions) -> list[dict]:
     """The rows of one stratum and level from its model cells, or one row saying why not."""
-    regs = np.sort(cells["regularizer"].astype(str).unique())
+    # Plain arrays once: element access on pandas' Arrow-backed strings is slow in a loop.
+    cell_regs = cells["regularizer"].to_numpy(dtype=object).astype(str)
+    regs = np.unique(cell_regs)
     value = cells["value"].to_numpy(dtype=float)
     count = cells["count"].to_numpy()
     use = np.isfinite(value) & (count >= options.min_pairs)
     dropped = [
         f"{m} left out ({c} pairs{'' if np.isfinite(v) else ', no value (at some level)'})"
-        for m, c, v, u in zip(cells["model"], count, value, use, strict=True)
+        for m, c, v, u in zip(cells["model"].to_numpy(dtype=object), count, value, use, strict=True)
         if not u
     ]
-    cell_regs = cells["regularizer"].astype(str).to_numpy()
     have = set(cell_regs[use])
     reason = ""
     if options.reference not in regs:
@@ -177,7 +178,7 @@ def stratum_rows(cells: pd.DataFrame, options: StatsOptions) -> list[dict]:
     if reason:
         row = result_row(TEST, "regularizer", n=int(use.sum()), effect_size_name="mean_difference")
         return [row | {"note": join_notes(reason, *dropped)}]
-    seeds = cells["seed"].to_numpy()[use]
+    seeds = cells["seed"].to_numpy(dtype=object)[use]
     rows = treatment_rows(cell_regs[use], value[use], options.reference, options.alpha, seeds)
     excluded = int(cells["n_excluded"].to_numpy()[use].sum())
     if excluded:
