@@ -253,7 +253,7 @@ def test_nan_similarities_are_counted_in_the_note(table):
     df = table.copy()
     df.loc[df.index[:5], "ssim"] = np.nan
     out = run(method_tests, df)
-    assert out["note"].str.contains("5 NaN similarities excluded").any()
+    assert out["note"].str.contains("5 NaN or degenerate similarities excluded").any()
 
 
 def _model_means(df: pd.DataFrame, level: str | None) -> pd.DataFrame:
@@ -724,3 +724,21 @@ def test_replication_reference_values_follow_their_formulas():
     # clusters (noise family × regulariser): g is + in both runs, h − in A and + in B
     assert (row["clusters"], row["clusters_either"], row["clusters_same_sign"]) == (2, 2, 1)
     assert row["cluster_agreement"] == 0.5
+
+
+def test_degenerate_pairs_are_left_out_of_every_test_and_counted():
+    from camrobust.stats.run import informative_only
+
+    df = synthetic_per_image(seed=8, n_images=20, methods=METHODS[:3], regularizers=("erm",),
+                             noises=("g",), levels=("1",), keep_rate=1.0)  # fmt: skip
+    df.loc[df.index[:4], "degenerate"] = True  # images 0-3 of the first method
+    out = run_stats(df, DEFAULTS | {"min_pairs": 5}, progress=False)
+    fried = out["methods"].query("test == 'friedman'").squeeze()
+    # the four images with a degenerate pair are no complete block any more
+    wide = _kept_wide(informative_only(prepare_table(df, ("ssim",)), ("ssim",)), {}, "method")
+    assert fried["n"] == len(wide) == 16
+    assert "4 NaN or degenerate similarities excluded" in fried["note"]
+    ref = sps.friedmanchisquare(*wide.to_numpy().T)
+    assert fried["statistic"] == pytest.approx(ref.statistic, rel=1e-12)
+    kept = informative_only(prepare_table(df, ("ssim",)), ("ssim",))
+    assert kept["ssim"].isna().sum() == 4 and df["ssim"].notna().all()  # the table keeps them
