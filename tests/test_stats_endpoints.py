@@ -125,3 +125,16 @@ def test_selection_on_kept_moves_the_kept_pair_mean_but_not_the_always_kept_one(
     assert v.loc[("erm", "consistency"), "value"] == v.loc[("vat", "consistency"), "value"]
     gap = v.loc[("vat", "consistency_kept"), "value"] - v.loc[("erm", "consistency_kept"), "value"]
     assert gap < -0.02  # VAT keeps its fragile, less similar images: a lower kept-pair mean
+
+
+def test_the_regulariser_rows_carry_the_counts_of_their_models(table):
+    from camrobust.stats import regularizer_model_tests, stats_options
+
+    options = stats_options({"alpha": 0.05, "correction": "holm", "correction_scope": "stratum",
+                             "min_pairs": 2, "measures": ["ssim"]})  # fmt: skip
+    out = regularizer_model_tests(table, options, endpoints=("consistency", "responsiveness"))
+    values = endpoint_values(table, "ssim", method_free=False)
+    for _, row in out[out["p_value"].notna()].iterrows():
+        used = values[(values["method"] == row["method"]) & (values["level"] == row["level"])
+                      & (values["endpoint"] == row["endpoint"])]  # fmt: skip
+        assert (row["count_min"], row["count_max"]) == (used["count"].min(), used["count"].max())

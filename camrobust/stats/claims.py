@@ -44,7 +44,7 @@ MODEL_KEYS = (*CLAIM_KEYS, "model", "regularizer", "seed")
 CONFIG_KEYS = ("alpha", "min_pairs", "measure", "smallest_effect", "permutations", "seed")
 CLAIM_EXTRA = (
     *MODEL_EXTRA, "delta", "p_tost", "p_tost_adjusted", "equivalent", "mde", "mde_alpha",
-    "shift_a", "shift_b", "n_methods", "n_levels", "n_common_min", "claims",
+    "shift_a", "shift_b", "n_methods", "n_levels", "claims",
 )  # fmt: skip
 
 
@@ -128,12 +128,8 @@ def headline_values(table: pd.DataFrame, measure: str, min_pairs: int) -> pd.Dat
 def _arm_means(rows: list[dict], sub: pd.DataFrame, used: np.ndarray, reference: str) -> None:
     """Add each row's per-arm mean activation shift and its family's design counts."""
     regs = sub["regularizer"].to_numpy(dtype=object).astype(str)
-    shift, count = sub["shift"].to_numpy(dtype=float), sub["count"].to_numpy()
-    design = {
-        "n_methods": int(sub["n_methods"].max()),
-        "n_levels": int(sub["n_levels"].max()),
-        "n_common_min": int(count[used].min()) if used.any() else 0,
-    }
+    shift = sub["shift"].to_numpy(dtype=float)
+    design = {"n_methods": int(sub["n_methods"].max()), "n_levels": int(sub["n_levels"].max())}
     for r in rows:
         for side, reg in (("a", r["group_a"]), ("b", reference)):
             arm = used & (regs == reg)

@@ -49,7 +49,7 @@ STRATUM_KEYS = ("dataset", "arch", "method", "noise")
 MODEL_STRATA = ("dataset", "arch", "method", "noise", "level", "measure", "endpoint")
 MODEL_EXTRA = (
     "ci_lo", "ci_hi", "df", "n_models_a", "n_models_b", "mean_a", "mean_b", "seed_blocks",
-    "seed_var_common", "seed_var_own", "se", "n_excluded",
+    "seed_var_common", "seed_var_own", "se", "n_excluded", "count_min", "count_max",
 )  # fmt: skip
 # The regulariser strata are exploratory: false-discovery rate over the whole table.
 EXPLORATORY = {"correction": "fdr_bh", "correction_scope": "study"}
@@ -183,8 +183,9 @@ def stratum_rows(cells: pd.DataFrame, options: StatsOptions) -> list[dict]:
     excluded = int(cells["n_excluded"].to_numpy()[use].sum())
     if excluded:
         dropped.append(f"{excluded} degenerate or NaN pairs left out")
+    counts = {"count_min": int(count[use].min()), "count_max": int(count[use].max())}
     for r in rows:
-        r["n_excluded"] = excluded
+        r |= {"n_excluded": excluded, **counts}
     for reg in sorted(set(regs) - have):
         note = f"no usable model of {reg}"
         kw = {"n": 0, "effect_size_name": "mean_difference", "family": "pairwise"}
