@@ -228,8 +228,7 @@ def train_classifier(
         generative = ZCAWhitening.fit(train_images, device=dev)
 
     config = {"regularizer": reg.name, "reg_params": params, "schedule": sched, "augment": aug}
-    config["seed"] = seed
-    config["streams"] = list(STREAMS)  # checkpoints of the former one-stream loop do not resume
+    config |= {"seed": seed, "streams": list(STREAMS)}  # one-stream checkpoints do not resume
     fp = fingerprint(config, train_images, train_labels, test_images, test_labels)
     rng_devices = []
     if dev.type == "cuda":
