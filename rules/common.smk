@@ -146,7 +146,7 @@ def metric_files(suffix):
 
 
 STATS_TABLES = ["methods", "method_ranks", "regularizers", "mixedlm", "flips", "noise"]
-CLAIMS_TABLES = ["claims", "sensitivity"]  # rule claims: the headline's regulariser claims
+CLAIMS_TABLES = ["claims", "sensitivity"]  # the claims job: the headline's regulariser claims
 
 
 def stats_outputs():
