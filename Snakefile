@@ -31,6 +31,7 @@ rule all:
 wildcard_constraints:
     dataset=one_of(PLAN.datasets),
     gen=one_of(PLAN.generative),
+    seed=one_of(PLAN.training_seeds),
     arch=one_of(PLAN.architectures),
     model=one_of(PLAN.models),
     noise=one_of([CLEAN, *PLAN.noises]),

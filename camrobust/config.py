@@ -19,7 +19,7 @@ import yaml
 
 from camrobust.data.cifar10c import FAMILIES as OFFICIAL_FAMILIES
 from camrobust.explanation_names import ATTACKED_METHODS, EXPLANATION_ATTACK
-from camrobust.names import ARCHS_WITHOUT_DROPOUT
+from camrobust.names import ARCHS_WITHOUT_DROPOUT, transfer_noise
 
 # The schema: every key's type, range and default (the only place defaults are written). In a
 # checkout camrobust/schema.yaml links to config/schema.yaml; an installed package holds a copy.
@@ -153,6 +153,7 @@ def _check_cross_key_rules(config: Mapping[str, Any]) -> None:
         if missing:
             _fail(key, f"{missing[0]!r} is not in metrics.measures ({', '.join(sorted(measures))})")
     noises = [*config["noise"]["corruptions"], *config["noise"]["adversarial"]]
+    noises += _check_transfer(config)
     grid = config["report"]["grid_noise"]
     if grid is not None and grid not in noises:
         _fail("report.grid_noise", f"{grid!r} is not a configured noise ({', '.join(noises)})")
@@ -174,6 +175,24 @@ def _check_cross_key_rules(config: Mapping[str, Any]) -> None:
         if "seeds" in override:
             _fail(f"datasets.{name}.training.seeds", "training seeds are global (training.seeds)")
         _check_schedule(f"datasets.{name}.training", merged(config["training"], override))
+
+
+def _check_transfer(config: Mapping[str, Any]) -> list[str]:
+    """Transfer attacks name configured attacks and a configured reference regulariser; returns
+    their noise names."""
+    transfer, attacks = config["noise"]["transfer"], config["noise"]["adversarial"]
+    configured = ", ".join(a for a, spec in attacks.items() if spec is not None) or "none"
+    for attack in transfer["attacks"]:
+        if attacks.get(attack) is None:
+            what = f"{attack!r} is not in noise.adversarial ({configured})"
+            _fail("noise.transfer.attacks", what)
+        if attack == EXPLANATION_ATTACK:  # crafted per CAM method: no one image set to transfer
+            _fail("noise.transfer.attacks", f"{attack!r} makes one image set per CAM method")
+    regs, reference = config["regularizers"], transfer["reference"]
+    if transfer["attacks"] and reference not in regs:
+        what = f"{reference!r} is not in regularizers ({', '.join(regs)})"
+        _fail("noise.transfer.reference", what)
+    return [transfer_noise(a) for a in transfer["attacks"]]
 
 
 def _check_user_model(name: str, spec: Mapping[str, Any], datasets: Mapping[str, Any]) -> None:

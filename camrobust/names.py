@@ -26,6 +26,16 @@ ARCHS_WITHOUT_DROPOUT: tuple[str, ...] = ("resnet18",)
 # Which generative model each latent-space regulariser perturbs in.
 GENERATIVE_OF: dict[str, str] = {"lvat_vae": "vae", "lvat_glow": "glow"}
 
+# The noise name of an attack crafted on a seed's reference model and applied to every model of
+# the seed (noise.transfer): "fgsm" -> "fgsm_transfer".
+TRANSFER_SUFFIX = "_transfer"
+
+
+def transfer_noise(attack: str) -> str:
+    """The noise name of `attack`'s transfer from the reference model ('fgsm_transfer')."""
+    return f"{attack}{TRANSFER_SUFFIX}"
+
+
 # The regulariser and seed columns of a user's model: it was trained elsewhere, once.
 PRETRAINED = "pretrained"
 _USER_MODEL = re.compile(r"[a-z][a-z0-9_]*")  # the schema's pattern of `models` names

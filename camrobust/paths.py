@@ -38,9 +38,11 @@ def segments_file(dataset: str = "{dataset}") -> str:
     return f"{RESULTS}/data/{dataset}/segments.npz"
 
 
-def generative_file(dataset: str = "{dataset}", gen: str = "{gen}") -> str:
-    """A trained VAE or Glow."""
-    return f"{RESULTS}/generative/{dataset}/{gen}.pt"
+def generative_file(
+    dataset: str = "{dataset}", gen: str = "{gen}", seed: int | str = "{seed}"
+) -> str:
+    """A trained VAE or Glow, one per training seed (the LVAT models of that seed read it)."""
+    return f"{RESULTS}/generative/{dataset}/{gen}-s{seed}.pt"
 
 
 def model_file(name: str, dataset: str = "{dataset}", model: str = "{model}") -> str:

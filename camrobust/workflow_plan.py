@@ -18,7 +18,14 @@ from camrobust.explanation_names import (
     LINF_RANDOM,
     attacked_methods,
 )
-from camrobust.names import GENERATIVE_OF, RANDOM_METHODS, TARGET_LAYERS, model_name, split_model
+from camrobust.names import (
+    GENERATIVE_OF,
+    RANDOM_METHODS,
+    TARGET_LAYERS,
+    model_name,
+    split_model,
+    transfer_noise,
+)
 from camrobust.paths import CLEAN_LEVEL
 from camrobust.report.registry import FIGURES, figure_spec
 from camrobust.seeding import derive_seed
@@ -84,13 +91,15 @@ class Plan:
         # The explanation attack makes one image set per CAM method (its own rules); its random
         # control linf_random shares its budgets. {level name: eps}, empty when not configured.
         self.explanation: dict[str, int] = self.attacks.pop(EXPLANATION_ATTACK, {})
+        # transfer noise -> its attack, crafted on each seed's reference model (noise.transfer)
+        self.transfers = {transfer_noise(a): a for a in noise["transfer"]["attacks"]}
 
     # ---- names -------------------------------------------------------------------------------
     @property
     def noises(self) -> list[str]:
-        """Every noise a CAM is computed under: corruptions, then attacks, then the explanation
-        attack's random control and the explanation attack."""
-        return [*self.corruptions, *self.attacks, *self.explanation_noises]
+        """Every noise a CAM is computed under: corruptions, then attacks and their transfers,
+        then the explanation attack's random control and the explanation attack."""
+        return [*self.corruptions, *self.attacks, *self.transfers, *self.explanation_noises]
 
     @property
     def explanation_noises(self) -> list[str]:
@@ -101,8 +110,24 @@ class Plan:
         """Level names of `noise` in config order."""
         if noise in self.explanation_noises:
             return list(self.explanation)
+        noise = self.transfers.get(noise, noise)  # a transfer has its attack's levels
         table = self.corruptions if noise in self.corruptions else self.attacks
         return list(table[noise])
+
+    def transfer_reference(self, model: str) -> str:
+        """The model a transfer attack against `model` is crafted on: the reference regulariser's
+        model of its architecture and training seed; a user's model (no seed block) is its own."""
+        if model in self.user_models:
+            return model
+        arch, _, seed = split_model(model)
+        return model_name(arch, self.config["noise"]["transfer"]["reference"], seed)
+
+    def cam_noise(self, model: str, noise: str) -> str:
+        """The noise whose CAM files hold `model`'s maps under `noise`: a transfer against its
+        own reference model is that model's own attack, computed once."""
+        if noise in self.transfers and self.transfer_reference(model) == model:
+            return self.transfers[noise]
+        return noise
 
     @property
     def figures(self) -> list[str]:
@@ -146,9 +171,16 @@ class Plan:
         source = self.config["datasets"][dataset]["source"]
         return source == "imagefolder" and not self.trained_models
 
-    def generative_params(self, dataset: str, gen: str) -> dict[str, Any]:
+    @property
+    def training_seeds(self) -> list[int]:
+        """The training seeds; each has its own generative models (`generative_params`)."""
+        return list(self.config["training"]["seeds"])
+
+    def generative_params(self, dataset: str, gen: str, seed: int) -> dict[str, Any]:
+        """A VAE or Glow of one training seed: seeded like that seed's classifiers, so its
+        variation is part of the seed-to-seed variation the regulariser test measures."""
         return {
-            "seed": self.seed,
+            "seed": training_seed(self.seed, seed),
             "dataset": dataset,
             "device": self.device,
             **self.config["generative"][gen],
@@ -388,6 +420,18 @@ class Plan:
 
     def stats_params(self) -> dict[str, Any]:
         return dict(self.config["stats"])
+
+    def claims_params(self) -> dict[str, Any]:
+        """The headline claims: their measure (the headline's), the test level and the fewest
+        images a cell needs, δ, and the randomisation test's arrangements and seed."""
+        stats = self.config["stats"]
+        return {
+            "alpha": stats["alpha"],
+            "min_pairs": stats["min_pairs"],
+            "measure": self.config["report"]["measure"],
+            "seed": self.seed,
+            **self.config["claims"],
+        }
 
     # ---- params of the report rules ----------------------------------------------------------
     def figure_params(self, figure: str) -> dict[str, Any]:

@@ -103,13 +103,18 @@ def noisy_set_input(wildcards):
 
 
 def generative_input(wildcards):
-    """The generative model a latent-space regulariser perturbs in (none for erm and vat)."""
-    gen = GENERATIVE_OF.get(split_model(wildcards.model).regularizer)
-    return [paths.generative_file(wildcards.dataset, gen)] if gen else []
+    """The generative model a latent-space regulariser perturbs in, the one of the model's own
+    training seed (none for erm and vat)."""
+    model = split_model(wildcards.model)
+    gen = GENERATIVE_OF.get(model.regularizer)
+    return [paths.generative_file(wildcards.dataset, gen, model.seed)] if gen else []
 
 
 def image_set(dataset, model, noise, level):
-    """The image set a CAM job explains."""
+    """The image set a CAM job explains (a transfer attack: its reference model's attack)."""
+    if noise in PLAN.transfers:
+        reference = PLAN.transfer_reference(model)
+        return paths.adversarial_set(dataset, reference, PLAN.transfers[noise], level)
     return paths.image_set(dataset, model, noise, level, attack=noise in PLAN.attacks)
 
 
@@ -122,6 +127,8 @@ def cam_input(wildcards):
     }
     if config["cam"]["target_policy"] == "clean" and noise != CLEAN:
         files["clean"] = paths.cams(ds, model, CLEAN, CLEAN_LEVEL)
+    if noise != CLEAN:  # how far the noise moves the CAM layer's activations
+        files["clean_images"] = paths.data_file("eval", ds)
     return files
 
 
@@ -146,7 +153,7 @@ def cam_series(wildcards):
     return paths.cam_series(
         wildcards.dataset,
         wildcards.model,
-        wildcards.noise,
+        PLAN.cam_noise(wildcards.model, wildcards.noise),
         PLAN.levels(wildcards.noise),
     )
 
@@ -162,10 +169,11 @@ def metric_files(suffix):
 
 
 STATS_TABLES = ["methods", "method_ranks", "regularizers", "mixedlm", "flips", "noise"]
+CLAIMS_TABLES = ["claims", "sensitivity"]  # the claims job: the headline's regulariser claims
 
 
 def stats_outputs():
-    return [paths.stats_file(name) for name in STATS_TABLES]
+    return [paths.stats_file(name) for name in [*STATS_TABLES, *CLAIMS_TABLES]]
 
 
 def report_outputs():
@@ -185,7 +193,9 @@ def cam_grid_input(wildcards):
     return {
         "clean_images": paths.data_file("eval", ds),
         "noisy_images": [image_set(ds, model, noise, lv) for lv in PLAN.levels(noise)],
-        "cams": paths.cam_series(ds, model, noise, PLAN.levels(noise)),
+        "cams": paths.cam_series(
+            ds, model, PLAN.cam_noise(model, noise), PLAN.levels(noise)
+        ),
     }
 
 

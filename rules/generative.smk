@@ -1,4 +1,5 @@
-# Generative models for latent-space VAT: a VAE and a Glow per dataset, trained without labels.
+# Generative models for latent-space VAT: a VAE and a Glow per dataset and training seed, trained
+# without labels; the LVAT models of a seed read that seed's.
 
 
 rule train_generative:
@@ -7,9 +8,9 @@ rule train_generative:
     output:
         paths.generative_file(),
     log:
-        log("generative", "dataset", "gen"),
+        log("generative", "dataset", "gen", "seed"),
     benchmark:
-        bench("generative", "dataset", "gen")
+        bench("generative", "dataset", "gen", "seed")
     # Training first: the LVAT models wait for these, and every later stage waits for them.
     priority: 20
     conda:
@@ -20,6 +21,6 @@ rule train_generative:
         runtime=600,
         gpu=GPUS_PER_JOB,
     params:
-        p=lambda wc: PLAN.generative_params(wc.dataset, wc.gen),
+        p=lambda wc: PLAN.generative_params(wc.dataset, wc.gen, int(wc.seed)),
     script:
         "../scripts/train_generative.py"

@@ -1,6 +1,6 @@
 # Figures, CAM grids, the paper-style summary table and the headline, each wrapped in report()
 # for `snakemake --report`. Each rule's params are exactly the config keys it reads.
-from camrobust.report.headline import REGULARIZER_TABLE
+from camrobust.report.headline import CLAIMS_TABLE
 
 
 rule figure:
@@ -77,7 +77,7 @@ rule summary_table:
 rule headline:
     input:
         robustness=rules.robustness_table.output[0],
-        regularizers=getattr(rules.stats.output, REGULARIZER_TABLE),
+        claims=getattr(rules.claims.output, CLAIMS_TABLE),
         accuracy=rules.accuracy_table.output[0],
     output:
         report(

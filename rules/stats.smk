@@ -42,3 +42,31 @@ rule stats:
         p=PLAN.stats_params(),
     script:
         "../scripts/stats.py"
+
+
+# The headline's pre-specified regulariser claims and their sensitivity analyses
+# (camrobust/stats/claims.py, sensitivity.py).
+rule claims:
+    input:
+        paths.table("per_image.parquet"),
+    output:
+        **{
+            name: report(
+                paths.stats_file(name),
+                caption=f"../report/stats_{name}.rst",
+                category="Statistical tests",
+            )
+            for name in CLAIMS_TABLES
+        },
+    log:
+        f"{R}/logs/stats/claims.log",
+    conda:
+        ENV_ANALYSIS
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    params:
+        p=PLAN.claims_params(),
+    script:
+        "../scripts/claims.py"

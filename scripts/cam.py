@@ -4,7 +4,10 @@ import torch
 
 from camrobust.cam import compute_cams
 from camrobust.cam.placebo import call_seed
+from camrobust.cam.features import feature_shift
 from camrobust.cam.store import load_cams, save_cams
+from camrobust.data.tensors import to_model_input
+from camrobust.io import load_npz
 from camrobust.logs import script_logging
 from camrobust.models.inference import classifier_and_images
 
@@ -34,5 +37,9 @@ with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
         seed=seed,
     )
     used = result.preds if targets is None else targets
-    save_cams(sm.output[0], result.maps, result.logits, result.preds, used)
+    shift = None
+    if "clean_images" in sm.input.keys():  # noqa: SIM118 (a noisy set: how far it moved the layer)
+        clean = to_model_input(load_npz(sm.input.clean_images)["images"], device)
+        shift = feature_shift(model, result.layer, clean, images, p["batch_size"])
+    save_cams(sm.output[0], result.maps, result.logits, result.preds, used, feature_shift=shift)
     log.info("%s: %d images, %d methods", sm.output[0], len(images), len(result.maps))

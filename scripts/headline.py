@@ -10,7 +10,7 @@ sm = snakemake  # noqa: F821
 with script_logging(sm.log[0]):
     text = headline(
         pd.read_csv(sm.input.robustness, dtype={"level": str}),
-        pd.read_csv(sm.input.regularizers),
+        pd.read_csv(sm.input.claims),
         pd.read_csv(sm.input.accuracy, dtype={"level": str}),
         sm.params.p["measure"],
         dict(sm.params.where),

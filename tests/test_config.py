@@ -91,6 +91,8 @@ BAD = [
     ({"datasets": {"s": {"source": "shapes", "skip_unreadable": True}}}, "datasets.s.skip_unreadable: only image folders have files to skip"),
     ({"datasets": {"c": {"source": "cifar10", "skip_unreadable": "yes"}}}, "datasets.c.skip_unreadable: 'yes' has the wrong type; expected boolean"),
     ({**OK, "noise": {"table": "cifar100c"}}, "noise.table: 'cifar100c' is not allowed; allowed: auto, cifar10c, imagenetc"),
+    ({**OK, "noise": {"transfer": {"attacks": ["pgd"]}}}, "noise.transfer.attacks: 'pgd' is not in noise.adversarial (none)"),
+    ({**OK, "regularizers": {"erm": {}}, "noise": {"adversarial": {"fgsm": {"eps": [8]}}, "transfer": {"attacks": ["fgsm"], "reference": "vat"}}}, "noise.transfer.reference: 'vat' is not in regularizers (erm)"),
 ]  # fmt: skip
 
 

@@ -347,7 +347,7 @@ def test_forest_plot_model_means_main_effects_and_slopes(tmp_path, per_image):
     fig = figures.build_forest_plot(primary, mixed)
     # the primary test on model means, the mixed model's effect at the mean level and on slope
     assert len(fig.axes) == 3
-    assert fig.axes[0].get_title().endswith("model means (primary)")
+    assert fig.axes[0].get_title().endswith("model means: C on images all kept")
     strata = [
         f"{m} / {n}" for m in ("eigencam", "gradcam", "hirescam") for n in ("gaussian", "jpeg")
     ]
@@ -359,7 +359,11 @@ def test_forest_plot_model_means_main_effects_and_slopes(tmp_path, per_image):
         if kind == "main":
             want = mixed[mixed["factor"] == "C(regularizer, Treatment('erm'))[T.vat]"]
         else:  # levels pooled: one row per method and noise
-            want = primary[(primary["level"] == "all") & (primary["group_a"] == "vat")]
+            want = primary[
+                (primary["level"] == "all")
+                & (primary["group_a"] == "vat")
+                & (primary["endpoint"] == "consistency")  # the primary endpoint only
+            ]
         assert len(xs) == len(strata)
         np.testing.assert_allclose(xs, np.sort(want["effect_size"]))
     path = tmp_path / "forest.png"

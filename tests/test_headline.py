@@ -63,35 +63,24 @@ def robust_table(dataset: str = "shapes") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def model_table(dataset: str = "shapes") -> pd.DataFrame:
-    """vat against erm in six strata, as the model-level table has them, plus rows to skip."""
-    effects = [-0.02, -0.01, 0.004, 0.01, 0.03, 0.05]
-    significant = [True, False, False, False, True, True]
-    rows = []
-    strata = itertools.product(("gradcam", "eigencam", "hirescam"), ("gaussian", "jpeg"))
-    for (method, noise), e, sig in zip(strata, effects, significant, strict=True):
-        head = {"dataset": dataset, "arch": "cnn13", "method": method, "noise": noise,
-                "group_a": "vat", "group_b": "erm", "n_models_a": 3, "n_models_b": 3,
-                "note": np.nan}  # fmt: skip
-        for measure in ("ssim", "pearson"):
-            shift = 0.0 if measure == "ssim" else 0.5
-            rows += [
-                {**head, "measure": measure, "level": "all", "effect_size": e + shift,
-                 "p_adjusted": 0.41 if e == 0.004 else 0.01, "significant": sig},
-                # a per-level row: not pooled, not read
-                {**head, "measure": measure, "level": "3", "effect_size": 9.0,
-                 "p_adjusted": 0.001, "significant": True},
-            ]  # fmt: skip
-    # A stratum without a usable reference model: one row without an estimate.
-    rows.append(
-        {"dataset": dataset, "arch": "cnn13", "method": "fem", "noise": "jpeg", "level": "all",
-         "measure": "ssim", "group_a": np.nan, "group_b": np.nan, "effect_size": np.nan,
-         "p_adjusted": np.nan, "significant": np.nan, "n_models_a": 0, "n_models_b": 0,
-         "note": "no usable model of the reference 'erm'"}
-    )  # fmt: skip
-    table = pd.DataFrame(rows).assign(test="model_ols")
-    lo_hi = table["effect_size"]
-    return table.assign(ci_lo=lo_hi - 0.01, ci_hi=lo_hi + 0.01)
+def claims_table(dataset: str = "shapes") -> pd.DataFrame:
+    """The pre-specified claims as claims.csv has them: every kind of verdict once."""
+    head = {"dataset": dataset, "arch": "cnn13", "method": "all", "level": "all",
+            "measure": "ssim", "endpoint": "consistency", "group_b": "erm", "df": 6,
+            "claims": 5, "delta": 0.01, "n_methods": 3, "n_levels": 2, "note": ""}  # fmt: skip
+    rows = [
+        # regulariser, noise, estimate, p_holm, significant, TOST p_holm, equivalent, MDE
+        ("lvat_vae", "fgsm", 0.002, 0.9, False, 0.6, False, 0.031),
+        ("lvat_vae", "gaussian", -0.02, 0.03, True, 1.0, False, 0.012),
+        ("lvat_vae", "jpeg", np.nan, np.nan, np.nan, np.nan, np.nan, np.nan),
+        ("vat", "fgsm", -0.001, 1.0, False, 0.02, True, 0.008),
+        ("vat", "gaussian", 0.004, 0.41, False, 0.3, False, 0.025),
+        ("vat", "jpeg", 0.03, 0.01, True, 1.0, False, 0.02),
+    ]
+    names = ("group_a", "noise", "effect_size", "p_adjusted", "significant", "p_tost_adjusted",
+             "equivalent", "mde")  # fmt: skip
+    table = pd.DataFrame([{**head, **dict(zip(names, row, strict=True))} for row in rows])
+    return table.assign(ci_lo=table["effect_size"] - 0.01, ci_hi=table["effect_size"] + 0.01)
 
 
 def accuracy_table(dataset: str = "shapes") -> pd.DataFrame:
@@ -112,8 +101,9 @@ CAM robustness: the answer (the paper's RM = C x R over rbo first; this project'
 shapes:
 - RM over rbo, the paper's metric: most robust CAM method eigencam, RM 0.500 [0.400, 0.600]; least robust hirescam, RM 0.200 [0.100, 0.300] (5 of 6 cells defined) (means over 6 model x noise cells, levels pooled)
 - H over ssim, this project's extension: most robust CAM method gradcam, H 0.800 [0.750, 0.850]; least robust eigencam, H 0.400 [0.350, 0.450] (5 of 6 cells defined) (means over 6 model x noise cells, levels pooled)
-- lvat_vae vs erm: no fitted stratum (see the table's notes)
-- vat vs erm: +0.0040 [-0.0060, +0.0140], p_adj 0.41 (at least 3 models a side; median of 6 strata of model means, levels pooled, ssim; significantly higher in 2, lower in 1)
+- regularisers vs erm, pre-specified: per model the mean ssim over 3 CAM methods x levels on the images every model of its seed kept; seed-blocked OLS (df 6), Holm over 5 claims; equivalence: TOST within +-0.010; strata in regularizers.csv: exploratory (BH over the study)
+- lvat_vae: fgsm +0.0020 [-0.0080, +0.0120] inconclusive (p_holm 0.9, MDE 0.031); gaussian -0.0200 [-0.0300, -0.0100] lower (p_holm 0.03); jpeg no estimate (see the claims table)
+- vat: fgsm -0.0010 [-0.0110, +0.0090] equivalent (TOST p_holm 0.02); gaussian +0.0040 [-0.0060, +0.0140] inconclusive (p_holm 0.41, MDE 0.025); jpeg +0.0300 [+0.0200, +0.0400] higher (p_holm 0.01)
 - clean test accuracy 0.900 to 0.950 (3 models)
 
 Full tables: results/tables/summary.md (RM and H (C/R) per model, method and noise), results/stats/ (every test), results/tables/per_image.parquet (every pair)
@@ -122,13 +112,13 @@ Report: results/report.html
 
 
 def test_the_headline_lines_on_a_small_run():
-    text = hl.headline(robust_table(), model_table(), accuracy_table(), "ssim", WHERE)
+    text = hl.headline(robust_table(), claims_table(), accuracy_table(), "ssim", WHERE)
     assert text == EXPECTED
 
 
 def test_the_headline_is_valid_rst_as_a_line_block():
     """The report's front page shows it as a line block: no markup warnings, every line kept."""
-    text = hl.headline(robust_table(), model_table(), accuracy_table(), "ssim", WHERE)
+    text = hl.headline(robust_table(), claims_table(), accuracy_table(), "ssim", WHERE)
     block = "\n".join(f"| {line}" if line else "|" for line in text.splitlines())
     html = publish_parts(block, writer="html", settings_overrides={"report_level": 1})
     assert "system-message" not in html["body"]
@@ -158,36 +148,27 @@ def test_method_robustness_pools_models_and_noises_of_the_pooled_levels():
 def test_without_rbo_the_headline_says_the_papers_metric_was_not_computed():
     robust = robust_table()
     robust = robust[robust["measure"] != "rbo"]
-    lines = hl.headline(robust, model_table(), accuracy_table(), "ssim", WHERE).splitlines()
+    lines = hl.headline(robust, claims_table(), accuracy_table(), "ssim", WHERE).splitlines()
     assert lines[3] == (
         "- RM over rbo, the paper's metric: not computed (rbo is not in metrics.measures)"
     )
     assert lines[4].startswith("- H over ssim, this project's extension: most robust CAM method")
 
 
-def test_regularizer_effects_fall_back_to_the_tables_measure():
-    """A report measure the stats did not test: the table's first measure, and the line says so."""
-    stats = model_table()
-    out = hl.regularizer_effects(stats[stats["measure"] == "pearson"], "ssim")
-    assert out[["regularizer", "measure", "n_strata"]].values.tolist() == [["vat", "pearson", 6]]
-    assert out["effect"].iloc[0] == pytest.approx(0.504)
-    assert list(out.columns) == list(hl.EFFECT_COLUMNS)
-
-
 def test_the_headline_stays_within_twenty_lines():
-    """Four datasets do not fit: the first two are shown, the rest named in one line."""
+    """Four datasets do not fit: the first is shown (eight lines), the rest named in one line."""
     datasets = ["a", "b", "c", "d"]
     text = hl.headline(
         pd.concat([robust_table(d) for d in datasets]),
-        pd.concat([model_table(d) for d in datasets]),
+        pd.concat([claims_table(d) for d in datasets]),
         pd.concat([accuracy_table(d) for d in datasets]),
         "ssim",
         WHERE,
     )
     lines = text.splitlines()
     assert len(lines) <= hl.MAX_LINES
-    assert "a:" in lines and "b:" in lines and "c:" not in lines
-    assert "2 more datasets: see results/tables/summary.md" in lines
+    assert "a:" in lines and "b:" not in lines
+    assert "3 more datasets: see results/tables/summary.md" in lines
     assert lines[-1] == "Report: results/report.html"
 
 
@@ -196,7 +177,7 @@ def test_a_single_regulariser_and_seed_pooled_accuracy_rows():
     robust = robust[robust["regularizer"] == "erm"]
     acc = accuracy_table().assign(seed="0")
     pooled = acc.assign(model="cnn13-erm", seed="all", test_accuracy=0.1)
-    text = hl.headline(robust, model_table().iloc[:0], pd.concat([acc, pooled]), "ssim", WHERE)
+    text = hl.headline(robust, claims_table().iloc[:0], pd.concat([acc, pooled]), "ssim", WHERE)
     assert "- regularisers: only erm trained, nothing to compare" in text.splitlines()
     # The seeds-pooled rows are no model: the range is over the three trained models.
     assert "- clean test accuracy 0.900 to 0.950 (3 models)" in text.splitlines()
@@ -208,7 +189,7 @@ def test_the_report_front_page_opens_with_the_headline(tmp_path):
 
     from jinja2 import Environment
 
-    text = hl.headline(robust_table(), model_table(), accuracy_table(), "ssim", WHERE)
+    text = hl.headline(robust_table(), claims_table(), accuracy_table(), "ssim", WHERE)
     path = tmp_path / "results" / "tables" / "headline.md"
     path.parent.mkdir(parents=True)
     path.write_text(text)
@@ -220,31 +201,50 @@ def test_the_report_front_page_opens_with_the_headline(tmp_path):
     html = publish_parts(rst, writer="html", settings_overrides={"report_level": 1})["body"]
     assert "system-message" not in html
     first = html.index("CAM robustness: the answer")
-    assert first < html.index("- vat vs erm: +0.0040") < html.index("camrobust measures how")
+    assert first < html.index("- vat: fgsm -0.0010") < html.index("camrobust measures how")
     # Without the file in the report, the page is the description alone.
     rst = env.from_string(page).render(snakemake=config, categories={}, files=files[:1])
     assert rst.lstrip().startswith("camrobust measures how robust")
 
 
 def test_one_model_per_regularizer_is_not_called_a_regularizer_effect():
-    """With one training seed the model-level test cannot run: the line says why."""
+    """With one training seed the claims cannot be tested: estimates only, and the line says why."""
     note = "one model per regularizer: the seed-to-seed variation is not measured, so ..."
-    single = model_table().assign(note=note, n_models_a=1, n_models_b=1, p_adjusted=np.nan)
-    out = hl.regularizer_effects(single, "ssim")
-    assert out["one_model"].tolist() == [True] and out["n_models"].tolist() == [1]
-    line = hl._effect_line(out.iloc[0], "erm")
-    assert "these two models only, one training seed each: not a regulariser effect" in line
-    assert "p_adj n/a" in line
-    seeded = hl.regularizer_effects(model_table(), "ssim")
-    assert seeded["one_model"].tolist() == [False]
-    assert "not a regulariser effect" not in hl._effect_line(seeded.iloc[0], "erm")
+    single = claims_table().assign(
+        note=note, p_adjusted=np.nan, significant=np.nan, p_tost_adjusted=np.nan, df=0
+    )
+    lines = hl.headline(robust_table(), single, accuracy_table(), "ssim", WHERE).splitlines()
+    assert lines[5] == (
+        "- regularisers vs erm: one model a side, untested (set training.seeds); estimates of "
+        "the mean consistency on images every model kept"
+    )
+    assert lines[7] == "- vat: fgsm -0.0010; gaussian +0.0040; jpeg +0.0300"
+    assert "higher" not in "\n".join(lines) and "equivalent" not in "\n".join(lines)
+
+
+def test_claims_of_several_architectures_are_named_by_architecture():
+    both = pd.concat([claims_table(), claims_table().assign(arch="vgg11_bn")], ignore_index=True)
+    lines = hl.headline(robust_table(), both, accuracy_table(), "ssim", WHERE).splitlines()
+    assert [line.split(":")[0] for line in lines[6:10]] == [
+        "- cnn13 lvat_vae",
+        "- vgg11_bn lvat_vae",
+        "- cnn13 vat",
+        "- vgg11_bn vat",
+    ]
+    # a family without a claim of a regulariser (no usable model): said, not skipped
+    fewer = both[~((both["group_a"] == "vat") & (both["noise"] == "fgsm"))]
+    lines = hl.headline(robust_table(), fewer, accuracy_table(), "ssim", WHERE).splitlines()
+    assert lines[8].startswith("- cnn13 vat: fgsm no estimate (see the claims table); gaussian")
+    with pytest.raises(ValueError, match="claims table lacks columns: mde"):
+        hl.headline(robust_table(), both.drop(columns="mde"), accuracy_table(), "ssim", WHERE)
 
 
 def test_a_noise_of_one_level_speaks_for_itself_in_the_headline():
-    """FGSM at one ε has no pooled row: its only level's rows are its levels-pooled answer."""
+    """FGSM at one ε has no pooled row: its only level's rows are its levels-pooled answer
+    (the forest plot and the replication read regularizers.csv so)."""
     from camrobust.frames import levels_pooled
 
-    table = model_table()
+    table = strata_table()
     one = table[(table["level"] == "3") & (table["noise"] == "gaussian")]
     fgsm = one.assign(noise="fgsm", level="8", effect_size=0.5)
     both = pd.concat([table, fgsm], ignore_index=True)
@@ -252,8 +252,6 @@ def test_a_noise_of_one_level_speaks_for_itself_in_the_headline():
     assert set(rows["level"]) == {"all", "8"}
     assert (rows.loc[rows["level"] == "8", "noise"] == "fgsm").all()
     assert len(rows) == len(table[table["level"] == "all"]) + len(fgsm)
-    out = hl.regularizer_effects(both, "ssim")
-    assert out.loc[0, "n_strata"] == 6 + 3  # six pooled strata plus fgsm under three methods
 
 
 def test_placebos_leave_the_ranking_and_groups_of_identical_maps_are_named_once():
@@ -269,7 +267,7 @@ def test_placebos_leave_the_ranking_and_groups_of_identical_maps_are_named_once(
     robust["placebo"] = robust["method"] == "randomcam"
     twin = (robust["method"] == "hirescam") & (robust["model"] != "cnn13-lvat_vae")
     robust["same_as"] = np.where(twin, "gradcam", "")
-    text = hl.headline(robust, model_table(), accuracy_table(), "ssim", WHERE)
+    text = hl.headline(robust, claims_table(), accuracy_table(), "ssim", WHERE)
     paper, extension = text.splitlines()[3:5]
     assert paper == (
         "- RM over rbo, the paper's metric: most robust CAM method eigencam, RM 0.500 "
@@ -283,4 +281,19 @@ def test_placebos_leave_the_ranking_and_groups_of_identical_maps_are_named_once(
         "(means over 6 model x noise cells, levels pooled)"
     )
     # without the columns (a table from before placebos) the line is as it was
-    assert hl.headline(robust_table(), model_table(), accuracy_table(), "ssim", WHERE) == EXPECTED
+    assert hl.headline(robust_table(), claims_table(), accuracy_table(), "ssim", WHERE) == EXPECTED
+
+
+def strata_table() -> pd.DataFrame:
+    """Regulariser strata as regularizers.csv has them: levels pooled and one level."""
+    rows = []
+    for method, noise in itertools.product(
+        ("gradcam", "eigencam", "hirescam"), ("gaussian", "jpeg")
+    ):
+        head = {"dataset": "shapes", "arch": "cnn13", "method": method, "noise": noise,
+                "measure": "ssim", "group_a": "vat", "group_b": "erm"}  # fmt: skip
+        rows += [
+            {**head, "level": "all", "effect_size": 0.01},
+            {**head, "level": "3", "effect_size": 9.0},
+        ]
+    return pd.DataFrame(rows)

@@ -102,7 +102,8 @@ def job_params(plan: Plan) -> dict[tuple[str, ...], Any]:
         if plan.needs_segments:
             jobs["segments", d] = plan.segment_params(d)
         for gen in plan.generative:
-            jobs["train_generative", d, gen] = plan.generative_params(d, gen)
+            for seed in plan.training_seeds:
+                jobs["train_generative", d, gen, seed] = plan.generative_params(d, gen, seed)
         for noise, levels in plan.corruptions.items():
             for level in levels:
                 jobs["noisy_set", d, noise, level] = plan.noise_params(d, noise, level)
@@ -126,7 +127,10 @@ def job_params(plan: Plan) -> dict[tuple[str, ...], Any]:
                     )
                 jobs["cam_explanation_attack", d, model, level] = plan.explanation_cam_params(model)
             for noise in plan.noises:
-                for level in plan.levels(noise) if noise != "explanation_attack" else []:
+                # the explanation attack has CAM jobs of its own (above); a transfer against its
+                # own reference model has none: its attack's files
+                own = noise != "explanation_attack" and plan.cam_noise(model, noise) == noise
+                for level in plan.levels(noise) if own else []:
                     jobs["cam", d, model, noise, level] = plan.cam_params(model)
                 jobs["metrics", d, model, noise] = plan.metrics_params(noise)
             jobs["cam_grid", d, model] = plan.cam_grid_params()
@@ -135,6 +139,7 @@ def job_params(plan: Plan) -> dict[tuple[str, ...], Any]:
         for figure in plan.figures:
             jobs["figure", d, figure] = plan.figure_params(figure)
     jobs["stats",] = plan.stats_params()
+    jobs["claims",] = plan.claims_params()
     if plan.quality_enabled:
         jobs["quality_table",] = plan.quality_table_params()
         jobs["quality_stats",] = plan.quality_stats_params()
@@ -169,7 +174,7 @@ READERS: list[tuple[str, set[str]]] = [
     # cam and cam_clean: the default methods include randomcam, which draws from the seed
     ("seed", {"prepare_data", "train_generative", "train_classifier", "noisy_set",
               "adversarial_set", "linf_random_set", "cam", "cam_clean", "metrics", "cam_grid",
-              "quality", "quality_table", "segments"}),
+              "quality", "quality_table", "segments", "claims"}),
     ("device", {"train_generative", "train_classifier", "import_model", "adversarial_set", "cam",
                 "cam_clean", "quality", *EXPLANATION}),
     # and the input size of the `models` entries (of both modes), and noise.table auto's choice
@@ -186,7 +191,7 @@ READERS: list[tuple[str, set[str]]] = [
     ("architectures.<*>.target_layer", {"cam", "cam_clean", "quality", *EXPLANATION}),
     ("architectures.<*>.*", {"train_classifier"}),
     ("regularizers.*", {"train_classifier"}),
-    ("training.seeds", CHAIN),
+    ("training.seeds", {*CHAIN, "train_generative"}),  # a generative model per seed
     ("training.*", {"train_classifier"}),
     ("generative.*", {"train_generative"}),
     ("noise.table", {"noisy_set"}),
@@ -194,6 +199,8 @@ READERS: list[tuple[str, set[str]]] = [
     ("noise.corruptions.<*>.*", {"noisy_set", *LEVELS}),
     ("noise.adversarial.*.eps", {"adversarial_set", "linf_random_set", *EXPLANATION, *LEVELS}),
     ("noise.adversarial.*", {"adversarial_set", "explanation_attack_set"}),
+    ("noise.transfer.attacks", {"cam", "metrics"}),  # the new noise's CAMs and metrics
+    ("noise.transfer.reference", {"cam"}),  # which models' CAMs are their own attack's
     ("cam.batch_size", {"cam", "cam_clean", "import_model", "quality", "cam_explanation_attack"}),
     ("cam.target_policy", {"cam", "cam_clean", "cam_explanation_attack"}),
     # the methods: which sets the explanation attack makes
@@ -215,9 +222,12 @@ READERS: list[tuple[str, set[str]]] = [
     ("metrics.rbo.*", {"segments"}),
     ("metrics.*", {"metrics"}),
     ("stats.measures", {"stats"}),
+    ("stats.alpha", {"stats", "quality_stats", "claims"}),  # the claims' test level
+    ("stats.min_pairs", {"stats", "quality_stats", "claims"}),  # their fewest images a cell
+    ("claims.*", {"claims"}),
     ("stats.*", {"stats", "quality_stats"}),
     ("report.dpi", {"figure", "cam_grid"}),
-    ("report.measure", {"figure", "summary_table", "headline"}),
+    ("report.measure", {"figure", "summary_table", "headline", "claims"}),
     ("report.grid_*", {"cam_grid"}),
     ("report.corruption_error_reference", {"corruption_error_table"}),
 ]  # fmt: skip
@@ -286,6 +296,7 @@ def base(tmp_path_factory) -> dict:
                 "corruptions": {"gaussian": {"severities": [1, 3]}, "contrast": {"values": [0.5]}},
                 "adversarial": {"fgsm": {"eps": [8]}, "pgd": {"eps": [2]},
                                 "explanation_attack": {"eps": [4]}},
+                "transfer": {"attacks": ["fgsm"], "reference": "erm"},
             },
             "report": {"grid_noise": "contrast"},
             "models": {
@@ -359,6 +370,8 @@ def candidates(key: str, node: dict, value: Any, files: dict[str, list[str]]) ->
         "device": ["cpu", "cuda:1"],
         "sigma": [0.5],  # Quickshift's smoothing: 0 doubled or halved is 0
         "corruption_error_reference": ["vat", "cnn"],
+        "attacks": [["fgsm", "pgd"], []],
+        "reference": ["vat"],
     }
     last = key.rsplit(".", 1)[-1]
     if last in special:
@@ -432,8 +445,11 @@ def test_a_new_training_seed_adds_its_own_chains_and_changes_no_other_job(base):
     one, two = job_params(Plan(config)), job_params(Plan(seeded))
     assert {job: two[job] for job in one} == one  # every existing job keeps its params
     new = set(two) - set(one)
-    assert new and all(split_model(job[2]).seed == 1 for job in new)
-    assert {job[0] for job in new} == CHAIN
+    gens = {job for job in new if job[0] == "train_generative"}
+    # the new seed's own VAE and Glow per dataset that trains LVAT models
+    assert gens and all(job[3] == 1 for job in gens)
+    assert all(split_model(job[2]).seed == 1 for job in new - gens)
+    assert {job[0] for job in new - gens} == CHAIN
     # Noise sets stay shared: only the per-model rules gain jobs.
     models = Plan(seeded).trained_models
     assert len(models) == 2 * len(Plan(config).trained_models)
@@ -449,6 +465,42 @@ def test_each_training_seed_trains_from_its_own_seed():
     assert training_seed(8, 1) != training_seed(7, 1)  # another config seed, other models
     # The seeds name the models; they are not a training param (a new seed reruns no model).
     assert "seeds" not in plan.train_params("shapes", "resnet18-erm-s1")["training"]
+
+
+def test_each_training_seed_has_its_own_generative_models_seeded_like_its_classifiers():
+    regs = {"erm": {}, "lvat_vae": {}, "lvat_glow": {}}
+    plan = Plan(
+        validate_config({"seed": 7, "training": {"seeds": [0, 1, 2]}, "regularizers": regs})
+    )
+    assert plan.training_seeds == [0, 1, 2] and plan.generative == ["glow", "vae"]
+    for seed in (0, 1, 2):
+        gen = plan.generative_params("shapes", "vae", seed)
+        assert gen["seed"] == plan.train_params("shapes", f"resnet18-lvat_vae-s{seed}")["seed"]
+    assert plan.generative_params("shapes", "glow", 0)["seed"] == 7  # the config seed's models
+    assert plan.generative_params("shapes", "vae", 1) != plan.generative_params("shapes", "vae", 2)
+
+
+def test_a_transfer_attack_is_crafted_on_the_reference_model_of_each_seed():
+    plan = Plan(
+        validate_config(
+            {
+                "training": {"seeds": [0, 1]},
+                "regularizers": {"erm": {}, "vat": {}},
+                "noise": {
+                    "adversarial": {"fgsm": {"eps": [4, 8]}},
+                    "transfer": {"attacks": ["fgsm"], "reference": "vat"},
+                },
+            }
+        )
+    )
+    assert plan.noises == ["gaussian", "fgsm", "fgsm_transfer"]
+    assert plan.levels("fgsm_transfer") == plan.levels("fgsm") == ["4", "8"]
+    assert plan.transfer_reference("resnet18-erm-s1") == "resnet18-vat-s1"
+    assert plan.transfer_reference("resnet18-vat-s0") == "resnet18-vat-s0"
+    # the reference's own CAMs under its attack are its transfer CAMs: computed once
+    assert plan.cam_noise("resnet18-vat-s1", "fgsm_transfer") == "fgsm"
+    assert plan.cam_noise("resnet18-erm-s1", "fgsm_transfer") == "fgsm_transfer"
+    assert plan.cam_noise("resnet18-erm-s1", "fgsm") == "fgsm"
 
 
 def test_attack_budget_stays_in_config_units_and_the_target_layer_is_resolved():

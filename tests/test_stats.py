@@ -255,7 +255,7 @@ def test_nan_similarities_are_counted_in_the_note(table):
     df = table.copy()
     df.loc[df.index[:5], "ssim"] = np.nan
     out = run(method_tests, df)
-    assert out["note"].str.contains("5 NaN similarities excluded").any()
+    assert out["note"].str.contains("5 NaN or degenerate similarities excluded").any()
 
 
 def _model_means(df: pd.DataFrame, level: str | None) -> pd.DataFrame:
@@ -280,7 +280,8 @@ def test_regularizer_test_on_model_means_matches_statsmodels_ols(level):
         seed_sd=0.02,
         regularizer_effect={"vat": 0.15},
     )
-    out = run(regularizer_model_tests, df).query(f"level == '{level}'").set_index("group_a")
+    table = run(regularizer_model_tests, df)
+    out = table.query(f"level == '{level}' and endpoint == 'consistency_kept'").set_index("group_a")
     values = _model_means(df, None if level == "all" else level)
     # Every regulariser has seeds 0-2: the seed is a block (common random numbers).
     ref = smf.ols("value ~ C(regularizer, Treatment('erm')) + C(seed)", values).fit()
@@ -294,8 +295,12 @@ def test_regularizer_test_on_model_means_matches_statsmodels_ols(level):
         assert row["p_value"] == pytest.approx(ref.pvalues[term], rel=1e-8)
         assert (row["ci_lo"], row["ci_hi"]) == pytest.approx(tuple(ci.loc[term]), rel=1e-8)
         assert row["df"] == ref.df_resid == 4 and row["n"] == 6 and row["seed_blocks"] == 3
-    holm = multipletests(out["p_value"], method="holm")[1]  # one family per stratum
-    np.testing.assert_allclose(out["p_adjusted"], holm, rtol=1e-12)
+        assert row["se"] == pytest.approx(ref.bse[term], rel=1e-8)
+    # exploratory strata: Benjamini-Hochberg over every tested row of the table
+    tested = table["p_value"].notna()
+    bh = multipletests(table.loc[tested, "p_value"], method="fdr_bh")[1]
+    np.testing.assert_allclose(table.loc[tested, "p_adjusted"], bh, rtol=1e-12)
+    assert (table["correction"] == "fdr_bh").all() and (table["correction_scope"] == "study").all()
     assert out.loc["vat", "significant"] and not out.loc["lvat_vae", "significant"]
 
 
@@ -303,8 +308,10 @@ def test_a_single_seed_table_says_the_regularizer_effect_is_untestable():
     # One training seed (one model per regulariser): the tests still run, with the reason.
     df = synthetic_per_image(seed=5, n_images=20, methods=("gradcam",), noises=("g",))
     assert df["seed"].nunique() == 1
-    out = run(regularizer_model_tests, df)
-    assert len(out) == 3 * 2  # levels 1, 3, pooled × (vat, lvat_vae) vs erm
+    out = regularizer_model_tests(
+        prepare_table(df, ("ssim",)), opts(), endpoints=("consistency", "flip_rate")
+    )
+    assert len(out) == 2 * 3 * 2  # 2 endpoints × levels 1, 3, pooled × (vat, lvat_vae) vs erm
     assert out["p_value"].isna().all() and out["effect_size"].notna().all()
     assert out["note"].str.startswith("one model per regularizer").all()
 
@@ -315,7 +322,7 @@ def test_models_with_too_few_kept_pairs_are_named_not_dropped_silently():
         levels=("1",), seeds=(0, 1, 2), seed_sd=0.02,
     )  # fmt: skip
     df.loc[(df["model"] == "resnet-vat-s2") & (df["image"] >= 5), "kept"] = False
-    row = run(regularizer_model_tests, df).squeeze()
+    row = run(regularizer_model_tests, df).query("endpoint == 'consistency_kept'").squeeze()
     assert "resnet-vat-s2 left out (" in row["note"] and np.isfinite(row["p_value"])
     # the blocked model on the 5 models left: unbalanced, still statsmodels' OLS
     values = _model_means(df[df["model"] != "resnet-vat-s2"], "1")
@@ -333,7 +340,7 @@ def test_seeds_not_shared_between_regularizers_are_not_blocks():
         levels=("1",), seeds=(0, 1, 2), seed_sd=0.02,
     )  # fmt: skip
     df["seed"] = df["seed"] + np.where(df["regularizer"] == "vat", 10, 0)
-    row = run(regularizer_model_tests, df).squeeze()
+    row = run(regularizer_model_tests, df).query("endpoint == 'consistency_kept'").squeeze()
     ref = smf.ols("value ~ C(regularizer, Treatment('erm'))", _model_means(df, "1")).fit()
     term = "C(regularizer, Treatment('erm'))[T.vat]"
     assert row["seed_blocks"] == 0 and row["df"] == ref.df_resid == 4
@@ -397,6 +404,7 @@ def _per_image(s: np.ndarray) -> pd.DataFrame:
             "pred_clean": 0,
             "pred_noisy": 0,
             "kept": True,
+            "degenerate": False,
             "ssim": s.ravel(),
         }
     )
@@ -404,7 +412,9 @@ def _per_image(s: np.ndarray) -> pd.DataFrame:
 
 def _rejections(s: np.ndarray, alpha: float = 0.05) -> pd.DataFrame:
     """Raw p < alpha of the model-level test, per study (rows) and regulariser vs erm."""
-    out = run(regularizer_model_tests, _per_image(s), alpha=alpha)
+    options = opts(alpha=alpha)
+    table = prepare_table(_per_image(s), options.measures)
+    out = regularizer_model_tests(table, options, progress=False, endpoints=("consistency",))
     assert len(out) == 3 * s.shape[0] and out["p_value"].notna().all()
     return out.pivot(index="noise", columns="group_a", values="p_value") < alpha
 
@@ -450,7 +460,8 @@ def test_seed_share_estimates_the_planted_one():
     rng = np.random.default_rng(2)
     for shared in (0.0, 0.6):
         s = _simulate(rng, n_sims=200, n_seeds=3, effect=0.0, shared=shared)
-        out = run(regularizer_model_tests, _per_image(s))
+        table = prepare_table(_per_image(s), ("ssim",))
+        out = regularizer_model_tests(table, opts(), progress=False, endpoints=("consistency",))
         per_study = out.groupby("noise", observed=True)[["seed_var_common", "seed_var_own"]].first()
         assert per_study.notna().all().all() and (per_study["seed_var_own"] > 0).all()
         common, own = per_study.mean()  # unbiased per study: pooled before the ratio
@@ -619,8 +630,10 @@ def test_run_stats_gives_every_frame_with_its_correction_and_is_deterministic():
         pd.testing.assert_frame_equal(a[name], b[name])
     for name in ("methods", "regularizers", "mixedlm", "flips", "noise"):
         assert a[name]["p_value"].notna().any(), name
-        assert (a[name]["correction"] == "holm").all(), name
-        assert (a[name]["correction_scope"] == "stratum").all(), name
+        # the regulariser strata are exploratory: false-discovery rate over the study
+        explored = name == "regularizers"
+        assert (a[name]["correction"] == ("fdr_bh" if explored else "holm")).all(), name
+        assert (a[name]["correction_scope"] == ("study" if explored else "stratum")).all(), name
     with pytest.raises(ValueError, match="unknown correction"):
         run_stats(df, DEFAULTS | {"correction": "nope"})
 
@@ -659,6 +672,75 @@ def test_replication_counts_agreeing_and_opposite_conclusions(tmp_path, capsys):
     a.to_csv(tmp_path / "a.csv", index=False)
     b.to_csv(tmp_path / "b.csv", index=False)
     assert main([str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]) == 0
-    assert "both_same_sign" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "both_same_sign" in printed and "expected_agreement" in printed
     assert main([str(tmp_path / "a.csv"), str(tmp_path / "missing.csv")]) == 1
     assert "missing.csv" in capsys.readouterr().err
+
+
+def _comparisons(effects, ses, significant, p_values, noise="g", df=6) -> pd.DataFrame:
+    """A regularizers.csv of pooled comparisons vat vs erm, one per method."""
+    n = len(effects)
+    return pd.DataFrame(
+        {
+            "dataset": "d", "arch": "a", "method": [f"m{i}" for i in range(n)], "noise": noise,
+            "measure": "ssim", "endpoint": "consistency", "group_a": "vat", "group_b": "erm",
+            "level": "all", "effect_size": effects, "se": ses, "df": df, "p_value": p_values,
+            "significant": significant,
+        }
+    )  # fmt: skip
+
+
+def test_replication_reference_values_follow_their_formulas():
+    from camrobust.stats.replication import replication
+
+    a = pd.concat([
+        _comparisons([0.05, 0.0, 0.02], [0.01, 0.01, 0.02], [True, False, False], [0.002, 1.0, 0.4]),
+        _comparisons([-0.03, 0.01], [0.01, 0.01], [True, False], [0.02, 0.5], noise="h"),
+    ], ignore_index=True)  # fmt: skip
+    b = pd.concat([
+        _comparisons([0.02, 0.0, 0.06], [0.01, 0.03, 0.02], [True, False, True], [0.04, 1.0, 0.01]),
+        _comparisons([0.02, 0.01], [0.01, 0.01], [True, False], [0.03, 0.6], noise="h"),
+    ], ignore_index=True)  # fmt: skip
+    row = replication(a, b).set_index("rows").loc["pooled"]
+    diff = a["effect_size"] - b["effect_size"]
+    spread = np.sqrt(a["se"] ** 2 + b["se"] ** 2)
+    z = diff / spread
+    nu = spread**4 / ((a["se"] ** 4 + b["se"] ** 4) / 6)
+    assert row["z_comparisons"] == 5
+    assert row["z_exceed"] == pytest.approx((z.abs() > 1.96).mean())  # 2 of 5: 3.0 SE and 3.5 SE
+    assert row["z_exceed"] == 0.4
+    assert row["z_exceed_expected"] == pytest.approx((2 * sps.t.sf(1.96, nu)).mean())
+    inside = diff.abs() <= sps.t.ppf(0.975, nu) * spread
+    assert row["pi_coverage"] == pytest.approx(inside.mean())
+    # expected agreement: run A's power at its threshold (largest significant p, 0.02) to find
+    # the effect with its sign if the truth were its estimate, Σp²/Σ(2p − p²)
+    q = sps.t.ppf(1 - 0.02 / 2, 6)
+    power = sps.nct.sf(q, 6, a["effect_size"].abs() / a["se"])
+    assert row["expected_agreement"] == pytest.approx(
+        (power**2).sum() / (2 * power - power**2).sum(), rel=1e-4
+    )
+    # comparisons: (m0: both +), (m2: b only), (h m0: opposite signs) -> 1 of 3
+    assert (row["both_same_sign"], row["both_opposite_sign"], row["b_only"]) == (1, 1, 1)
+    assert row["agreement"] == pytest.approx(1 / 3)
+    # clusters (noise family × regulariser): g is + in both runs, h − in A and + in B
+    assert (row["clusters"], row["clusters_either"], row["clusters_same_sign"]) == (2, 2, 1)
+    assert row["cluster_agreement"] == 0.5
+
+
+def test_degenerate_pairs_are_left_out_of_every_test_and_counted():
+    from camrobust.stats.run import informative_only
+
+    df = synthetic_per_image(seed=8, n_images=20, methods=METHODS[:3], regularizers=("erm",),
+                             noises=("g",), levels=("1",), keep_rate=1.0)  # fmt: skip
+    df.loc[df.index[:4], "degenerate"] = True  # images 0-3 of the first method
+    out = run_stats(df, DEFAULTS | {"min_pairs": 5}, progress=False)
+    fried = out["methods"].query("test == 'friedman'").squeeze()
+    # the four images with a degenerate pair are no complete block any more
+    wide = _kept_wide(informative_only(prepare_table(df, ("ssim",)), ("ssim",)), {}, "method")
+    assert fried["n"] == len(wide) == 16
+    assert "4 NaN or degenerate similarities excluded" in fried["note"]
+    ref = sps.friedmanchisquare(*wide.to_numpy().T)
+    assert fried["statistic"] == pytest.approx(ref.statistic, rel=1e-12)
+    kept = informative_only(prepare_table(df, ("ssim",)), ("ssim",))
+    assert kept["ssim"].isna().sum() == 4 and df["ssim"].notna().all()  # the table keeps them

@@ -402,3 +402,63 @@ def test_training_recalibrates_batchnorm_only_when_asked(data):
         next(m for m in plain.model.modules() if isinstance(m, torch.nn.BatchNorm2d)).running_mean,
         next(m for m in recal.model.modules() if isinstance(m, torch.nn.BatchNorm2d)).running_mean,
     )
+
+
+def _labelled_batches(data, monkeypatch, regularizer: str, schedule: dict) -> list:
+    """The (images, labels) of every labelled batch a training run feeds its steps."""
+    import camrobust.train.loop as loop
+
+    seen = []
+    step = loop.training_step
+
+    def recording(model, optimizer, reg, params, x_lab, y_lab, *rest):
+        seen.append((x_lab.clone(), y_lab.clone()))
+        return step(model, optimizer, reg, params, x_lab, y_lab, *rest)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(loop, "training_step", recording)
+        train_classifier(
+            _model(),
+            **data,
+            regularizer=regularizer,
+            reg_params={"erm": {}, "vat": VAT}[regularizer],
+            schedule=schedule,
+            augment={"translate": 2, "flip": True},
+            progress=False,
+        )
+    return seen
+
+
+def test_erm_and_vat_of_one_seed_see_identical_labelled_tensors_when_semi_supervised(
+    data, monkeypatch
+):
+    """Separate streams: VAT's unlabelled batches and their augmentation take no draw from the
+    labelled stream, so both regularisers train on the same augmented labelled tensors."""
+    schedule = {**TINY, "epochs": 2, "iters_per_epoch": 3, "n_labeled": 20, "batch_unlabeled": 16}
+    erm = _labelled_batches(data, monkeypatch, "erm", schedule)
+    vat = _labelled_batches(data, monkeypatch, "vat", schedule)
+    assert len(erm) == len(vat) == 6
+    for (x_erm, y_erm), (x_vat, y_vat) in zip(erm, vat, strict=True):
+        assert torch.equal(x_erm, x_vat) and torch.equal(y_erm, y_vat)
+    # the batches are augmented (translated or flipped) and differ between iterations
+    raw = nchw_unit_float(torch.from_numpy(data["train_images"]))
+    assert not any(torch.equal(x_erm[0], img) for img in raw)
+    assert not torch.equal(erm[0][0], erm[1][0])
+
+
+def test_batchnorm_is_recalibrated_on_the_images_each_model_trained_on(data):
+    """Semi-supervised: ERM learnt from the labelled subset only, VAT also from the pool."""
+    schedule = {**TINY, "n_labeled": 20, "batch_unlabeled": 16}
+    counts = {
+        reg: train_classifier(
+            _model(),
+            **data,
+            regularizer=reg,
+            reg_params={"erm": {}, "vat": VAT}[reg],
+            schedule=schedule,
+            progress=False,
+            recalibrate_bn=True,
+        ).metrics["recalibration_images"]
+        for reg in ("erm", "vat")
+    }
+    assert counts == {"erm": 20, "vat": 60}

@@ -37,17 +37,20 @@ def test_both_shipped_configs_dry_run(tmp_path):
     default = planned_jobs(tmp_path / "d", config=None)  # the embedded default, no --configfile
     # 1 architecture x 4 regularisers x 3 training seeds = 12 models; 2 corruptions x 2 severities
     # = 4 noisy sets shared by all models; FGSM at 1 eps per model; CAMs per model for 4 + 1
-    # noisy levels; metrics per model and noise.
-    assert (default["train_classifier"], default["train_generative"]) == (12, 2)
+    # noisy levels; metrics per model and noise. A VAE and a Glow per training seed.
+    assert (default["train_classifier"], default["train_generative"]) == (12, 2 * 3)
+    # FGSM transferred from each seed's ERM model: CAMs of the other 9 models (ERM's are its
+    # own attack's), metrics of all 12; the claims job
     assert (default["noisy_set"], default["adversarial_set"]) == (4, 12)
-    assert (default["cam_clean"], default["cam"], default["metrics"]) == (12, 12 * 5, 12 * 3)
+    assert (default["cam_clean"], default["cam"], default["metrics"]) == (12, 12 * 5 + 9, 12 * 4)
+    assert default["claims"] == 1 and sum(default.values()) == 205
     assert (default["quality"], default["quality_table"], default["quality_stats"]) == (12, 1, 1)
     assert default["segments"] == 1  # the paper's regions: once per dataset
     paper = planned_jobs(tmp_path / "p", ROOT / "config" / "paper.yaml")
     # 2 datasets x 3 architectures x 4 regularisers x 3 training seeds, 3 files downloaded
     # (CIFAR-10 + 2 SVHN).
     assert paper["train_classifier"] == 72 and paper["download"] == 3
-    assert paper["train_generative"] == 4
+    assert paper["train_generative"] == 2 * 2 * 3  # datasets x (VAE, Glow) x training seeds
     assert paper["quality"] == 72 and paper["quality_table"] == 1
     assert paper["segments"] == 2
 
@@ -123,7 +126,7 @@ def test_image_folder_data_stage_stops_on_an_unreadable_file_or_skips_it(tmp_pat
 def test_tables_have_the_expected_columns_ranges_and_rows(tiny_run):
     config = yaml.safe_load(TINY.read_text())
     n_eval, n_methods, n_models = config["datasets"]["shapes"]["n_eval"], 12, 4
-    levels = {"gaussian": 2, "fgsm": 1}
+    levels = {"gaussian": 2, "fgsm": 1, "fgsm_transfer": 1}
     per_image = pd.read_parquet(tiny_run / "results/tables/per_image.parquet")
     assert len(per_image) == n_models * n_methods * n_eval * sum(levels.values())
     for column in ("dataset", "model", "arch", "regularizer", "seed", "noise", "level", "method",
@@ -172,10 +175,11 @@ def test_tables_have_the_expected_columns_ranges_and_rows(tiny_run):
         tiny_run / "results/tables/accuracy.csv", dtype={"level": str, "seed": str}
     )
     assert accuracy["accuracy"].between(0, 1).all()
-    # a row per model and level (clean, gaussian 1 and 5, fgsm 8, ...: 5), and as many pooled over
-    # the training seeds (seed "all"; one seed here, so each pools one model)
+    # a row per model, noise and level (its clean level 0 too: gaussian 3, fgsm 2, fgsm_transfer
+    # 2), and as many pooled over the training seeds (seed "all"; one seed: one model each)
     pooled = accuracy["seed"] == "all"
-    assert len(accuracy) == 2 * n_models * 5 and pooled.sum() == n_models * 5
+    rows = n_models * sum(n + 1 for n in levels.values())
+    assert len(accuracy) == 2 * rows and pooled.sum() == rows
     assert (accuracy.loc[pooled, "n_seeds"] == 1).all()
     # Rows per test family (docs/metric.md): strata × (omnibus + pairwise tests). Per-level strata,
     # plus the levels pooled where a noise has several (gaussian).
@@ -184,8 +188,9 @@ def test_tables_have_the_expected_columns_ranges_and_rows(tiny_run):
     expected = {
         "methods": sum(n_levels * (1 + comb(k, 2)) for k in distinct) * n_measures,
         # strata of the regulariser tests: each regulariser against ERM in each (one
-        # architecture, one seed: a model per regulariser), or one row saying why not
-        "regularizers": n_methods * n_levels * n_measures,
+        # architecture, one seed: a model per regulariser), or one row saying why not; six
+        # endpoints per method and measure, the flip rate and the activation shift per level
+        "regularizers": (6 * n_methods * n_measures + 2) * n_levels,
         # a Mann-Whitney per level, and every noise's levels pooled (van Elteren)
         "flips": n_models * n_methods * (sum(levels.values()) + len(levels)) * n_measures,
         "noise": n_models * n_methods * (1 + comb(len(levels), 2)) * n_measures,  # levels pooled
@@ -196,7 +201,9 @@ def test_tables_have_the_expected_columns_ranges_and_rows(tiny_run):
         # every row has a p-value or says why not
         assert (stats["p_value"].notna() | stats["note"].notna()).all()
         if name == "regularizers":
-            strata = stats.groupby(["method", "noise", "level", "measure"], dropna=False)
+            strata = stats.groupby(
+                ["method", "noise", "level", "measure", "endpoint"], dropna=False
+            )
             assert strata.ngroups == expected[name]
             for _, rows in strata:  # a row per regulariser, or one naming the missing reference
                 whole = len(rows) == n_models - 1 and rows["group_a"].notna().all()
@@ -220,7 +227,30 @@ def test_tables_have_the_expected_columns_ranges_and_rows(tiny_run):
     assert headline[4].startswith("- H over rbo, this project's extension: most robust CAM method")
     summary = (tiny_run / "results/tables/summary.md").read_text()
     assert summary.startswith("RM rbo columns: the paper's metric, RM = C x R")
+    _check_claims_and_transfer(tiny_run, per_image, n_models, list(levels))
     _check_quality_tables(tiny_run, config, n_models, n_methods)
+
+
+def _check_claims_and_transfer(tiny_run: Path, per_image: pd.DataFrame, n_models, noises) -> None:
+    """The claims (one seed: estimates, untested) and the transfer attack's rows."""
+    claims = pd.read_csv(tiny_run / "results/stats/claims.csv")
+    assert set(claims["noise"]) == set(noises) and claims["p_value"].isna().all()
+    for _, rows in claims.groupby("noise"):  # a row per regulariser, or one saying why not
+        whole = len(rows) == n_models - 1 and rows["note"].str.contains("one model").all()
+        assert whole or (len(rows) == 1 and "no usable model" in rows["note"].iloc[0]), rows
+    sensitivity = pd.read_csv(tiny_run / "results/stats/sensitivity.csv")
+    assert len(sensitivity) == len(noises) and sensitivity["p_value"].isna().all()
+    assert sensitivity["note"].str.contains("one model|needs the reference").all()
+    # the activation shift of every noisy row; ERM's transfer CAMs are its own attack's
+    assert np.isfinite(per_image["feature_shift"]).all() and (per_image["feature_shift"] > 0).all()
+    key = ["method", "image"]
+    own = per_image.query("model == 'resnet18-erm-s0' and noise == 'fgsm'").set_index(key)
+    moved = per_image.query("model == 'resnet18-erm-s0' and noise == 'fgsm_transfer'")
+    moved = moved.set_index(key)
+    pd.testing.assert_series_equal(own["ssim"], moved["ssim"].loc[own.index])
+    vat = per_image.query("model == 'resnet18-vat-s0' and noise in ('fgsm', 'fgsm_transfer')")
+    shifts = vat.groupby("noise")["feature_shift"].mean()
+    assert shifts["fgsm"] != shifts["fgsm_transfer"]  # its own attack, ERM's images
 
 
 def _check_quality_tables(tiny_run: Path, config: dict, n_models: int, n_methods: int) -> None:
@@ -286,8 +316,8 @@ def variant(tmp_path: Path, change) -> Path:
 
 
 AGGREGATES = {"robustness_table": 1, "per_image_table": 1, "accuracy_table": 1, "stats": 1,
-              "figure": 8, "summary_table": 1, "headline": 1, "corruption_error_table": 1,
-              "all": 1}  # fmt: skip
+              "claims": 1, "figure": 8, "summary_table": 1, "headline": 1,
+              "corruption_error_table": 1, "all": 1}  # fmt: skip
 QUALITY = {"quality_table": 1, "quality_stats": 1}  # the quality aggregates
 
 
@@ -302,9 +332,10 @@ def test_adding_a_noise_level_schedules_only_that_level(tiny_run, tmp_path):
 
 def test_adding_a_cam_method_reruns_cams_but_no_training_or_noise(tiny_run, tmp_path):
     path = variant(tmp_path, lambda c: c["cam"].update(methods=[*_all_methods(), "fem"]))
+    # per model gaussian 1 and 5, fgsm 8; fgsm_transfer 8 for the three models but ERM
     assert planned_jobs(tiny_run, path) == {
-        "cam_clean": 4, "cam": 12, "metrics": 8, "cam_grid": 4, "quality": 4, **QUALITY,
-        **AGGREGATES,
+        "cam_clean": 4, "cam": 4 * 3 + 3, "metrics": 4 * 3, "cam_grid": 4, "quality": 4,
+        **QUALITY, **AGGREGATES,
     }  # fmt: skip
 
 
@@ -315,17 +346,20 @@ def _all_methods() -> list[str]:
 
 def test_a_regulariser_hyper_parameter_reruns_only_its_models_chain(tiny_run, tmp_path):
     path = variant(tmp_path, lambda c: c["regularizers"]["vat"].update(eps=3.0))
+    # VAT's own chain, its CAMs of the images transferred from ERM too
     assert planned_jobs(tiny_run, path) == {
-        "train_classifier": 1, "adversarial_set": 1, "cam_clean": 1, "cam": 3, "metrics": 2,
+        "train_classifier": 1, "adversarial_set": 1, "cam_clean": 1, "cam": 4, "metrics": 3,
         "cam_grid": 1, "quality": 1, **QUALITY, **AGGREGATES,
     }  # fmt: skip
 
 
 def test_a_new_training_seed_reruns_only_its_chains_and_the_aggregates(tiny_run, tmp_path):
     path = variant(tmp_path, lambda c: c.setdefault("training", {}).update(seeds=[0, 1]))
+    # the new seed's models and its own VAE and Glow
     assert planned_jobs(tiny_run, path) == {
-        "train_classifier": 4, "adversarial_set": 4, "cam_clean": 4, "cam": 12, "metrics": 8,
-        "cam_grid": 4, "quality": 4, **QUALITY, **AGGREGATES,
+        "train_generative": 2, "train_classifier": 4, "adversarial_set": 4, "cam_clean": 4,
+        "cam": 4 * 3 + 3, "metrics": 4 * 3, "cam_grid": 4, "quality": 4, **QUALITY,
+        **AGGREGATES,
     }  # fmt: skip
 
 
@@ -343,9 +377,10 @@ def test_report_keys_rerun_only_the_jobs_that_read_them(tiny_run, tmp_path):
     assert planned_jobs(tiny_run, reference) == {"corruption_error_table": 1, "all": 1}
     other = next(m for m in MEASURES if m != "ssim")
     path = variant(tmp_path, lambda c: c.setdefault("report", {}).update(measure=other))
-    # Four of the eight figures show the headline measure; the CAM grids show none.
+    # Four of the eight figures show the headline measure; the CAM grids show none; the
+    # headline's claims are tested on it.
     assert planned_jobs(tiny_run, path) == {
-        "figure": 4, "summary_table": 1, "headline": 1, "all": 1,
+        "figure": 4, "summary_table": 1, "claims": 1, "headline": 1, "all": 1,
     }  # fmt: skip
 
 
@@ -391,7 +426,9 @@ def test_a_killed_run_resumes_to_identical_outputs(tiny_run, tmp_path):
     files = sorted(
         p for name in ("models", "generative") for p in (tiny_run / "results" / name).rglob("*.*")
     )
-    assert len(files) == 4 * 3 + 2  # model.pt, metrics.json, curve.csv per model; vae.pt, glow.pt
+    assert (
+        len(files) == 4 * 3 + 2
+    )  # model.pt, metrics.json, curve.csv per model; vae-s0.pt, glow-s0.pt
     for path in files:
         other = tmp_path / path.relative_to(tiny_run)
         assert other.read_bytes() == path.read_bytes(), path

@@ -25,9 +25,11 @@ def save_cams(
     preds: Any,
     targets: Any,
     method_preds: dict[str, Any] | None = None,
+    feature_shift: Any = None,
 ) -> None:
     """Write one CAM file; tensors are moved to the CPU, maps stored as float16. `method_preds`:
-    each method's own predictions, where the methods explain different image sets."""
+    each method's own predictions, where the methods explain different image sets. A noisy
+    set's file may also hold each image's `feature_shift` (camrobust.cam.features)."""
 
     def cpu(t: Any) -> np.ndarray:
         return t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
@@ -35,6 +37,8 @@ def save_cams(
     arrays = {f"{_PREFIX}{m}": cpu(v).astype(np.float16) for m, v in maps.items()}
     for m, p in (method_preds or {}).items():
         arrays[f"{_PREDS}{m}"] = cpu(p).astype(np.int64)
+    if feature_shift is not None:
+        arrays["feature_shift"] = cpu(feature_shift).astype(np.float64)
     save_npz(
         path,
         **arrays,
@@ -47,11 +51,12 @@ def save_cams(
 
 def load_cams(path: str | os.PathLike) -> dict[str, Any]:
     """Read a CAM file as {"maps": {method: N×h×w}, "logits", "preds", "targets", "methods"},
-    with "method_preds" {method: N} where each method has its own image set."""
+    with "method_preds" {method: N} where each method has its own image set, and
+    "feature_shift" where the file has it."""
     raw = load_npz(path)
     methods = [str(m) for m in raw["methods"]]
     own = {m: raw[f"{_PREDS}{m}"] for m in methods if f"{_PREDS}{m}" in raw}
-    return {
+    out = {
         **({"method_preds": own} if own else {}),
         "maps": {m: raw[f"{_PREFIX}{m}"] for m in methods},
         "logits": raw["logits"],
@@ -59,6 +64,9 @@ def load_cams(path: str | os.PathLike) -> dict[str, Any]:
         "targets": raw["targets"],
         "methods": methods,
     }
+    if "feature_shift" in raw:
+        out["feature_shift"] = raw["feature_shift"]
+    return out
 
 
 def check_matches(cams: dict[str, Any], cam_path: Any, images: dict[str, Any], images_path: Any):

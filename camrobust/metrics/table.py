@@ -115,6 +115,14 @@ def _scores(
     return {name: torch.cat(parts[name]).cpu().numpy().astype(np.float64) for name in names}
 
 
+def _feature_shift(values: Any, n: int, level: str) -> np.ndarray:
+    """A noisy set's per-image shift of the CAM layer's activations (camrobust.cam.features)."""
+    shift = np.asarray(values, dtype=np.float64)
+    if shift.shape != (n,):
+        raise ValueError(f"level '{level}': feature_shift has shape {shift.shape}, expected ({n},)")
+    return shift
+
+
 def per_image_table(
     clean: Mapping[str, Any],
     noisy: Mapping[str, Mapping[str, Any]],
@@ -137,6 +145,8 @@ def per_image_table(
     (all zero). With `masks` (N×H×W, nonzero = object), adds the energy share inside the mask
     and the pointing-game hit for the clean and the noisy map. The region measures (rbo) read
     `regions`, the images' segments (`make_regions`), and add `n_regions`, each image's count.
+    A level whose entry has a "feature_shift" (N) adds it as a column (the CAM layer's relative
+    activation shift).
     """
     names = validate_measures(measures)
     key_values = _check_keys(keys or {})
@@ -194,6 +204,8 @@ def per_image_table(
         columns.update(_scores(a, b, names, batch_size, regions))
         if regions is not None:
             columns["n_regions"] = regions.counts.cpu().numpy().astype(np.int64)
+        if "feature_shift" in entry:
+            columns["feature_shift"] = _feature_shift(entry["feature_shift"], n, level)
         if mask_t is not None:
             columns["mask_energy_clean"] = mask_energy(a, mask_t).cpu().numpy()
             columns["mask_energy_noisy"] = mask_energy(b, mask_t).cpu().numpy()

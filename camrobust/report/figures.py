@@ -27,6 +27,7 @@ from camrobust.report.accuracy import accuracy_by_level
 from camrobust.report.png import save_png
 from camrobust.report.registry import builder, figure_spec
 from camrobust.report.tables import measure_rows
+from camrobust.stats.endpoints import PRIMARY as PRIMARY_ENDPOINT
 from camrobust.stats.validate import numeric_levels
 
 
@@ -313,9 +314,9 @@ def build_accuracy_vs_severity(per_image: pd.DataFrame) -> Figure:
 
 
 def _forest_terms(regularizers: pd.DataFrame, mixedlm: pd.DataFrame) -> pd.DataFrame:
-    """The estimates a forest plot shows, one row each with its `kind`: the primary test's
-    difference of model means (levels pooled, or a noise's only level), the mixed model's main
-    effect at the mean level and its effect on the slope."""
+    """The estimates a forest plot shows, one row each with its `kind`: the model-level test's
+    difference of model values on the primary endpoint (levels pooled, or a noise's only
+    level), the mixed model's main effect at the mean level and its effect on the slope."""
     keys = COMPARISON_KEYS
     bounds = ("effect_size", "ci_lo", "ci_hi")
     require_columns(regularizers, (*keys, "level", *bounds), "regularizers")
@@ -325,6 +326,8 @@ def _forest_terms(regularizers: pd.DataFrame, mixedlm: pd.DataFrame) -> pd.DataF
     mixed = mixedlm[named]
     mixed = mixed.assign(kind=np.where(mixed["factor"].str.endswith(":level"), "slope", "main"))
     primary = levels_pooled(regularizers)
+    if "endpoint" in primary:  # the consistency on the images every model of a seed kept
+        primary = primary[primary["endpoint"].astype(str) == PRIMARY_ENDPOINT]
     primary = primary[primary["group_a"].notna() & primary["effect_size"].notna()]
     terms = pd.concat([primary.assign(kind="model means"), mixed], ignore_index=True)
     if terms.empty:
@@ -341,7 +344,7 @@ def build_forest_plot(regularizers: pd.DataFrame, mixedlm: pd.DataFrame) -> Figu
     terms = _forest_terms(regularizers, mixedlm)
     kinds = [k for k in ("model means", "main", "slope") if (terms["kind"] == k).any()]
     titles = {
-        "model means": "model means (primary)",
+        "model means": "model means: C on images all kept",
         "main": "mixed model: effect at mean level",
         "slope": "mixed model: effect on slope per level",
     }

@@ -12,14 +12,14 @@ Pooling rules (each line of the headline says which one it uses):
   this interval is wider than the bootstrap interval of the mean would be (conservative).
   Undefined cells (no kept or no flipped pairs) are left out of a method's mean, and the line
   says how many of its cells were defined.
-- Regularisers: read from the stats table named by `REGULARIZER_TABLE` through
-  `regularizer_effects` (the one place to change to read another table). From the primary,
-  model-level test (one value per trained model, seed-blocked; one row per dataset,
-  architecture, CAM method and noise with the levels pooled, or its only level), the effect
-  of a regulariser is its difference from the reference on the similarity scale; the
-  headline shows the median stratum (the lower median when their number is even) with its
-  confidence interval and adjusted p-value, how many strata are significantly higher or
-  lower (the table's `significant` column), and how many models each side had.
+- Regularisers: only the pre-specified claims of the stats table named by `CLAIMS_TABLE`
+  (camrobust/stats/claims.py): per noise family, each regulariser against the reference on
+  one endpoint per trained model (the mean over CAM methods and levels of the consistency on
+  the images every model of its seed kept), seed-blocked OLS, Holm over the dataset's claims.
+  Each claim reads "higher" or "lower" when its Holm-adjusted p is below alpha, "equivalent"
+  when its Holm-adjusted TOST p is (within ±δ), else "inconclusive" with its minimum
+  detectable effect; always with its estimate and (1 − alpha) interval. The strata of
+  results/stats/regularizers.csv are exploratory and the headline says so.
 - Accuracy: the range of the clean test accuracy over the trained models (one value per model).
 - Placebos and identical maps (`baseline_clause`, where the robustness table has the `placebo`
   and `same_as` columns): the ranking compares the explanation methods only, each group of
@@ -40,18 +40,19 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from camrobust.columns import COMPARISON_KEYS, PAPER_MEASURE
-from camrobust.frames import levels_pooled, require_columns
+from camrobust.columns import PAPER_MEASURE
+from camrobust.frames import require_columns
 from camrobust.report.accuracy import POOLED_SEEDS
 from camrobust.report.tables import measure_rows
 
 MAX_LINES = 20
 REFERENCE = "erm"
-REGULARIZER_TABLE = "regularizers"  # the stats table `regularizer_effects` reads
-EFFECT_COLUMNS = ("dataset", "regularizer", "effect", "ci_lo", "ci_hi", "p", "n_strata")
-EFFECT_COLUMNS += ("n_higher", "n_lower", "measure", "one_model", "n_models")
-# The stats stage's note where each regulariser was trained once (one seed).
-ONE_MODEL_NOTE = "one model per regularizer"
+CLAIMS_TABLE = "claims"  # the stats table of the pre-specified claims the headline reads
+CLAIM_COLUMNS = (
+    "dataset", "arch", "noise", "measure", "group_a", "group_b", "effect_size", "ci_lo", "ci_hi",
+    "p_adjusted", "significant", "p_tost_adjusted", "equivalent", "delta", "mde", "df", "claims",
+    "n_methods", "n_levels",
+)  # fmt: skip
 
 
 def method_robustness(
@@ -128,51 +129,6 @@ def baseline_clause(robust: pd.DataFrame, measure: str, score: str = "robustness
     return "".join(f"; {part}" for part in parts)
 
 
-def regularizer_effects(
-    stats: pd.DataFrame, measure: str, reference: str = REFERENCE
-) -> pd.DataFrame:
-    """The effect of each regulariser against `reference`, one row per (dataset, regulariser).
-
-    Reads the primary model-level table (`REGULARIZER_TABLE`), levels-pooled rows (a noise of
-    one level: that level's rows): the median
-    stratum's difference with its interval and adjusted p-value, the counts of significant
-    strata, and the fewest models on a side. Uses `measure` if the table has it, else its first
-    measure (the `measure` column says). Columns: EFFECT_COLUMNS.
-    """
-    need = (*COMPARISON_KEYS, "level", "effect_size")
-    extra = ("ci_lo", "ci_hi", "p_adjusted", "significant", "n_models_a", "n_models_b", "note")
-    require_columns(stats, (*need, *extra), "regulariser table")
-    have = sorted(stats["measure"].astype(str).unique())
-    if not have:
-        return pd.DataFrame(columns=list(EFFECT_COLUMNS))
-    used = measure if measure in have else have[0]
-    # One row per stratum and comparison: levels pooled, or the noise's only level.
-    main = levels_pooled(stats[stats["measure"] == used])
-    main = main[(main["group_b"].astype(str) == reference) & main["effect_size"].notna()]
-    records = []
-    for (dataset, reg), sub in main.groupby(["dataset", "group_a"], sort=True):
-        sub = sub.sort_values("effect_size", kind="stable")
-        median = sub.iloc[(len(sub) - 1) // 2]
-        significant = sub["significant"].astype(str) == "True"
-        records.append(
-            {
-                "dataset": dataset,
-                "regularizer": reg,
-                "effect": float(median["effect_size"]),
-                "ci_lo": float(median["ci_lo"]),
-                "ci_hi": float(median["ci_hi"]),
-                "p": float(median["p_adjusted"]),
-                "n_strata": len(sub),
-                "n_higher": int((significant & (sub["effect_size"] > 0)).sum()),
-                "n_lower": int((significant & (sub["effect_size"] < 0)).sum()),
-                "measure": used,
-                "one_model": bool(sub["note"].astype(str).str.contains(ONE_MODEL_NOTE).any()),
-                "n_models": int(sub[["n_models_a", "n_models_b"]].min().min()),
-            }
-        )
-    return pd.DataFrame.from_records(records, columns=list(EFFECT_COLUMNS))
-
-
 def clean_accuracy(accuracy: pd.DataFrame) -> pd.DataFrame:
     """Per dataset: lowest and highest clean test accuracy over the models, and their number."""
     require_columns(accuracy, ("dataset", "model", "test_accuracy"), "accuracy table")
@@ -241,44 +197,83 @@ def method_lines(robust: pd.DataFrame, measure: str) -> dict[str, list[str]]:
     return lines
 
 
-def _effect_line(row: pd.Series, reference: str) -> str:
-    """One regulariser against the reference; with one model per regulariser, said plainly."""
-    if row["one_model"]:
-        scope = (
-            "these two models only, one training seed each: not a regulariser effect, "
-            "untested (set training.seeds); "
+def _flag(value: object) -> bool:
+    """A boolean column read back from CSV (True, "True"; NaN and "False" are False)."""
+    return str(value) == "True"
+
+
+def _claim(row: pd.Series, noise: str) -> str:
+    """One noise family's claim: estimate, interval and verdict."""
+    estimate = f"{noise} {_num(row['effect_size'], '+.4f')}"
+    if not math.isfinite(float(row["effect_size"])):
+        return f"{noise} no estimate (see the claims table)"
+    if not math.isfinite(float(row["p_adjusted"])):
+        return estimate
+    head = f"{estimate} {_interval(row['ci_lo'], row['ci_hi'], '+.4f')}"
+    if _flag(row["significant"]):
+        word = "higher" if row["effect_size"] > 0 else "lower"
+        return f"{head} {word} (p_holm {_num(row['p_adjusted'], '.2g')})"
+    if _flag(row["equivalent"]):
+        return f"{head} equivalent (TOST p_holm {_num(row['p_tost_adjusted'], '.2g')})"
+    return (
+        f"{head} inconclusive (p_holm {_num(row['p_adjusted'], '.2g')}, "
+        f"MDE {_num(row['mde'], '.3f')})"
+    )
+
+
+def _claims_lines(claims: pd.DataFrame, regularizers: list[str], reference: str) -> list[str]:
+    """The regulariser lines of one dataset: what the claims are, then one line per regulariser
+    (per architecture and regulariser when there are several architectures)."""
+    tested = claims[claims["p_adjusted"].notna()]
+    if tested.empty:
+        head = (
+            f"- regularisers vs {reference}: one model a side, untested (set training.seeds); "
+            "estimates of the mean consistency on images every model kept"
         )
     else:
-        scope = f"at least {row['n_models']} models a side; "
-    return (
-        f"- {row['regularizer']} vs {reference}: {_num(row['effect'], '+.4f')} "
-        f"{_interval(row['ci_lo'], row['ci_hi'], '+.4f')}, p_adj {_num(row['p'], '.2g')} "
-        f"({scope}median of {row['n_strata']} strata of model means, levels pooled, "
-        f"{row['measure']}; significantly higher in {row['n_higher']}, lower in {row['n_lower']})"
-    )
+        first = tested.iloc[0]
+        head = (
+            f"- regularisers vs {reference}, pre-specified: per model the mean {first['measure']} "
+            f"over {int(first['n_methods'])} CAM methods x levels on the images every model of "
+            f"its seed kept; seed-blocked OLS (df {int(first['df'])}), Holm over "
+            f"{int(first['claims'])} claims; equivalence: TOST within +-{first['delta']:.3f}; "
+            "strata in regularizers.csv: exploratory (BH over the study)"
+        )
+    lines = [head]
+    archs = sorted(claims["arch"].astype(str).unique())
+    for reg in [r for r in regularizers if r != reference]:
+        for arch in archs:
+            of_arch = claims[claims["arch"].astype(str) == arch]
+            mine = of_arch[of_arch["group_a"].astype(str) == reg].set_index("noise")
+            parts = [
+                _claim(mine.loc[noise], noise)
+                if noise in mine.index
+                else f"{noise} no estimate (see the claims table)"
+                for noise in sorted(of_arch["noise"].astype(str).unique())
+            ]
+            label = f"{arch} {reg}" if len(archs) > 1 else reg
+            lines.append(f"- {label}: " + "; ".join(parts))
+    return lines
 
 
 def _dataset_lines(
     dataset: str,
     methods: list[str],
-    effects: pd.DataFrame,
+    claims: pd.DataFrame,
     regularizers: list[str],
     accuracy: pd.DataFrame,
     reference: str,
 ) -> list[str]:
-    """The lines of one dataset: its methods (`method_lines`), each regulariser, its accuracy."""
+    """The lines of one dataset: its methods (`method_lines`), the regulariser claims, its
+    accuracy range."""
     lines = [f"{dataset}:", *methods]
     others = [r for r in regularizers if r != reference]
     if reference not in regularizers:
         lines.append(f"- regularisers: no comparison ({reference} was not trained)")
     elif not others:
         lines.append(f"- regularisers: only {reference} trained, nothing to compare")
-    for reg in others:
-        row = effects[effects["regularizer"] == reg]
-        if row.empty:
-            lines.append(f"- {reg} vs {reference}: no fitted stratum (see the table's notes)")
-        else:
-            lines.append(_effect_line(row.iloc[0], reference))
+    else:
+        lines += _claims_lines(claims, regularizers, reference)
     acc = accuracy[accuracy["dataset"] == dataset]
     if acc.empty:
         lines.append("- clean test accuracy: no model in the accuracy table")
@@ -298,11 +293,14 @@ def headline(
     where: Mapping[str, str],
     reference: str = REFERENCE,
 ) -> str:
-    """The headline text (at most MAX_LINES lines); `where` names the summary table
+    """The headline text (at most MAX_LINES lines) from the robustness table, the claims table
+    (`regularizer_table`, camrobust/stats/claims.py) and the accuracy table; `where` names the
+    summary table
     (`summary`), the per-image table (`per_image`), the stats folder (`stats`) and the report
     (`report`). Datasets that do not fit are named in one line pointing at the summary."""
     methods = method_lines(robust, measure)
-    effects = regularizer_effects(regularizer_table, measure, reference)
+    require_columns(regularizer_table, CLAIM_COLUMNS, "claims table")
+    claims = regularizer_table[regularizer_table["group_b"].astype(str) == reference]
     acc = clean_accuracy(accuracy)
     require_columns(robust, ("regularizer",), "robustness table")
     head = [
@@ -322,7 +320,7 @@ def headline(
         lines = _dataset_lines(
             dataset,
             methods[dataset],
-            effects[effects["dataset"] == dataset],
+            claims[claims["dataset"].astype(str) == dataset],
             regs,
             acc,
             reference,

@@ -76,8 +76,9 @@ def wide_blocks(
 
 
 def nan_note(n_nan: int) -> str:
-    """The note for similarity values that were NaN and left out (never silently)."""
-    return f"{n_nan} NaN similarities excluded" if n_nan else ""
+    """The note for similarity values that were NaN or degenerate and left out (never silently;
+    run.informative_only makes a degenerate pair's similarity NaN)."""
+    return f"{n_nan} NaN or degenerate similarities excluded" if n_nan else ""
 
 
 def join_notes(*notes: str) -> str:

@@ -21,7 +21,15 @@ import statsmodels.formula.api as smf
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from camrobust.stats.core import result_row
-from camrobust.stats.frames import finish, join_notes, label, log_rows, strata, tag_families
+from camrobust.stats.frames import (
+    finish,
+    join_notes,
+    label,
+    log_rows,
+    nan_note,
+    strata,
+    tag_families,
+)
 from camrobust.stats.options import StatsOptions
 from camrobust.stats.validate import numeric_levels
 
@@ -201,6 +209,9 @@ def mixedlm_tests(
                 records.extend(tag_families([row], head))
                 continue
             rows = _fit_rows(data, options.reference, center, options.alpha)
+            left_out = int((sub["kept"] & sub[measure].isna()).sum())
+            for r in rows:
+                r["note"] = join_notes(r["note"], nan_note(left_out))
             records.extend(tag_families(rows, head))
             log.debug("mixed model fitted for %s", label(head))
     out = finish(records, MIXED_STRATA, options, extra_columns=MIXED_EXTRA)

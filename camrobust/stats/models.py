@@ -1,13 +1,14 @@
-"""The regulariser effect with the trained model as the unit: a linear model on model means.
+"""The regulariser effect with the trained model as the unit: a linear model on model values.
 
 A regulariser is a training recipe; each training seed gives one model. Images measure a model
 precisely but say nothing about how much a second seed would differ, so testing regularisers
 with images as replicates compares particular networks, not recipes: under a pure seed effect
 its false-positive rate is far above alpha (the calibration tests in tests/test_stats.py
-measure it). Here each model contributes one value per stratum, its mean similarity over kept
-pairs (with the levels pooled: the mean of its per-level means, so a model that flips more at
-high levels is not rewarded for losing its least similar pairs). The values are compared by the
-ordinary least squares model value ~ C(regularizer, Treatment(reference)) + C(seed): each
+measure it). Here each model contributes one value per stratum and endpoint (camrobust/stats/
+endpoints.py: C over the images every model of its seed kept, C over its own kept pairs, R, H,
+RM, the within-level AUROC, the flip rate and the CAM layer's activation shift). The values are
+compared by the ordinary least squares model value ~ C(regularizer, Treatment(reference)) +
+C(seed): each
 regulariser coefficient is its difference from the reference, tested with the residual variance
 pooled over every regulariser's seeds, with a t interval at 1 − alpha.
 
@@ -21,17 +22,23 @@ regularisers·(seeds − 1), and pays off as soon as a real share of the seed va
 This assumes the seed variance is the same under every regulariser; with three seeds per
 regulariser, Welch's unpooled test has about half the degrees of freedom and markedly less
 power, which is why the pooled model is the primary test.
+
+These strata are exploratory: the pre-specified claims of the headline are in
+camrobust/stats/claims.py. Their p-values are adjusted by Benjamini-Hochberg over every tested
+row of the table (EXPLORATORY), whatever `stats.correction` says for the other tables.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from camrobust.stats.core import result_row
+from camrobust.stats.endpoints import ENDPOINTS, METHOD_FREE, endpoint_values
 from camrobust.stats.frames import POOLED, finish, join_notes, log_rows, strata, tag_families
 from camrobust.stats.options import StatsOptions
 
@@ -39,50 +46,16 @@ log = logging.getLogger(__name__)
 
 TEST = "model_ols"
 STRATUM_KEYS = ("dataset", "arch", "method", "noise")
-MODEL_STRATA = ("dataset", "arch", "method", "noise", "level", "measure")
+MODEL_STRATA = ("dataset", "arch", "method", "noise", "level", "measure", "endpoint")
 MODEL_EXTRA = (
     "ci_lo", "ci_hi", "df", "n_models_a", "n_models_b", "mean_a", "mean_b", "seed_blocks",
-    "seed_var_common", "seed_var_own",
+    "seed_var_common", "seed_var_own", "se", "n_excluded", "count_min", "count_max",
 )  # fmt: skip
+# The regulariser strata are exploratory: false-discovery rate over the whole table.
+EXPLORATORY = {"correction": "fdr_bh", "correction_scope": "study"}
 
 
-def model_values(table: pd.DataFrame, measure: str) -> pd.DataFrame:
-    """One row per (stratum, level, model): the kept-pair mean and count, in one pass.
-
-    Rows for level "all" hold the mean of the model's per-level means (NaN if some level of the
-    stratum has no kept pair of it) and the total count.
-    """
-    s = table[measure].to_numpy(dtype=float)
-    use = table["kept"].to_numpy() & np.isfinite(s)
-    keys = [*STRATUM_KEYS, "model", "regularizer", "seed", "level"]
-    # Keys as strings: pandas' sum over several categorical keys can overflow its group codes.
-    cells = (
-        table[keys]
-        .astype(str)
-        .assign(total=np.where(use, s, 0.0), count=use.astype(np.int64))
-        .groupby(keys, observed=True, sort=True)
-        .sum()
-        .reset_index()
-    )
-    cells["value"] = cells["total"] / cells["count"].where(cells["count"] > 0)
-    levels = cells.groupby(list(STRATUM_KEYS), observed=True)["level"].transform("nunique")
-    several = cells[levels > 1]
-    by_model = several.groupby(
-        [*STRATUM_KEYS, "model", "regularizer", "seed"], observed=True, sort=True
-    )
-    pooled = by_model.agg(
-        value=("value", lambda v: v.mean(skipna=False)), count=("count", "sum"), n=("level", "size")
-    ).reset_index()
-    # A model absent at a level of its stratum has no pooled value either.
-    n_levels = several.groupby(list(STRATUM_KEYS), observed=True)["level"].nunique()
-    full = pooled.set_index(list(STRATUM_KEYS)).index.map(n_levels).to_numpy() == pooled["n"]
-    pooled.loc[~full, "value"] = np.nan
-    pooled["level"] = POOLED
-    columns = [*keys, "value", "count"]
-    return pd.concat([cells[columns], pooled[columns]], ignore_index=True)
-
-
-def _design(
+def design(
     regs: np.ndarray, seeds: np.ndarray | None, reference: str
 ) -> tuple[np.ndarray, list[str], int]:
     """Design matrix: intercept, regulariser dummies (`names`, sorted, without the reference),
@@ -102,7 +75,7 @@ def _design(
     return x, names, len(blocks)
 
 
-def _fit(x: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, float]:
+def fit_ols(x: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, float]:
     """Least-squares coefficients and residual sum of squares."""
     coef = np.linalg.lstsq(x, values, rcond=None)[0]
     resid = values - x @ coef
@@ -118,7 +91,7 @@ def _seed_variances(x: np.ndarray, values: np.ndarray, blocks: int, n_regs: int,
     if blocks < 2 or df < 1:
         return np.nan, np.nan
     ms_resid = rss / df
-    ms_seed = (_fit(x[:, :n_regs], values)[1] - rss) / (blocks - 1)
+    ms_seed = (fit_ols(x[:, :n_regs], values)[1] - rss) / (blocks - 1)
     return float((ms_seed - ms_resid) / (len(values) / blocks)), float(ms_resid)
 
 
@@ -132,10 +105,10 @@ def treatment_rows(
     """OLS of value on regulariser (treatment coding) and seed blocks: a row per regulariser vs
     the reference. Equal to statsmodels OLS on the same formula (tests check it)."""
     regs = np.asarray(regs).astype(str)
-    x, names, blocks = _design(
+    x, names, blocks = design(
         regs, None if seeds is None else np.asarray(seeds).astype(str), reference
     )
-    coef, rss = _fit(x, values)
+    coef, rss = fit_ols(x, values)
     df = int(len(values) - x.shape[1])
     sigma2 = rss / df if df > 0 else np.nan
     var_common, var_own = _seed_variances(x, values, blocks, len(names) + 1, rss)
@@ -159,6 +132,7 @@ def treatment_rows(
             "seed_var_own": var_own,
             "ci_lo": np.nan,
             "ci_hi": np.nan,
+            "se": se,
         }
         kw = {"n": n_a + n_b, "effect_size_name": "mean_difference", "family": "pairwise"}
         if df < 1:
@@ -180,18 +154,19 @@ def treatment_rows(
     return rows
 
 
-def _stratum_rows(cells: pd.DataFrame, options: StatsOptions) -> list[dict]:
+def stratum_rows(cells: pd.DataFrame, options: StatsOptions) -> list[dict]:
     """The rows of one stratum and level from its model cells, or one row saying why not."""
-    regs = np.sort(cells["regularizer"].astype(str).unique())
+    # Plain arrays once: element access on pandas' Arrow-backed strings is slow in a loop.
+    cell_regs = cells["regularizer"].to_numpy(dtype=object).astype(str)
+    regs = np.unique(cell_regs)
     value = cells["value"].to_numpy(dtype=float)
     count = cells["count"].to_numpy()
     use = np.isfinite(value) & (count >= options.min_pairs)
     dropped = [
-        f"{m} left out ({c} kept pairs{'' if np.isfinite(v) else ', none at some level'})"
-        for m, c, v, u in zip(cells["model"], count, value, use, strict=True)
+        f"{m} left out ({c} pairs{'' if np.isfinite(v) else ', no value (at some level)'})"
+        for m, c, v, u in zip(cells["model"].to_numpy(dtype=object), count, value, use, strict=True)
         if not u
     ]
-    cell_regs = cells["regularizer"].astype(str).to_numpy()
     have = set(cell_regs[use])
     reason = ""
     if options.reference not in regs:
@@ -203,8 +178,14 @@ def _stratum_rows(cells: pd.DataFrame, options: StatsOptions) -> list[dict]:
     if reason:
         row = result_row(TEST, "regularizer", n=int(use.sum()), effect_size_name="mean_difference")
         return [row | {"note": join_notes(reason, *dropped)}]
-    seeds = cells["seed"].to_numpy()[use]
+    seeds = cells["seed"].to_numpy(dtype=object)[use]
     rows = treatment_rows(cell_regs[use], value[use], options.reference, options.alpha, seeds)
+    excluded = int(cells["n_excluded"].to_numpy()[use].sum())
+    if excluded:
+        dropped.append(f"{excluded} degenerate or NaN pairs left out")
+    counts = {"count_min": int(count[use].min()), "count_max": int(count[use].max())}
+    for r in rows:
+        r |= {"n_excluded": excluded, **counts}
     for reg in sorted(set(regs) - have):
         note = f"no usable model of {reg}"
         kw = {"n": 0, "effect_size_name": "mean_difference", "family": "pairwise"}
@@ -215,21 +196,28 @@ def _stratum_rows(cells: pd.DataFrame, options: StatsOptions) -> list[dict]:
 
 
 def regularizer_model_tests(
-    table: pd.DataFrame, options: StatsOptions, progress: bool | None = None
+    table: pd.DataFrame,
+    options: StatsOptions,
+    progress: bool | None = None,
+    endpoints: tuple[str, ...] = ENDPOINTS,
 ) -> pd.DataFrame:
-    """Primary regulariser test: each regulariser vs the reference, with the model as the unit.
+    """Exploratory regulariser strata: each regulariser vs the reference, the model as the unit.
 
-    Per (dataset, arch, method, noise, level, measure) and with the levels pooled (level "all"):
-    estimate (effect_size = difference of the regularisers' mean model values), its interval
-    (ci_lo, ci_hi at 1 − alpha), t statistic, p-value, df, and the models used per side (n).
-    The rows of one stratum form one correction family under the scope `stratum`.
+    Per (dataset, arch, method, noise, level, measure, endpoint) and with the levels pooled
+    (level "all"): estimate (effect_size = the regulariser's coefficient, a difference of
+    model values), its standard error `se` and interval (ci_lo, ci_hi at 1 − alpha), t
+    statistic, p-value, df, and the models used per side (n). The endpoints that depend on
+    neither method nor measure (flip rate, activation shift) have method and measure "all".
+    p_adjusted: Benjamini-Hochberg over every tested row (EXPLORATORY).
     """
     records = []
-    for measure in options.measures:
-        cells = model_values(table, measure)
-        by = [*STRATUM_KEYS, "level"]
+    for i, measure in enumerate(options.measures):
+        cells = endpoint_values(table, measure, method_free=i == 0, endpoints=endpoints)
+        by = [*STRATUM_KEYS, "level", "endpoint"]
         for stratum, sub in strata(cells, by, f"regularizer tests ({measure})", progress):
-            head = {**stratum, "measure": measure}
-            records.extend(tag_families(_stratum_rows(sub, options), head))
-    out = finish(records, MODEL_STRATA, options, extra_columns=MODEL_EXTRA)
+            free = stratum["method"] == POOLED and stratum["endpoint"] in METHOD_FREE
+            head = {**stratum, "measure": POOLED if free else measure}
+            records.extend(tag_families(stratum_rows(sub, options), head))
+    exploratory = replace(options, **EXPLORATORY)
+    out = finish(records, MODEL_STRATA, exploratory, extra_columns=MODEL_EXTRA)
     return log_rows(log, "regularizer tests", out)

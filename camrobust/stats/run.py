@@ -23,13 +23,27 @@ FAMILIES = {
 }
 
 
+def informative_only(table: pd.DataFrame, measures: tuple[str, ...]) -> pd.DataFrame:
+    """`table` with the similarities of degenerate pairs (a constant map: two empty maps score
+    1 on every measure) set to NaN, so every test leaves them out and its note counts them; the
+    per-image table keeps them. The regulariser tests exclude them themselves (`n_excluded`)."""
+    if "degenerate" not in table:
+        return table
+    degenerate = table["degenerate"].to_numpy(dtype=bool)
+    return table.assign(**{m: table[m].where(~degenerate) for m in measures})
+
+
 def run_stats(
     per_image: pd.DataFrame, config: Mapping[str, object], progress: bool | None = None
 ) -> dict[str, pd.DataFrame]:
     """Every family on the per-image table; `config` is the `stats:` section, checked here once."""
     options = stats_options(config)
     table = prepare_table(per_image, options.measures)
-    frames = {name: family(table, options, progress) for name, family in FAMILIES.items()}
+    informative = informative_only(table, options.measures)
+    frames = {
+        name: family(table if name == "regularizers" else informative, options, progress)
+        for name, family in FAMILIES.items()
+    }
     return {name: mark_placebos(frame, table) for name, frame in frames.items()}
 
 

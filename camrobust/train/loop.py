@@ -229,7 +229,7 @@ def train_classifier(
         generative = ZCAWhitening.fit(train_images, device=dev)
 
     config = {"regularizer": reg.name, "reg_params": params, "schedule": sched, "augment": aug}
-    config["seed"] = seed
+    config |= {"seed": seed, "streams": list(STREAMS)}  # one-stream checkpoints do not resume
     fp = fingerprint(config, train_images, train_labels, test_images, test_labels)
     rng_devices = []
     if dev.type == "cuda":
@@ -283,9 +283,27 @@ class _TrainState:
     test_y: torch.Tensor
     #: positions of the labeled images in the training set
     labeled: torch.Tensor
-    #: "data" (batch order, augmentation; CPU) and "noise" (VAT's random d; on the device)
+    #: the streams of `training_generators`: batch orders and augmentation (CPU), VAT's d
     gens: dict[str, torch.Generator]
     curve: list[dict[str, Any]] = field(default_factory=list)
+
+
+# The random streams of a training run, each seeded from (seed, its name) alone: the labelled
+# batches and their augmentation never share a generator with the unlabelled ones, so every
+# regulariser of one seed draws the same labelled tensors whether or not it also draws
+# unlabelled batches (common random numbers in the semi-supervised setting too).
+STREAMS: dict[str, tuple[str, ...]] = {
+    "labeled": ("data", "labeled"),
+    "augment_labeled": ("augment", "labeled"),
+    "unlabeled": ("data", "unlabeled"),
+    "augment_unlabeled": ("augment", "unlabeled"),
+}
+
+
+def training_generators(seed: int, device: torch.device) -> dict[str, torch.Generator]:
+    """The CPU streams of STREAMS and "noise" (VAT's random direction d, on `device`)."""
+    gens = {name: torch_generator(seed, *parts) for name, parts in STREAMS.items()}
+    return {**gens, "noise": torch_generator(seed, "noise", device=device)}
 
 
 def _setup(
@@ -330,10 +348,7 @@ def _setup(
         test_x=test_x,
         test_y=torch.from_numpy(test_labels.astype(np.int64)).to(dev),
         labeled=torch.from_numpy(labeled).to(dev),
-        gens={
-            "data": torch_generator(seed, "data"),
-            "noise": torch_generator(seed, "noise", device=dev),
-        },
+        gens=training_generators(seed, dev),
     )
 
 
@@ -360,24 +375,24 @@ def _run_epoch(state: _TrainState, epoch: int) -> dict[str, Any]:
     for group in state.optimizer.param_groups:
         group["lr"], group["betas"] = lr, (beta1, BETA2)
     lab_batches = state.labeled[
-        epoch_batches(len(state.labeled), b_lab, iters, gens["data"]).to(dev)
+        epoch_batches(len(state.labeled), b_lab, iters, gens["labeled"]).to(dev)
     ]
     ul_batches = None
     if run.reg.adversarial and not run.shared_batch:
         ul_batches = epoch_batches(
-            len(state.train_y), s["batch_unlabeled"], iters, gens["data"]
+            len(state.train_y), s["batch_unlabeled"], iters, gens["unlabeled"]
         ).to(dev)
 
     state.model.train()
     sums = torch.zeros(3, dtype=torch.float64, device=dev)
     for it in tqdm(range(iters), desc=f"epoch {epoch + 1}", leave=False, disable=run.quiet):
         idx = lab_batches[it]
-        x_lab = augment_batch(nchw_unit_float(state.train_x[idx]), run.aug, gens["data"])
+        x_lab = augment_batch(nchw_unit_float(state.train_x[idx]), run.aug, gens["augment_labeled"])
         y_lab = state.train_y[idx]
         x_ul = None
         if ul_batches is not None:
             x_ul = augment_batch(
-                nchw_unit_float(state.train_x[ul_batches[it]]), run.aug, gens["data"]
+                nchw_unit_float(state.train_x[ul_batches[it]]), run.aug, gens["augment_unlabeled"]
             )
         loss_ce, loss_reg, logits = training_step(
             state.model,
@@ -427,6 +442,36 @@ def _run_epoch(state: _TrainState, epoch: int) -> dict[str, Any]:
     return row
 
 
+def trained_on(state: _TrainState) -> torch.Tensor:
+    """The training images a model learnt from: the labelled subset for ERM, and for the
+    adversarial regularisers also the unlabelled pool (the whole training set)."""
+    if state.run.reg.adversarial or state.run.sched["n_labeled"] is None:
+        return state.train_x
+    return state.train_x[state.labeled]
+
+
+def _recalibrate(state: _TrainState, test_acc_before: float) -> dict[str, Any]:
+    """Recompute the batch-norm statistics on the images the model was trained on
+    (`trained_on`); the metrics to record (none without batch norm)."""
+    generator = torch_generator(state.run.seed, "recalibrate batch norm")
+    n = recalibrate_batchnorm(state.model, trained_on(state), generator)
+    if not n:
+        return {}
+    test_acc = evaluate_accuracy(state.model, state.test_x, state.test_y)
+    log.info(
+        "%s: batch norm recalibrated on %d training images: test_acc %.3f (was %.3f)",
+        state.run.reg.name,
+        n,
+        test_acc,
+        test_acc_before,
+    )
+    return {
+        "test_accuracy": test_acc,
+        "test_accuracy_before_recalibration": test_acc_before,
+        "recalibration_images": n,
+    }
+
+
 def _fit(
     state: _TrainState,
     checkpoint_path: str | os.PathLike | None,
@@ -463,24 +508,7 @@ def _fit(
     bar.close()
 
     last = state.curve[-1]
-    recalibrated = {}
-    if state.run.recalibrate_bn:
-        generator = torch_generator(state.run.seed, "recalibrate batch norm")
-        n = recalibrate_batchnorm(state.model, state.train_x, generator)
-        if n:
-            test_acc = evaluate_accuracy(state.model, state.test_x, state.test_y)
-            log.info(
-                "%s: batch norm recalibrated on %d training images: test_acc %.3f (was %.3f)",
-                state.run.reg.name,
-                n,
-                test_acc,
-                last["test_acc"],
-            )
-            recalibrated = {
-                "test_accuracy": test_acc,
-                "test_accuracy_before_recalibration": last["test_acc"],
-                "recalibration_images": n,
-            }
+    recalibrated = _recalibrate(state, last["test_acc"]) if state.run.recalibrate_bn else {}
     state.model.eval()
     metrics = {
         "test_accuracy": last["test_acc"],
