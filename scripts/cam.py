@@ -3,8 +3,8 @@
 import torch
 
 from camrobust.cam import compute_cams
-from camrobust.cam.placebo import call_seed
 from camrobust.cam.features import feature_shift
+from camrobust.cam.placebo import call_seed
 from camrobust.cam.store import load_cams, save_cams
 from camrobust.data.tensors import to_model_input
 from camrobust.io import load_npz
