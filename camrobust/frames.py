@@ -28,3 +28,16 @@ def levels_pooled(df: pd.DataFrame) -> pd.DataFrame:
     has_pooled = (level == POOLED_LEVEL).groupby(keys, dropna=False).transform("any").astype(bool)
     n_levels = level.groupby(keys, dropna=False).transform("nunique").astype(int)
     return df[(level == POOLED_LEVEL) | (~has_pooled & (n_levels == 1))]
+
+
+def explaining_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the methods that explain, each distinct map once: no placebo (`placebo`), and
+    no method whose maps repeat another's (`same_as`) on any model of the table, so every model
+    averages the same methods. A table without the columns is returned whole."""
+    keep = df["method"].notna()
+    if "placebo" in df:
+        keep &= df["placebo"].astype(str).str.lower() != "true"
+    if "same_as" in df:
+        twins = df.loc[df["same_as"].fillna("").astype(str) != "", "method"].unique()
+        keep &= ~df["method"].isin(twins)
+    return df[keep]

@@ -54,6 +54,25 @@ def test_the_endpoint_is_the_mean_of_the_always_kept_consistency_over_methods_an
     assert short["value"].isna().all() and short["note"].str.contains("min_pairs=29").all()
 
 
+def test_placebos_and_repeated_maps_stay_out_of_the_endpoint():
+    """A placebo (randomcam) and a method repeating gradcam's maps on one model (hirescam) would
+    move every model's endpoint: run_claims averages gradcam and eigencam alone."""
+    table = _table()
+    base = run_claims(table, PARAMS, "erm")["claims"]
+    rng = np.random.default_rng(0)
+    extra = []
+    for method, same_as in (("randomcam", ""), ("hirescam", "gradcam")):
+        rows = table[table["method"] == "gradcam"].assign(method=method)
+        rows["ssim"] = rng.uniform(0, 1, len(rows))  # would change every endpoint
+        rows["same_as"] = np.where(rows["model"] == rows["model"].iloc[0], same_as, "")
+        extra.append(rows)
+    marked = pd.concat([table.assign(same_as=""), *extra], ignore_index=True)
+    marked["placebo"] = marked["method"] == "randomcam"
+    out = run_claims(marked, PARAMS, "erm")["claims"]
+    np.testing.assert_allclose(out["effect_size"], base["effect_size"], rtol=1e-12)
+    assert (out["n_methods"] == 2).all()
+
+
 def test_claims_are_the_blocked_ols_with_holm_over_the_datasets_claims():
     table = _table()
     options = claim_options(PARAMS, "erm")

@@ -1,12 +1,13 @@
 """The headline's pre-specified regulariser claims: one endpoint per model and noise family.
 
-Per model and noise family the endpoint is the mean, over every CAM method and noise level, of
-its consistency on the headline measure (`report.measure`) over the images that every model of
-its seed block kept (camrobust/stats/endpoints.py): one number per trained model, fixed before
-the data are seen, averaging over the strata instead of picking one. Each regulariser is
-compared with the reference by the seed-blocked OLS of camrobust/stats/models.py, per (dataset,
-architecture, noise family); the claims of a dataset (regularisers × families × architectures)
-form one Holm family. Each claim also gets:
+Per model and noise family the endpoint is the mean, over the CAM methods that explain (no
+placebo; each group of methods with identical maps once, `frames.explaining_rows`) and the noise
+levels, of its consistency on the headline measure (`report.measure`) over the images that every
+model of its seed block kept (camrobust/stats/endpoints.py): one number per trained model,
+fixed before the data are seen, averaging over the strata instead of picking one. Each
+regulariser is compared with the reference by the seed-blocked OLS of
+camrobust/stats/models.py, per (dataset, architecture, noise family); the claims of a dataset
+(regularisers × families × architectures) form one Holm family. Each claim also gets:
 
 - TOST equivalence with the smallest effect of interest δ (`claims.smallest_effect`): the two
   one-sided t tests of β ≤ −δ and β ≥ δ with the OLS estimate, SE and df; p_tost is the larger
@@ -31,6 +32,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from camrobust.columns import POOLED_LEVEL
+from camrobust.frames import explaining_rows
 from camrobust.stats.endpoints import PRIMARY, cell_sums
 from camrobust.stats.frames import finish
 from camrobust.stats.models import MODEL_EXTRA, MODEL_STRATA, stratum_rows
@@ -226,7 +228,7 @@ def run_claims(
     from camrobust.stats.sensitivity import sensitivity_tests
 
     options = claim_options(params, reference)
-    table = prepare_table(per_image, (options.measure,))
+    table = prepare_table(explaining_rows(per_image), (options.measure,))
     values = headline_values(table, options.measure, options.min_pairs)
     return {
         "claims": claim_tests(values, options),
