@@ -29,5 +29,15 @@ with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
         prefix_tokens=p.get("prefix_tokens"),
     )
     used = result.preds if targets is None else targets
-    save_cams(sm.output[0], result.maps, result.logits, result.preds, used)
+    # A user's model names its outputs and the output of each dataset label (import_model).
+    class_map = getattr(model, "hparams", {}).get("class_map")
+    save_cams(
+        sm.output[0],
+        result.maps,
+        result.logits,
+        result.preds,
+        used,
+        nonfinite=result.nonfinite,
+        class_map=class_map,
+    )
     log.info("%s: %d images, %d methods", sm.output[0], len(images), len(result.maps))
