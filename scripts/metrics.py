@@ -16,10 +16,14 @@ with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
         check_matches(levels[level], path, images, sm.input.images)
     clean = levels.pop("0")
     model = split_model(sm.wildcards.model)
+    # `label` is the model output of each image's class (a user's model may map the classes).
+    labels = images["labels"]
+    if clean["label_map"] is not None:
+        labels = clean["label_map"][labels]
     table = per_image_table(
         clean=clean,
         noisy=levels,
-        labels=images["labels"],
+        labels=labels,
         masks=images.get("masks"),
         image_size=images["images"].shape[1:3],
         measures=p["measures"],
