@@ -18,6 +18,9 @@ TARGET_LAYERS: dict[str, str] = {
     "resnet18": "layer4",
     "vgg11_bn": "features.conv8",
 }
+# Channels of each default target layer at width 1; `scaled` gives them at another width (the
+# run's CAM work is estimated from them before any job, without building a model).
+TARGET_CHANNELS: dict[str, int] = {"cnn13": 128, "resnet18": 512, "vgg11_bn": 512}
 # Architectures whose head has no dropout layer, so `architectures.<name>.dropout` is an error.
 ARCHS_WITHOUT_DROPOUT: tuple[str, ...] = ("resnet18",)
 # Which generative model each latent-space regulariser perturbs in.
@@ -58,3 +61,8 @@ def split_model(name: str) -> ModelName:
             f"model name {name!r} is not '<arch>-<regularizer>-s<seed>' nor a `models` name"
         )
     return ModelName(match["arch"], match["regularizer"], int(match["seed"]))
+
+
+def scaled(channels: int, width: float) -> int:
+    """Channel count `channels` times the width multiplier, rounded, at least 1."""
+    return max(1, int(round(channels * width)))

@@ -5,9 +5,10 @@ import sys
 from pathlib import Path
 
 from camrobust import paths
-from camrobust.config import ConfigError, validate_config
+from camrobust.config import ConfigError, check_sizes, validate_config
 from camrobust.data.cifar10c import is_official, official_files
 from camrobust.data.prepare import remote_files
+from camrobust.early import cam_work, layer_channels, preflight
 from camrobust.local_gpu import gpus_per_job
 from camrobust.names import GENERATIVE_OF, split_model
 from camrobust.paths import CLEAN, CLEAN_LEVEL
@@ -16,11 +17,21 @@ from camrobust.workflow_plan import Plan
 
 try:
     _validated = validate_config(config, workflow.source_path("../config/schema.yaml"))
+    # The data's sizes and the checks needing torch (cached; a child process), once per run:
+    # a job that Snakemake starts as a process of its own parses this file too.
+    _checked = None
+    if workflow.is_main_process:
+        _classes = check_sizes(_validated)
+        _checked = preflight(_validated, _classes, local=workflow.local_exec)
 except ConfigError as err:
     sys.exit(str(err))  # one line naming the key, no traceback, before any job
 PLAN = Plan(_validated)
 config.clear()
 config.update(_validated)
+if workflow.is_main_process:
+    _channels = layer_channels(PLAN, (_checked or {}).get("channels", {}))
+    for _line in cam_work(PLAN, _channels):
+        print(_line, file=sys.stderr)
 
 R = paths.RESULTS
 ENV_TORCH = "../envs/torch.yaml"

@@ -281,7 +281,13 @@ def test_a_user_model_of_mode_train_is_trained_like_an_architecture(tmp_path):
 
 def test_a_user_model_beside_trained_ones_is_imported_once_and_theirs_trained(tmp_path):
     """Each model file has one rule: import_model for the user's, train_classifier for the rest."""
+    import torch
+    import torchvision
+
     config = _user_config(tmp_path)
+    # a real checkpoint: the checks before the jobs read it (camrobust/preflight.py)
+    net = torchvision.models.resnet18(num_classes=10)
+    torch.save(net.state_dict(), config["models"]["mine"]["checkpoint"])
     config["architectures"] = {"resnet18": {}}
     config["regularizers"] = {"erm": {}, "vat": {}}
     result = dry_run(tmp_path, config)
