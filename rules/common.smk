@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from camrobust import paths
+from camrobust.class_map import KINDS as CLASS_MAP_KINDS
 from camrobust.config import ConfigError, check_sizes, validate_config
 from camrobust.data.cifar10c import is_official, official_files
 from camrobust.data.prepare import remote_files
@@ -96,6 +97,12 @@ def download_source(wildcards):
     """(url, md5) of a downloaded file: a dataset's own, or the CIFAR-10-C archive."""
     spec = config["datasets"][wildcards.dataset]
     return {**remote_files(spec), **official_files(spec)}[wildcards.filename]
+
+
+def class_map_file(wildcards):
+    """A user's model's mapping file, where `classes` names one: editing it reruns the import."""
+    classes = config["models"][wildcards.model]["classes"]
+    return [] if classes in CLASS_MAP_KINDS else [classes]
 
 
 def noisy_set_input(wildcards):
