@@ -213,3 +213,28 @@ def test_the_preflight_child_reads_the_request_and_answers_json(files):
                           capture_output=True, text=True, cwd=ROOT, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["channels"] == {"r": 512}
+
+
+def test_the_shipped_imagenet_subset_config_passes_every_check_once_its_files_exist(tmp_path):
+    """config/imagenet-subset.yaml on ten WordNet-id folders with a random 1000-class
+    ResNet-50: the checks pass, ResNet-50's published transform is the folder's."""
+    import torch
+    import torchvision
+
+    from camrobust.preflight import run_checks
+
+    raw = yaml.safe_load((ROOT / "config" / "imagenet-subset.yaml").read_text())
+    wnids = [*WNIDS, "n03394916", "n03417042", "n03425413", "n03445777", "n03888257"]
+    for dataset in raw["datasets"].values():
+        dataset["path"] = str(make_folder(tmp_path / "val", wnids, per_class=50))
+    torch.save(torchvision.models.resnet50().state_dict(), tmp_path / "r50.pt")
+    raw["models"]["resnet50"]["checkpoint"] = str(tmp_path / "r50.pt")
+    config = validate_config(raw)
+    result = run_checks({"config": config, "classes": check_sizes(config), "local": True})
+    assert result["channels"] == {"resnet50": 2048}
+    plan = Plan(config)
+    assert plan.data_params("imagenette")["preprocess"] == {
+        "published_by": [["torchvision", "resnet50"]]
+    }
+    lines = cam_work(plan, layer_channels(plan, result["channels"]))
+    assert len(lines) == 1 and "scorecam" not in lines[0]  # opt-in: no warning
