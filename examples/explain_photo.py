@@ -1,9 +1,9 @@
 """The README's worked example of `camrobust explain`: a photograph that ships with scikit-image
 (Chelsea the cat) and a random-initialised ResNet-50 checkpoint (nothing can be downloaded here).
 
-Writes the photograph and the checkpoint to `--work`, runs the command line exactly as the README
-shows it (at `--size` pixels and 80 dpi: the README's picture is drawn at 96 pixels to stay small), prints its
-output and copies the grid to `--picture`:
+Writes the photograph and the checkpoint to `--work`, runs the command line as the README shows
+it (at `--size` pixels and 80 dpi: the README's picture is drawn at 96 pixels to stay under 200
+KB), prints its output and copies the grid to `--picture`:
 
     python examples/explain_photo.py [--work explain_example] [--picture docs/explain_example.png]
 """
@@ -47,7 +47,7 @@ def main() -> None:
     print("$", " ".join(command))
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     subprocess.run([sys.executable, "-m", *command], check=True, env=env)
     shutil.copyfile(args.work / "chelsea_cams.png", args.picture)

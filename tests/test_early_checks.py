@@ -238,3 +238,23 @@ def test_the_shipped_imagenet_subset_config_passes_every_check_once_its_files_ex
     }
     lines = cam_work(plan, layer_channels(plan, result["channels"]))
     assert len(lines) == 1 and "scorecam" not in lines[0]  # opt-in: no warning
+
+
+def test_the_default_configs_checks_import_no_torch():
+    """What the Snakefile runs on every dry run of the default config stays torch-free."""
+    code = (
+        "import sys, yaml\n"
+        "from camrobust.config import check_sizes, validate_config\n"
+        "from camrobust.early import cam_work, layer_channels, preflight\n"
+        "from camrobust.workflow_plan import Plan\n"
+        "config = validate_config(yaml.safe_load(open('config/config.yaml')))\n"
+        "assert preflight(config, check_sizes(config), local=True) is None\n"
+        "plan = Plan(config)\n"
+        "cam_work(plan, layer_channels(plan, {}))\n"
+        "print(sorted({'torch', 'torchvision', 'timm'} & set(sys.modules)))\n"
+    )
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
