@@ -44,7 +44,7 @@ def checks(config: dict, cache: Path) -> tuple[float, float, list[str]]:
     """Wall and CPU seconds of the Snakefile's checks of `config`, and the CAM-work lines."""
     start, cpu = time.perf_counter(), _cpu()
     valid = validate_config(config)
-    checked = preflight(valid, check_sizes(valid), local=True, cache=cache) or {}
+    checked = preflight(valid, check_sizes(valid), cache=cache) or {}
     plan = Plan(valid)
     lines = cam_work(plan, layer_channels(plan, checked.get("channels", {})))
     return time.perf_counter() - start, _cpu() - cpu, lines

@@ -1,12 +1,14 @@
 """Everything checked before the first job, and the estimate of the CAM work, for the Snakefile.
 
 `validate_config` (the schema and the rules between keys) and `check_sizes` (the data's sizes)
-are pure Python. The checks that need torch (`camrobust.preflight`: devices, model names,
-checkpoints, target layers, class mappings, published transforms) run in a child process, only
-when the config has something for them (a `models` entry, a non-default target layer, a CUDA
-device on this machine), and their result is cached under `.snakemake/camrobust/` by the hash
-of what they read: the config, the datasets' classes, the checkpoint and mapping files' sizes and
-times, and the checks' own code. So a dry run of an unchanged config never imports torch.
+are pure Python. The checks that need torch (`camrobust.preflight`: model names, checkpoints,
+target layers, class mappings, published transforms) run in a child process, only when the config
+has something for them (a `models` entry, a non-default target layer), and their result is cached
+under `.snakemake/camrobust/` by the hash of what they read: the config, the datasets' classes,
+the checkpoint and mapping files' sizes and times, and the checks' own code. So a dry run of an
+unchanged config never imports torch. A CUDA `device` is checked where the jobs will run, once
+the run starts (`check_device`, from the Snakefile's `onstart`): not for a dry run, nor on a
+cluster's login node, which may have no GPU.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ PER_CHANNEL = {
 }
 
 
-def torch_checks(config: Mapping[str, Any], local: bool) -> list[str]:
+def torch_checks(config: Mapping[str, Any]) -> list[str]:
     """What in the config needs the torch checks (empty: none)."""
     reasons = [f"models.{name}" for name in config["models"]]
     reasons += [
@@ -46,8 +48,6 @@ def torch_checks(config: Mapping[str, Any], local: bool) -> list[str]:
         for arch, spec in config["architectures"].items()
         if spec["target_layer"] is not None
     ]
-    if local and config["device"].startswith("cuda"):
-        reasons.append("device")
     return reasons
 
 
@@ -61,51 +61,51 @@ def _files(config: Mapping[str, Any]) -> dict[str, list[int]]:
 
 
 def _key(request: Mapping[str, Any]) -> str:
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    blob = json.dumps(
-        [request, _files(request["config"]), visible, PREFLIGHT_CODE.read_text()], sort_keys=True
-    )
+    files = _files(request["config"])
+    blob = json.dumps([request, files, PREFLIGHT_CODE.read_text()], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def preflight(
-    config: Mapping[str, Any],
-    classes: Mapping[str, Any],
-    *,
-    local: bool,
-    cache: Path = CACHE,
-) -> dict[str, Any] | None:
-    """The torch checks' result ({"channels": {name: n}, "seconds": s}), cached; None when the
-    config has nothing for them or torch is not installed here (the jobs then check). A failed
-    check is a ConfigError with its one line."""
-    if not torch_checks(config, local) or importlib.util.find_spec("torch") is None:
-        return None
-    request = {
-        "config": config,
-        "classes": {k: list(v) for k, v in classes.items()},
-        "local": local,
-    }
-    path = cache / f"preflight-{_key(request)}.json"
-    if path.is_file():
-        return json.loads(path.read_text())
+def _child(*args: str, stdin: str | None = None) -> str:
+    """stdout of `python -m camrobust.preflight ARGS`; ConfigError with its one error line."""
     root = str(Path(__file__).resolve().parents[1])
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
-    }
+    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     done = subprocess.run(
-        [sys.executable, "-m", "camrobust.preflight"],
-        input=json.dumps(request),
+        [sys.executable, "-m", "camrobust.preflight", *args],
+        input=stdin,
         capture_output=True,
         text=True,
-        env=env,
+        env={**os.environ, "PYTHONPATH": path},
     )
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         raise ConfigError(lines[-1] if lines else f"preflight failed ({done.returncode})")
+    return done.stdout
+
+
+def preflight(
+    config: Mapping[str, Any], classes: Mapping[str, Any], *, cache: Path = CACHE
+) -> dict[str, Any] | None:
+    """The torch checks' result ({"channels": {name: n}, "seconds": s}), cached; None when the
+    config has nothing for them or torch is not installed here (the jobs then check). A failed
+    check is a ConfigError with its one line."""
+    if not torch_checks(config) or importlib.util.find_spec("torch") is None:
+        return None
+    request = {"config": config, "classes": {k: list(v) for k, v in classes.items()}}
+    path = cache / f"preflight-{_key(request)}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    answer = _child(stdin=json.dumps(request))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(done.stdout)
-    return json.loads(done.stdout)
+    path.write_text(answer)
+    return json.loads(answer)
+
+
+def check_device(device: str) -> None:
+    """A `cuda[:N]` device exists where this process runs (torch asked in a child process);
+    ConfigError naming `device` and the closest valid value otherwise."""
+    if device.startswith("cuda") and importlib.util.find_spec("torch") is not None:
+        _child("--device", device)
 
 
 def layer_channels(plan: Any, checked: Mapping[str, int]) -> dict[str, int | None]:

@@ -1,11 +1,11 @@
-"""The checks before any job that need torch: devices, model names, checkpoints, target layers,
-class mappings and the published transforms an image folder's models agree on.
+"""The checks before any job that need torch: model names, checkpoints, target layers, class
+mappings, the published transforms an image folder's models agree on, and a CUDA device.
 
 Run as `python -m camrobust.preflight` by `camrobust.early` (a JSON request on stdin, the
-result on stdout), so the Snakemake process never imports torch; its result is cached by the
-request's hash. Models are built without weights: on the meta device, or on the CPU where a
-constructor needs real tensors. A failed check prints one line naming the config key and exits
-with status 2.
+result on stdout; or `--device DEVICE` once a local run starts), so the Snakemake process never
+imports torch; its result is cached by the request's hash. Models are built without weights: on
+the meta device, or on the CPU where a constructor needs real tensors. A failed check prints one
+line naming the config key and exits with status 2.
 """
 
 from __future__ import annotations
@@ -157,12 +157,10 @@ def _transforms(config: Mapping[str, Any]) -> None:
 
 
 def run_checks(request: Mapping[str, Any]) -> dict[str, Any]:
-    """Every check of the request {config, classes: {dataset: names}, local}; the channel count
-    of each checked model's target layer ({name: channels}); ConfigError for the first failure."""
+    """Every check of the request {config, classes: {dataset: names}}; the channel count of
+    each checked model's target layer ({name: channels}); ConfigError for the first failure."""
     started = time.perf_counter()
     config, classes = request["config"], request["classes"]
-    if request["local"]:
-        check_device(config["device"])
     channels: dict[str, int] = {}
     first = next(iter(config["datasets"]))
     size = config["datasets"][first]["image_size"]
@@ -176,17 +174,19 @@ def run_checks(request: Mapping[str, Any]) -> dict[str, Any]:
     return {"channels": channels, "seconds": round(time.perf_counter() - started, 3)}
 
 
-def main() -> int:
-    """Read the request from stdin, print the result as JSON, or one error line (status 2)."""
-    request = json.load(sys.stdin)
+def main(argv: Sequence[str]) -> int:
+    """`--device DEVICE`: check the device; else read the request from stdin and print the
+    result as JSON. A failed check prints one error line (status 2)."""
     try:
-        result = run_checks(request)
+        if argv[:1] == ["--device"]:
+            check_device(argv[1])
+            return 0
+        json.dump(run_checks(json.load(sys.stdin)), sys.stdout)
     except ConfigError as err:
         print(" ".join(str(err).split()), file=sys.stderr)
         return 2
-    json.dump(result, sys.stdout)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

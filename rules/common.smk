@@ -9,7 +9,7 @@ from camrobust.class_map import KINDS as CLASS_MAP_KINDS
 from camrobust.config import ConfigError, check_sizes, validate_config
 from camrobust.data.cifar10c import is_official, official_files
 from camrobust.data.prepare import remote_files
-from camrobust.early import cam_work, layer_channels, preflight
+from camrobust.early import cam_work, check_device, layer_channels, preflight
 from camrobust.local_gpu import gpus_per_job
 from camrobust.names import GENERATIVE_OF, split_model
 from camrobust.paths import CLEAN, CLEAN_LEVEL
@@ -22,8 +22,7 @@ try:
     # a job that Snakemake starts as a process of its own parses this file too.
     _checked = None
     if workflow.is_main_process:
-        _classes = check_sizes(_validated)
-        _checked = preflight(_validated, _classes, local=workflow.local_exec)
+        _checked = preflight(_validated, check_sizes(_validated))
 except ConfigError as err:
     sys.exit(str(err))  # one line naming the key, no traceback, before any job
 PLAN = Plan(_validated)
@@ -33,6 +32,17 @@ if workflow.is_main_process:
     _channels = layer_channels(PLAN, (_checked or {}).get("channels", {}))
     for _line in cam_work(PLAN, _channels):
         print(_line, file=sys.stderr)
+
+
+# A CUDA device is checked where the jobs run, when a run (not a dry run) starts: a cluster's
+# login node may have no GPU, and its jobs are checked on their own nodes.
+onstart:
+    if workflow.local_exec:
+        try:
+            check_device(config["device"])
+        except ConfigError as err:
+            sys.exit(str(err))
+
 
 R = paths.RESULTS
 ENV_TORCH = "../envs/torch.yaml"

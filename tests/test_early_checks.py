@@ -110,11 +110,12 @@ def _filled(files: dict[str, str], changes: dict) -> dict:
 def checked(config: dict) -> None:
     """What the Snakefile runs before any job, all in this process (it runs the torch checks in
     a child process: the slow test below)."""
-    from camrobust.preflight import run_checks
+    from camrobust.preflight import check_device, run_checks
 
     valid = validate_config(config)
     classes = check_sizes(valid)
-    run_checks({"config": valid, "classes": classes, "local": True})
+    run_checks({"config": valid, "classes": classes})
+    check_device(valid["device"])  # the Snakefile's onstart, once a local run starts
 
 
 @pytest.mark.parametrize(("case", "changes", "line"), CASES, ids=[c[0] for c in CASES])
@@ -138,7 +139,8 @@ def test_snakemake_stops_before_any_job_writing_nothing(files, tmp_path, case, c
     assert done.returncode != 0 and lines[-1].startswith(line), done.stderr[-2000:]
     assert "rule " not in done.stdout + done.stderr  # no job was scheduled, let alone started
     assert not (work / "results").exists()
-    assert not (work / ".snakemake" / "camrobust").exists()  # no check result cached either
+    if case != "cuda device":  # checked when the run starts, after the other checks passed
+        assert not (work / ".snakemake" / "camrobust").exists()  # no result cached either
 
 
 def test_a_valid_folder_config_passes_and_its_checks_are_cached(files, tmp_path, monkeypatch):
@@ -148,14 +150,14 @@ def test_a_valid_folder_config_passes_and_its_checks_are_cached(files, tmp_path,
     config = validate_config(folder_config(files))
     classes = check_sizes(config)
     assert classes == {"f": tuple(WNIDS)}
-    first = preflight(config, classes, local=True, cache=tmp_path)
+    first = preflight(config, classes, cache=tmp_path)
     assert first["channels"] == {"r": 512}
     calls = []
     monkeypatch.setattr(early.subprocess, "run", lambda *a, **k: calls.append(a))
-    assert preflight(config, classes, local=True, cache=tmp_path) == first and calls == []
+    assert preflight(config, classes, cache=tmp_path) == first and calls == []
     # the default config has nothing for them: no child process, no cache
     default = validate_config(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
-    assert preflight(default, check_sizes(default), local=True, cache=tmp_path) is None
+    assert preflight(default, check_sizes(default), cache=tmp_path) is None
     assert calls == [] and len(list(tmp_path.iterdir())) == 1
 
 
@@ -208,7 +210,7 @@ def test_a_user_models_channels_come_from_the_checks_or_are_said_unknown(files):
 
 def test_the_preflight_child_reads_the_request_and_answers_json(files):
     config = validate_config(folder_config(files))
-    request = {"config": config, "classes": {"f": WNIDS}, "local": True}
+    request = {"config": config, "classes": {"f": WNIDS}}
     done = subprocess.run([sys.executable, "-m", "camrobust.preflight"], input=json.dumps(request),
                           capture_output=True, text=True, cwd=ROOT, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -230,7 +232,7 @@ def test_the_shipped_imagenet_subset_config_passes_every_check_once_its_files_ex
     torch.save(torchvision.models.resnet50().state_dict(), tmp_path / "r50.pt")
     raw["models"]["resnet50"]["checkpoint"] = str(tmp_path / "r50.pt")
     config = validate_config(raw)
-    result = run_checks({"config": config, "classes": check_sizes(config), "local": True})
+    result = run_checks({"config": config, "classes": check_sizes(config)})
     assert result["channels"] == {"resnet50": 2048}
     plan = Plan(config)
     assert plan.data_params("imagenette")["preprocess"] == {
@@ -248,7 +250,7 @@ def test_the_default_configs_checks_import_no_torch():
         "from camrobust.early import cam_work, layer_channels, preflight\n"
         "from camrobust.workflow_plan import Plan\n"
         "config = validate_config(yaml.safe_load(open('config/config.yaml')))\n"
-        "assert preflight(config, check_sizes(config), local=True) is None\n"
+        "assert preflight(config, check_sizes(config)) is None\n"
         "plan = Plan(config)\n"
         "cam_work(plan, layer_channels(plan, {}))\n"
         "print(sorted({'torch', 'torchvision', 'timm'} & set(sys.modules)))\n"
