@@ -10,6 +10,7 @@ the library can take what it is given.
 from __future__ import annotations
 
 import copy
+import difflib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
@@ -17,9 +18,12 @@ from typing import Any, NoReturn
 import jsonschema
 import yaml
 
+from camrobust.class_map import KINDS as CLASS_MAP_KINDS
+from camrobust.class_map import MAPPING_SUFFIXES, check_mapping, read_mapping_file
 from camrobust.data.cifar10c import FAMILIES as OFFICIAL_FAMILIES
 from camrobust.explanation_names import ATTACKED_METHODS, EXPLANATION_ATTACK
-from camrobust.names import ARCHS_WITHOUT_DROPOUT, transfer_noise
+from camrobust.names import ARCHS_WITHOUT_DROPOUT, TARGET_LAYERS, transfer_noise
+from camrobust.noise.severities import SEVERITY_TABLES, check_value
 
 # The schema: every key's type, range and default (the only place defaults are written). In a
 # checkout camrobust/schema.yaml links to config/schema.yaml; an installed package holds a copy.
@@ -123,6 +127,15 @@ def schema_defaults(definition: str, schema_path: str | Path = SCHEMA) -> dict:
     return canonical(_fill_defaults(node, {}, schema))
 
 
+def schema_default(*keys: str, schema_path: str | Path = SCHEMA) -> Any:
+    """The schema default of a top-level key path (("cam", "methods") -> the methods a run
+    computes when the config names none), for library callers outside the workflow."""
+    node = load_yaml(schema_path)
+    for key in keys:
+        node = node["properties"][key]
+    return copy.deepcopy(node["default"])
+
+
 def validate_config(config: Mapping, schema_path: str | Path = SCHEMA) -> dict:
     """Return a validated copy of `config` with defaults filled; raise ConfigError otherwise."""
     schema = load_yaml(schema_path)
@@ -167,6 +180,7 @@ def _check_cross_key_rules(config: Mapping[str, Any]) -> None:
     _check_quality(config)
     _check_explanation_attack(config)
     _check_corruption_error_reference(config)
+    _check_corruption_values(config)
     _check_schedule("training", config["training"])
     for name, spec in config["datasets"].items():
         _check_dataset(name, spec)
@@ -207,6 +221,10 @@ def _check_user_model(name: str, spec: Mapping[str, Any], datasets: Mapping[str,
         _fail(f"{key}.mean", "the project's own models keep their fixed standardisation")
     if spec["cam_prefix_tokens"] is not None and spec["cam_layout"] != "tokens":
         _fail(f"{key}.cam_prefix_tokens", "needs cam_layout: tokens")
+    if spec["source"] == "camrobust" and spec["name"] not in TARGET_LAYERS:
+        close = difflib.get_close_matches(spec["name"], list(TARGET_LAYERS), n=1, cutoff=0)
+        _fail(f"{key}.name", f"camrobust has no model {spec['name']!r}; closest: {close[0]}")
+    _check_classes(key, spec)
     size = spec["input_size"]
     for dataset, data in datasets.items():
         if size is not None and data["image_size"] != size:
@@ -214,6 +232,54 @@ def _check_user_model(name: str, spec: Mapping[str, Any], datasets: Mapping[str,
                 f"{key}.input_size",
                 f"{size} differs from datasets.{dataset}.image_size ({data['image_size']})",
             )
+
+
+def _check_classes(key: str, spec: Mapping[str, Any]) -> None:
+    """`classes`: auto, identity, or a mapping file that exists (read against the dataset's
+    classes in `check_sizes`); a model trained on the dataset learns its classes."""
+    classes = spec["classes"]
+    if spec["mode"] == "train" and classes != "auto":
+        _fail(f"{key}.classes", "mode train learns the dataset's classes: leave it auto")
+    if classes in CLASS_MAP_KINDS:
+        return
+    if Path(classes).suffix.lower() not in MAPPING_SUFFIXES:
+        _fail(f"{key}.classes", f"{classes!r} is not auto, identity or a .json/.csv mapping file")
+    if not Path(classes).is_file():
+        _fail(f"{key}.classes", f"{classes} is not a file")
+
+
+def _nearest_valid(family: str, value: float, tables: list[str]) -> str:
+    """The severity-table parameter of `family` closest to `value`, as a config hint."""
+    entries = [
+        (param, table, severity)
+        for table in tables
+        for severity, param in enumerate(SEVERITY_TABLES[table][family], start=1)
+    ]
+    if isinstance(entries[0][0], tuple):  # a tuple parameter: values cannot give it
+        param, table, severity = entries[0]
+        return f"severities, e.g. 1 ({table}: {param})"
+    param, table, severity = min(entries, key=lambda e: abs(e[0] - value))
+    return f"{param} ({table} severity {severity})"
+
+
+def _check_corruption_values(config: Mapping[str, Any]) -> None:
+    """Explicit corruption values in their family's range and of its shape (one number)."""
+    tables = sorted(
+        {
+            severity_table(config["noise"]["table"], d["image_size"])
+            for d in config["datasets"].values()
+        }
+    )
+    for family, levels in config["noise"]["corruptions"].items():
+        for i, value in enumerate(levels.get("values", [])):
+            try:
+                check_value(family, value)
+            except ValueError as err:
+                reason = str(err).removeprefix("value: ")
+                closest = _nearest_valid(family, value, tables)
+                _fail(
+                    f"noise.corruptions.{family}.values[{i}]", f"{reason}; closest valid: {closest}"
+                )
 
 
 def _check_quality(config: Mapping[str, Any]) -> None:
@@ -270,6 +336,7 @@ def _check_dataset(name: str, spec: Mapping[str, Any]) -> None:
     """A downloaded dataset's image size, and an image folder that exists."""
     if spec["source"] in ("cifar10", "svhn") and spec["image_size"] != 32:
         _fail(f"datasets.{name}.image_size", f"{spec['source']} images are 32x32")
+    _check_preprocess(name, spec)
     if spec["source"] != "imagefolder":
         if spec["skip_unreadable"]:
             _fail(f"datasets.{name}.skip_unreadable", "only image folders have files to skip")
@@ -278,6 +345,25 @@ def _check_dataset(name: str, spec: Mapping[str, Any]) -> None:
         _fail(f"datasets.{name}.path", "imagefolder needs a folder")
     if not Path(spec["path"]).is_dir():
         _fail(f"datasets.{name}.path", f"{spec['path']} is not a folder")
+
+
+def _check_preprocess(name: str, spec: Mapping[str, Any]) -> None:
+    """Only an image folder's images are cut from files; an explicit crop is the image size."""
+    preprocess, key = spec["preprocess"], f"datasets.{name}.preprocess"
+    if spec["source"] != "imagefolder":
+        if preprocess != "auto":
+            _fail(key, f"only image folders are cut from their files, not {spec['source']}")
+        return
+    if isinstance(preprocess, Mapping):
+        if preprocess["crop"] != spec["image_size"]:
+            _fail(
+                f"{key}.crop", f"{preprocess['crop']} differs from image_size {spec['image_size']}"
+            )
+        if preprocess["resize"] < preprocess["crop"]:
+            _fail(
+                f"{key}.resize",
+                f"{preprocess['resize']} is below the crop; closest valid: {preprocess['crop']}",
+            )
 
 
 def _check_noise_source(name: str, spec: Mapping[str, Any], noise: Mapping[str, Any]) -> None:
@@ -329,6 +415,71 @@ def merged(base: Mapping, override: Mapping | None) -> dict:
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def check_sizes(config: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """What the data will hold, before any job: `n_eval` fits the test split, `n_labeled` the
+    training images (where a model trains), a mapping file names every class. Lists image
+    folders (nothing is decoded). Returns each dataset's class names; ConfigError otherwise."""
+    from camrobust.data.sizes import dataset_sizes  # numpy; lists an image folder
+
+    trains = bool(config["architectures"]) or any(
+        m["mode"] == "train" for m in config["models"].values()
+    )
+    classes = {}
+    for name, spec in config["datasets"].items():
+        try:
+            sizes = dataset_sizes(spec)
+        except ValueError as err:
+            _fail(f"datasets.{name}.path", str(err))
+        if spec["n_eval"] > sizes.test:
+            _fail(
+                f"datasets.{name}.n_eval",
+                f"{spec['n_eval']} is more than the {sizes.test} test images of {sizes.where}; "
+                f"closest valid: {sizes.test}",
+            )
+        if trains:
+            override = "n_labeled" in (spec.get("training") or {})
+            key = f"datasets.{name}.training.n_labeled" if override else "training.n_labeled"
+            _check_labeled(key, name, merged(config["training"], spec.get("training")), sizes)
+        for model, entry in config["models"].items():
+            if entry["classes"] not in CLASS_MAP_KINDS:
+                try:
+                    check_mapping(
+                        read_mapping_file(entry["classes"]), sizes.classes, entry["classes"]
+                    )
+                except ValueError as err:
+                    _fail(f"models.{model}.classes", str(err))
+        classes[name] = sizes.classes
+    return classes
+
+
+def _check_labeled(key: str, name: str, training: Mapping[str, Any], sizes: Any) -> None:
+    """`n_labeled`: a multiple of the classes, within the training images of each class."""
+    n_labeled = training["n_labeled"]
+    if n_labeled is None:
+        return
+    n_classes = len(sizes.classes)
+    per_class = sizes.train // n_classes if sizes.fewest_train is None else sizes.fewest_train
+    closest = max(n_classes, min(n_labeled // n_classes, per_class) * n_classes)
+    if n_labeled % n_classes:
+        _fail(
+            key,
+            f"{n_labeled} is not a multiple of datasets.{name}'s {n_classes} classes; "
+            f"closest valid: {closest}",
+        )
+    if n_labeled > sizes.train:
+        _fail(
+            key,
+            f"{n_labeled} is more than the {sizes.train} training images of "
+            f"datasets.{name} ({sizes.where}); closest valid: {closest}",
+        )
+    if sizes.fewest_train is not None and n_labeled // n_classes > sizes.fewest_train:
+        _fail(
+            key,
+            f"{n_labeled} needs {n_labeled // n_classes} images of each class, "
+            f"datasets.{name} has {sizes.fewest_train} of one; closest valid: {closest}",
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

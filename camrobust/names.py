@@ -21,6 +21,9 @@ TARGET_LAYERS: dict[str, str] = {
 # The CAM methods that draw random numbers, so their jobs read the config seed (torch-free copy
 # of the engine's `methods.BATCH_MAPS` entries with needs_seed; tests/test_cam.py keeps them equal).
 RANDOM_METHODS = frozenset({"randomcam"})
+# Channels of each default target layer at width 1; `scaled` gives them at another width (the
+# run's CAM work is estimated from them before any job, without building a model).
+TARGET_CHANNELS: dict[str, int] = {"cnn13": 128, "resnet18": 512, "vgg11_bn": 512}
 # Architectures whose head has no dropout layer, so `architectures.<name>.dropout` is an error.
 ARCHS_WITHOUT_DROPOUT: tuple[str, ...] = ("resnet18",)
 # Which generative model each latent-space regulariser perturbs in.
@@ -71,3 +74,8 @@ def split_model(name: str) -> ModelName:
             f"model name {name!r} is not '<arch>-<regularizer>-s<seed>' nor a `models` name"
         )
     return ModelName(match["arch"], match["regularizer"], int(match["seed"]))
+
+
+def scaled(channels: int, width: float) -> int:
+    """Channel count `channels` times the width multiplier, rounded, at least 1."""
+    return max(1, int(round(channels * width)))

@@ -34,6 +34,8 @@ QUALITY_SECTIONS = ("sensitivity", "faithfulness")  # the metrics sections of th
 # The metrics.rbo keys of the segmentation job (Quickshift's); the metrics jobs read the rest.
 SEGMENT_KEYS = ("kernel_size", "max_dist", "ratio", "sigma")
 _LAYER_KEYS = ("target_layer", "layout", "prefix_tokens")  # where a model's CAMs are taken
+# Model sources with a published evaluation transform (camrobust/models/published.py).
+PUBLISHING_SOURCES = ("torchvision", "timm")
 
 
 def level_name(value: int | float) -> str:
@@ -159,11 +161,28 @@ class Plan:
             for k, v in self.config["datasets"][dataset].items()
             if k not in ("training", "regularizers", "architectures", "noise")
         }
+        preprocess = self.image_preprocess(spec.pop("preprocess"))
         if spec["source"] == "imagefolder":
             spec["evaluate_only"] = self.evaluate_only(dataset)
+            if preprocess is not None:  # the centred square keeps the params it had
+                spec["preprocess"] = preprocess
         else:  # only image folders have files to skip (config.py); other params stay as they were
             spec.pop("skip_unreadable")
         return {"seed": self.seed, "dataset": dataset, **spec}
+
+    def image_preprocess(self, preprocess: str | dict[str, Any]) -> dict[str, Any] | None:
+        """How an image folder's images are cut from their files: None for the centred square;
+        explicit sizes; or, for `auto`, the (source, name) of the torchvision and timm models
+        whose published transform the job reads (none of them: the square)."""
+        if preprocess == "square":
+            return None
+        if preprocess != "auto":
+            return dict(preprocess)
+        models = self.config["models"].values()
+        publishers = sorted(
+            {(m["source"], m["name"]) for m in models if m["source"] in PUBLISHING_SOURCES}
+        )
+        return {"published_by": [list(p) for p in publishers]} if publishers else None
 
     def evaluate_only(self, dataset: str) -> bool:
         """Whether `dataset` is an image folder that no model trains on: its test file then holds
@@ -228,6 +247,7 @@ class Plan:
             "dataset": dataset,
             "device": self.device,
             **self.model_source(dataset, model),
+            "classes": self.config["models"][model]["classes"],
             "batch_size": self.config["cam"]["batch_size"],
         }
         if self.evaluate_only(dataset):  # only then: the other datasets' params stay as they were

@@ -5,9 +5,11 @@ import sys
 from pathlib import Path
 
 from camrobust import paths
-from camrobust.config import ConfigError, validate_config
+from camrobust.class_map import KINDS as CLASS_MAP_KINDS
+from camrobust.config import ConfigError, check_sizes, validate_config
 from camrobust.data.cifar10c import is_official, official_files
 from camrobust.data.prepare import remote_files
+from camrobust.early import cam_work, check_device, layer_channels, preflight
 from camrobust.explanation_names import EXPLANATION_ATTACK, LINF_RANDOM
 from camrobust.local_gpu import gpus_per_job
 from camrobust.names import GENERATIVE_OF, split_model
@@ -17,11 +19,31 @@ from camrobust.workflow_plan import Plan
 
 try:
     _validated = validate_config(config, workflow.source_path("../config/schema.yaml"))
+    # The data's sizes and the checks needing torch (cached; a child process), once per run:
+    # a job that Snakemake starts as a process of its own parses this file too.
+    _checked = None
+    if workflow.is_main_process:
+        _checked = preflight(_validated, check_sizes(_validated))
 except ConfigError as err:
     sys.exit(str(err))  # one line naming the key, no traceback, before any job
 PLAN = Plan(_validated)
 config.clear()
 config.update(_validated)
+if workflow.is_main_process:
+    _channels = layer_channels(PLAN, (_checked or {}).get("channels", {}))
+    for _line in cam_work(PLAN, _channels):
+        print(_line, file=sys.stderr)
+
+
+# A CUDA device is checked where the jobs run, when a run (not a dry run) starts: a cluster's
+# login node may have no GPU, and its jobs are checked on their own nodes.
+onstart:
+    if workflow.local_exec:
+        try:
+            check_device(config["device"])
+        except ConfigError as err:
+            sys.exit(str(err))
+
 
 R = paths.RESULTS
 ENV_TORCH = "../envs/torch.yaml"
@@ -92,6 +114,12 @@ def download_source(wildcards):
     """(url, md5) of a downloaded file: a dataset's own, or the CIFAR-10-C archive."""
     spec = config["datasets"][wildcards.dataset]
     return {**remote_files(spec), **official_files(spec)}[wildcards.filename]
+
+
+def class_map_file(wildcards):
+    """A user's model's mapping file, where `classes` names one: editing it reruns the import."""
+    classes = config["models"][wildcards.model]["classes"]
+    return [] if classes in CLASS_MAP_KINDS else [classes]
 
 
 def noisy_set_input(wildcards):

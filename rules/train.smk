@@ -39,6 +39,7 @@ USER_MODEL = f"{{model,{one_of(PLAN.user_models)}}}"
 rule import_model:
     input:
         test=paths.data_file("test"),
+        classes=class_map_file,
     output:
         model=paths.model_file("model.pt", model=USER_MODEL),
         metrics=paths.model_file("metrics.json", model=USER_MODEL),

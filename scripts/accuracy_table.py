@@ -12,13 +12,15 @@ from camrobust.report.accuracy import accuracy_table
 sm = snakemake  # noqa: F821
 with script_logging(sm.log[0], rule=sm.rule) as log:
     per_image = pd.concat([pd.read_parquet(p) for p in sm.input.per_image], ignore_index=True)
-    clean = {}
+    clean, classes = {}, {}
     for path in sm.input.models:
         model_dir = Path(path).parent
-        clean[(model_dir.parent.name, model_dir.name)] = json.loads(Path(path).read_text())[
-            "test_accuracy"
-        ]
-    table = accuracy_table(per_image, clean)
+        key = (model_dir.parent.name, model_dir.name)
+        metrics = json.loads(Path(path).read_text())
+        clean[key] = metrics["test_accuracy"]
+        if "classes" in metrics:  # a user's model: how its outputs met the dataset's classes
+            classes[key] = metrics["classes"]
+    table = accuracy_table(per_image, clean, classes)
     with atomic_path(sm.output[0]) as tmp:
         table.to_csv(tmp, index=False)
     log.info("accuracy table: %d rows", len(table))

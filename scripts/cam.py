@@ -41,5 +41,16 @@ with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
     if "clean_images" in sm.input.keys():  # noqa: SIM118 (a noisy set: how far it moved the layer)
         clean = to_model_input(load_npz(sm.input.clean_images)["images"], device)
         shift = feature_shift(model, result.layer, clean, images, p["batch_size"])
-    save_cams(sm.output[0], result.maps, result.logits, result.preds, used, feature_shift=shift)
+    # A user's model names its outputs and the output of each dataset label (import_model).
+    class_map = getattr(model, "hparams", {}).get("class_map")
+    save_cams(
+        sm.output[0],
+        result.maps,
+        result.logits,
+        result.preds,
+        used,
+        nonfinite=result.nonfinite,
+        class_map=class_map,
+        feature_shift=shift,
+    )
     log.info("%s: %d images, %d methods", sm.output[0], len(images), len(result.maps))

@@ -47,5 +47,7 @@ with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
         first.preds,
         first.targets,
         method_preds={method: result.preds for method, result in results.items()},
+        nonfinite={method: result.nonfinite[method] for method, result in results.items()},
+        class_map=getattr(model, "hparams", {}).get("class_map"),
     )
     log.info("%s: %d attacked methods", sm.output[0], len(results))

@@ -35,7 +35,7 @@ with script_logging(sm.log[0]) as log:
         np.stack(views),
         maps,
         np.stack([c["preds"][pick] for c in cams]),
-        [str(c) for c in clean["class_names"]],
+        cams[0]["output_names"] or [str(c) for c in clean["class_names"]],
         [method_label(m, PLACEBOS) for m in methods],
         [f"{p['noise']} {lv}" for lv in p["levels"]],
         dpi=p["dpi"],

@@ -22,17 +22,21 @@ with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
     model = split_model(sm.wildcards.model)
     regions = None
     if "segments" in sm.input.keys():  # noqa: SIM118 (a Namedlist: `in` would test the values)
-        labels = load_npz(sm.input.segments)["labels"]
-        if labels.shape != images["images"].shape[:3]:
+        segments = load_npz(sm.input.segments)["labels"]
+        if segments.shape != images["images"].shape[:3]:
             raise ValueError(
-                f"{sm.input.segments}: labels of shape {labels.shape} do not match the "
+                f"{sm.input.segments}: labels of shape {segments.shape} do not match the "
                 f"images of {sm.input.images} ({images['images'].shape[:3]})"
             )
-        regions = make_regions(labels, **p["rbo"])
+        regions = make_regions(segments, **p["rbo"])
+    # `label` is the model output of each image's class (a user's model may map the classes).
+    labels = images["labels"]
+    if clean["label_map"] is not None:
+        labels = clean["label_map"][labels]
     table = per_image_table(
         clean=clean,
         noisy=levels,
-        labels=images["labels"],
+        labels=labels,
         masks=images.get("masks"),
         image_size=images["images"].shape[1:3],
         measures=p["measures"],

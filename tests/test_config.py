@@ -127,8 +127,12 @@ def test_defaults_are_filled_and_overrides_stay_sparse():
 
 def test_shipped_configs_validate():
     shipped = sorted(p.name for p in (ROOT / "config").glob("*.yaml") if p.name != "schema.yaml")
-    assert shipped == ["config.yaml", "paper.yaml", "pretrained.yaml", "two-architectures.yaml"]
-    for name in sorted(set(shipped) - {"pretrained.yaml"}):  # needs its files: a test of its own
+    assert shipped == [
+        "config.yaml", "imagenet-subset.yaml", "paper.yaml", "pretrained.yaml",
+        "two-architectures.yaml",
+    ]  # fmt: skip
+    # these two need their files: tests of their own (imagenet-subset: tests/test_early_checks.py)
+    for name in sorted(set(shipped) - {"pretrained.yaml", "imagenet-subset.yaml"}):
         raw = yaml.safe_load((ROOT / "config" / name).read_text())
         assert validate_config(raw, SCHEMA)["datasets"]
     # the default: three training seeds of one architecture (the regulariser test's unit)
@@ -288,7 +292,13 @@ def test_a_user_model_of_mode_train_is_trained_like_an_architecture(tmp_path):
 
 def test_a_user_model_beside_trained_ones_is_imported_once_and_theirs_trained(tmp_path):
     """Each model file has one rule: import_model for the user's, train_classifier for the rest."""
+    import torch
+    import torchvision
+
     config = _user_config(tmp_path)
+    # a real checkpoint: the checks before the jobs read it (camrobust/preflight.py)
+    net = torchvision.models.resnet18(num_classes=10)
+    torch.save(net.state_dict(), config["models"]["mine"]["checkpoint"])
     config["architectures"] = {"resnet18": {}}
     config["regularizers"] = {"erm": {}, "vat": {}}
     result = dry_run(tmp_path, config)

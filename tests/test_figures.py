@@ -333,6 +333,7 @@ def test_accuracy_figure_plots_the_accuracy_table(per_image):
     assert list(table.columns) == [
         *("dataset", "model", "seed", "arch", "regularizer", "noise", "level"),
         *("accuracy", "accuracy_sd", "n", "n_seeds", "test_accuracy", "test_accuracy_sd"),
+        "classes",
     ]
     ax = figures.build_accuracy_vs_severity(per_image).axes[1]  # resnet / jpeg
     sel = table[(table["model"] == "resnet_erm") & (table["noise"] == "jpeg")]

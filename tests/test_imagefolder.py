@@ -338,6 +338,8 @@ def _params(root: Path, tmp: Path, trains: bool = True, **dataset) -> dict:
         "metrics": {"sensitivity": {"enabled": False}, "faithfulness": {"enabled": False}},
     }  # fmt: skip
     if not trains:  # a user's checkpoint evaluated as it is, nothing trained
+        # cut as a run that trains cuts them (not the torchvision model's published transform)
+        config["datasets"]["f"].setdefault("preprocess", "square")
         (tmp / "m.pt").write_bytes(b"")
         config["architectures"] = {}
         config["models"] = {"m": {"source": "torchvision", "name": "resnet18",
@@ -403,9 +405,9 @@ def _counting_loader(monkeypatch) -> list[Path]:
     decoded: list[Path] = []
     real = imagefolder.load_image
 
-    def counting(path, size):
+    def counting(path, size, transform=None):
         decoded.append(Path(path))
-        return real(path, size)
+        return real(path, size, transform)
 
     monkeypatch.setattr(imagefolder, "load_image", counting)
     return decoded

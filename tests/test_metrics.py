@@ -363,7 +363,33 @@ def test_mismatched_level_is_an_error_naming_it():
         per_image_table(clean, noisy, **{**args, "masks": np.zeros((8, 4, 4), np.uint8)})
     with pytest.raises(ValueError, match="keys"):
         per_image_table(clean, noisy, **{**args, "keys": {"dataset": "shapes"}})
+    with pytest.raises(ValueError, match=r"level '1'.*'gradcam'.*empty"):
+        empty = {"maps": {m: v[:, :0] for m, v in noisy["1"]["maps"].items()}}
+        per_image_table(clean, {"1": {**empty, "preds": noisy["1"]["preds"]}}, **args)
+
+
+def test_a_map_that_could_not_be_computed_is_counted_not_an_error():
+    """NaN/inf in a map (or the CAM engine's flag) makes that pair degenerate and `nonfinite`,
+    scored as the all-zero map it stands for, and counted in the robustness table."""
+    clean, noisy = random_sets(8, ("gradcam", "hirescam"), ("1",), seed=4)
+    args = {"labels": clean["preds"], "masks": None, "image_size": (8, 8), "keys": KEYS}
     nan_maps = {m: v.copy() for m, v in noisy["1"]["maps"].items()}
     nan_maps["gradcam"][0, 0, 0] = np.nan
-    with pytest.raises(ValueError, match=r"level '1'.*'gradcam'.*NaN"):
-        per_image_table(clean, {"1": {"maps": nan_maps, "preds": noisy["1"]["preds"]}}, **args)
+    flagged = {"gradcam": np.eye(8, dtype=bool)[3], "hirescam": np.zeros(8, bool)}
+    table = per_image_table(
+        {**clean, "nonfinite": flagged},
+        {"1": {"maps": nan_maps, "preds": noisy["1"]["preds"]}},
+        **args,
+    )
+    bad = table[table["nonfinite"]]
+    assert sorted(zip(bad["method"], bad["image"], strict=True)) == [("gradcam", 0), ("gradcam", 3)]
+    assert bad["degenerate"].all()
+    zeroed = {**nan_maps, "gradcam": nan_maps["gradcam"].copy()}
+    zeroed["gradcam"][0] = 0.0
+    expected = per_image_table(clean, {"1": {"maps": zeroed, "preds": noisy["1"]["preds"]}}, **args)
+    row = (table["method"] == "gradcam") & (table["image"] == 0)
+    assert table.loc[row, list(MEASURES)].equals(expected.loc[row, list(MEASURES)])
+    robust = aggregate(table, MEASURES, n_boot=0)
+    counts = robust.groupby("method")["n_nonfinite"].max().to_dict()
+    assert counts == {"gradcam": 2, "hirescam": 0}
+    assert (robust["n_degenerate"] >= robust["n_nonfinite"]).all()

@@ -207,6 +207,9 @@ READERS: list[tuple[str, set[str]]] = [
     ("cam.*", {"cam", "cam_clean", "quality", *EXPLANATION}),
     ("models.<*>.mode", {"import_model", *CHAIN}),  # the model moves between the two chains
     ("models.<*>.target_layer", {"cam", "cam_clean", "quality", *EXPLANATION}),
+    # an image folder's published transform (preprocess auto) is that of the models' architectures
+    ("models.<*>.source", {"import_model", "train_classifier", "prepare_data"}),
+    ("models.<*>.name", {"import_model", "train_classifier", "prepare_data"}),
     ("models.<*>.cam_*", {"cam", "cam_clean", "quality", *EXPLANATION}),
     ("models.<*>.*", {"import_model", "train_classifier"}),
     # switching the faithfulness family off also drops the H-vs-faithfulness figure
@@ -372,6 +375,8 @@ def candidates(key: str, node: dict, value: Any, files: dict[str, list[str]]) ->
         "corruption_error_reference": ["vat", "cnn"],
         "attacks": [["fgsm", "pgd"], []],
         "reference": ["vat"],
+        "preprocess": ["square", {"resize": 72, "crop": 64, "interpolation": "bicubic"}],
+        "classes": ["identity"],
     }
     last = key.rsplit(".", 1)[-1]
     if last in special:

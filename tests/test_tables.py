@@ -224,7 +224,15 @@ def test_accuracy_without_seeds_keeps_its_columns_and_a_mixed_naming_fails():
     one = per_image[per_image["model"].str.endswith("-s0")]
     one = one.assign(model=one["model"].str.removesuffix("-s0"))
     table = accuracy.accuracy_table(one, {("shapes", m): 0.9 for m in one["model"].unique()})
-    assert list(table.columns) == [*accuracy.KEYS, "level", "accuracy", "n", "test_accuracy"]
+    assert list(table.columns) == [
+        *accuracy.KEYS, "level", "accuracy", "n", "test_accuracy", "classes"
+    ]  # fmt: skip
+    assert set(table["classes"]) == {"identity"}  # trained models learned the dataset's classes
+    mapped = {("shapes", one["model"].iloc[0]): "file: map.json"}
+    named = accuracy.accuracy_table(
+        one, {("shapes", m): 0.9 for m in one["model"].unique()}, mapped
+    )
+    assert set(named.loc[named["model"] == one["model"].iloc[0], "classes"]) == {"file: map.json"}
     assert len(table) == 2 * 2
     mixed = pd.concat([one, per_image[per_image["model"] == "cnn13-erm-s1"]])
     clean = {("shapes", m): 0.9 for m in mixed["model"].unique()}

@@ -44,7 +44,11 @@ _AUTOCAST = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 @dataclass
 class CamResult:
-    """Raw maps per method (N×h×w float32, feature-map resolution), logits, predictions, targets."""
+    """Raw maps per method (N×h×w float32, feature-map resolution), logits, predictions, targets.
+
+    `nonfinite[method]` (bool N) flags the maps whose computation gave NaN or infinite values;
+    they come back all zero (degenerate), never as NaN/inf (`_finite_or_zero`).
+    """
 
     maps: dict[str, Tensor]
     logits: Tensor
@@ -52,6 +56,17 @@ class CamResult:
     targets: Tensor
     layer: str
     ablation_split: bool | None = field(default=None)
+    nonfinite: dict[str, Tensor] = field(default_factory=dict)
+
+
+def _finite_or_zero(maps: Tensor) -> tuple[Tensor, Tensor]:
+    """float32 maps with every map holding NaN/inf (e.g. AblationCAM's relative drops where the
+    target logit is ~1e-38, or a network whose logits overflow) set to zero, and those flags."""
+    maps = maps.float()  # a finite float64 map beyond float32's range becomes inf here
+    bad = ~torch.isfinite(maps).flatten(1).all(dim=1)
+    if bool(bad.any()):
+        maps = torch.where(bad[:, None, None], torch.zeros_like(maps), maps)
+    return maps, bad
 
 
 @dataclass
@@ -335,6 +350,7 @@ def compute_cams(
     uses_suffix = any(method.uses_suffix for method in perturbations.values())
 
     maps: dict[str, list[Tensor]] = {name: [] for name in names}
+    flags: dict[str, list[Tensor]] = {name: [] for name in names}
     all_logits: list[Tensor] = []
     all_targets: list[Tensor] = []
     suffix: _Suffix | None = None
@@ -369,9 +385,10 @@ def compute_cams(
             # and float32 moves single normalised maps visibly. Maps are returned as float32.
             acts64 = acts.double()
             logits = output.detach().float()
+            found: dict[str, Tensor] = {}
             for name in names:
                 if name in MAP_FUNCTIONS:
-                    maps[name].append(MAP_FUNCTIONS[name](acts64, grads).float())
+                    found[name] = MAP_FUNCTIONS[name](acts64, grads)
             batch = PerturbationBatch(
                 model=model,
                 images=x,
@@ -385,16 +402,23 @@ def compute_cams(
             with torch.no_grad(), _autocast(device, autocast):
                 weights = {name: method.weights(batch) for name, method in perturbations.items()}
             for name, channel_weights in weights.items():
-                maps[name].append(weighted_sum(channel_weights.double(), acts64).float())
+                found[name] = weighted_sum(channel_weights.double(), acts64)
             if extra.methods:
                 inputs = BatchInputs(model, x, acts64, grads, hvp, tgt, random_weights=None)
-                for name, batch_maps in extra.maps(inputs, start).items():
-                    maps[name].append(batch_maps)
+                found.update(extra.maps(inputs, start))
+            for name, batch_maps in found.items():
+                finite, bad = _finite_or_zero(batch_maps)
+                maps[name].append(finite)
+                flags[name].append(bad)
             all_logits.append(logits)
             all_targets.append(tgt)
             del output, leaf, raw, grads, batch
     home = images.device
     logits = torch.cat(all_logits).to(home)
+    nonfinite = {name: torch.cat(parts).to(home) for name, parts in flags.items()}
+    for name, bad in nonfinite.items():
+        if bool(bad.any()):
+            logger.warning("%s: %d maps held NaN/inf, set to zero", name, int(bad.sum()))
     return CamResult(
         maps={name: torch.cat(parts).to(home) for name, parts in maps.items()},
         logits=logits,
@@ -402,6 +426,7 @@ def compute_cams(
         targets=torch.cat(all_targets).to(home),
         layer=target_layer,
         ablation_split=None if suffix is None else suffix.split is not None,
+        nonfinite=nonfinite,
     )
 
 

@@ -10,9 +10,11 @@ Two layouts are accepted:
 
 Images may sit in sub-folders of a class folder. Files whose suffix is not an image suffix, and
 hidden files and folders, are ignored. Every image is converted to RGB (after its EXIF
-orientation is applied), its largest centred square is kept, and that square is resized to
-``size``×``size`` with bilinear filtering (antialiased when shrinking), so the aspect ratio is
-never distorted. Classes are the sorted folder names, label i being the i-th; within a split the
+orientation is applied), then brought to ``size``×``size`` without distorting its aspect ratio:
+by default its largest centred square is kept and resized with bilinear filtering (antialiased
+when shrinking); with an `EvalTransform` (a network's published evaluation transform) its shorter
+side is resized and the centred square cropped, as torchvision's and timm's evaluation
+transforms do. Classes are the sorted folder names, label i being the i-th; within a split the
 images are ordered by label, then by path.
 
 Every file is decoded in full (Pillow's `LOAD_TRUNCATED_IMAGES` stays off), so a truncated or
@@ -25,6 +27,7 @@ import logging
 import math
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -67,8 +70,81 @@ def _class_files(folder: Path) -> dict[str, list[Path]]:
     return files
 
 
-def load_image(path: str | os.PathLike, size: int) -> np.ndarray:
-    """One image file as uint8 size×size×3: RGB, centred square crop, bilinear resize."""
+@dataclass(frozen=True)
+class EvalTransform:
+    """Resize the shorter side to `resize` (the longer one in proportion, truncated), then crop
+    the centred `crop`×`crop` square: torchvision's `ImageClassification` and timm's centre-crop
+    evaluation transform, on PIL images, with the named Pillow filter (antialiased)."""
+
+    resize: int
+    crop: int
+    interpolation: str
+    #: timm's crop fraction, which sets the resize at any crop size (None: resize/crop scales)
+    crop_pct: float | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.interpolation not in _FILTERS:
+            raise ValueError(
+                f"interpolation {self.interpolation!r} is not one of {', '.join(_FILTERS)}"
+            )
+        if not 1 <= self.crop <= self.resize:
+            raise ValueError(f"need 1 <= crop <= resize, got crop {self.crop} and {self.resize}")
+
+    def at(self, size: int) -> EvalTransform:
+        """The same transform for `size`-pixel crops: timm's floor(size / crop_pct), else the
+        resize scaled by size/crop (floored)."""
+        if size == self.crop:
+            return self
+        if self.crop_pct is not None:
+            resize = math.floor(size / self.crop_pct)
+        else:
+            resize = math.floor(size * self.resize / self.crop)
+        return EvalTransform(resize, size, self.interpolation, self.crop_pct)
+
+    def describe(self) -> str:
+        return f"resize {self.resize}, crop {self.crop}, {self.interpolation}"
+
+
+_FILTERS = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+    "box": Image.Resampling.BOX,
+    "hamming": Image.Resampling.HAMMING,
+}
+
+
+def _square(image: Image.Image, size: int) -> Image.Image:
+    """The largest centred square, resized bilinearly to size×size."""
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) / 2, (height - side) / 2
+    return image.resize(
+        (size, size), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side)
+    )
+
+
+def _resize_crop(image: Image.Image, transform: EvalTransform) -> Image.Image:
+    """The shorter side resized to `transform.resize`, then the centred crop (whole pixels,
+    offsets rounded as torchvision's `center_crop` rounds them)."""
+    width, height = image.size
+    short, long = sorted((width, height))
+    new_long = int(transform.resize * long / short)
+    new_size = (transform.resize, new_long) if width <= height else (new_long, transform.resize)
+    image = image.resize(new_size, _FILTERS[transform.interpolation])
+    left = int(round((new_size[0] - transform.crop) / 2.0))
+    top = int(round((new_size[1] - transform.crop) / 2.0))
+    return image.crop((left, top, left + transform.crop, top + transform.crop))
+
+
+def load_image(
+    path: str | os.PathLike, size: int, transform: EvalTransform | None = None
+) -> np.ndarray:
+    """One image file as uint8 size×size×3: RGB, then the centred square resized bilinearly, or
+    `transform` (its crop must be `size`)."""
+    if transform is not None and transform.crop != size:
+        raise ValueError(f"the transform crops {transform.crop} pixels, not {size}")
     path = Path(path)
     try:
         with Image.open(path) as opened:
@@ -80,12 +156,7 @@ def load_image(path: str | os.PathLike, size: int) -> np.ndarray:
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         reason = " ".join(str(err).split())  # one line, whatever the decoder said
         raise ValueError(f"cannot read image {path}: {reason}") from err
-    width, height = image.size
-    side = min(width, height)
-    left, top = (width - side) / 2, (height - side) / 2
-    image = image.resize(
-        (size, size), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side)
-    )
+    image = _square(image, size) if transform is None else _resize_crop(image, transform)
     return np.asarray(image, dtype=np.uint8)
 
 
@@ -95,11 +166,12 @@ def decode_images(
     skipped: list[Path] | None = None,
     progress: bool = True,
     desc: str = "images",
+    transform: EvalTransform | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """(position in `paths`, image) for each file, one at a time so that nothing accumulates.
 
     An unreadable file raises ValueError naming it, or, given a `skipped` list, is appended to
-    it, logged, and left out.
+    it, logged, and left out. `transform`: as `load_image`'s.
     """
     if ImageFile.LOAD_TRUNCATED_IMAGES:
         raise RuntimeError(
@@ -109,7 +181,7 @@ def decode_images(
         tqdm(paths, desc=desc, unit="img", disable=None if progress else True)
     ):
         try:
-            image = load_image(path, size)
+            image = load_image(path, size, transform)
         except ValueError as err:
             if skipped is None:
                 raise

@@ -135,6 +135,7 @@ class DatasetSummary:
     n_classes: int
     unreadable: list[str] | None = None  # skipped files (None: skipping was not allowed)
     evaluate_only: bool = False  # no train images; the test file holds the evaluation subset
+    preprocess: str | None = None  # how an image folder's images were cut from their files
 
     def lines(self, shown: int = 10) -> list[str]:
         """The log lines: the counts, then (if any) the unreadable files, the first `shown`."""
@@ -143,6 +144,8 @@ class DatasetSummary:
         if self.evaluate_only:
             line += " (evaluate only: the train split is not decoded, the test file holds the "
             line += "evaluation images alone)"
+        if self.preprocess is not None:
+            line += f"; images prepared by {self.preprocess}"
         if self.unreadable is not None:
             line += f"; {len(self.unreadable)} unreadable files skipped"
         lines = [line]

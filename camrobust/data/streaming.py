@@ -25,7 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from camrobust.data.imagefolder import Files, check_size, decode_images, list_imagefolder
+from camrobust.data.imagefolder import (
+    EvalTransform,
+    Files,
+    check_size,
+    decode_images,
+    list_imagefolder,
+)
 from camrobust.data.prepare import DatasetSummary, cap_indices, eval_indices
 from camrobust.io import NpzWriter, atomic_paths, load_npz, npz_writer
 
@@ -44,22 +50,30 @@ def _capped(files: Files, n: int | None, *seed: object) -> tuple[Files, np.ndarr
     return [files[i] for i in kept], kept
 
 
-def _stream_images(npz: NpzWriter, paths: list[Path], size: int, desc: str) -> None:
+def _stream_images(
+    npz: NpzWriter, paths: list[Path], size: int, desc: str, transform: EvalTransform | None
+) -> None:
     """Every file decoded straight into the `images` member (an unreadable one raises)."""
     with npz.rows("images", (len(paths), size, size, 3), np.uint8) as rows:
-        for _, image in decode_images(paths, size, desc=desc):
+        for _, image in decode_images(paths, size, desc=desc, transform=transform):
             rows.write(image[None])
 
 
 def _staged_images(
-    npz: NpzWriter, paths: list[Path], size: int, skipped: list[Path], desc: str, beside: Path
+    npz: NpzWriter,
+    paths: list[Path],
+    size: int,
+    skipped: list[Path],
+    desc: str,
+    beside: Path,
+    transform: EvalTransform | None,
 ) -> np.ndarray:
     """The readable files decoded to a staging file, then copied into the `images` member (its
     shape, written first, needs their count); returns their positions in `paths`."""
     row_bytes = size * size * 3
     with tempfile.TemporaryFile(dir=beside.parent, prefix=f".{beside.name}.") as staging:
         kept = []
-        for i, image in decode_images(paths, size, skipped, desc=desc):
+        for i, image in decode_images(paths, size, skipped, desc=desc, transform=transform):
             staging.write(image.tobytes())
             kept.append(i)
         staging.seek(0)
@@ -79,6 +93,7 @@ def _write_split(
     skipped: list[Path] | None,
     root: Path,
     desc: str,
+    transform: EvalTransform | None,
 ) -> np.ndarray:
     """One split's file (images, labels, class names; where skipping is allowed, `unreadable`:
     every file in `skipped`, those it held already and those found here); returns the positions
@@ -86,10 +101,10 @@ def _write_split(
     paths = [p for p, _ in files]
     with npz_writer(path, atomic=False) as npz:
         if skipped is None:
-            _stream_images(npz, paths, size, desc)
+            _stream_images(npz, paths, size, desc, transform)
             kept = np.arange(len(files))
         else:
-            kept = _staged_images(npz, paths, size, skipped, desc, path)
+            kept = _staged_images(npz, paths, size, skipped, desc, path, transform)
         npz.add("labels", _labels(files)[kept])
         npz.add("class_names", names)
         if skipped is not None:
@@ -98,10 +113,12 @@ def _write_split(
     return kept
 
 
-def _readable(files: Files, size: int, skipped: list[Path], desc: str) -> np.ndarray:
+def _readable(
+    files: Files, size: int, skipped: list[Path], desc: str, transform: EvalTransform | None
+) -> np.ndarray:
     """Positions in `files` of those that decode, each decoded once and dropped (the others
     are added to `skipped`)."""
-    decoded = decode_images([p for p, _ in files], size, skipped, desc=desc)
+    decoded = decode_images([p for p, _ in files], size, skipped, desc=desc, transform=transform)
     return np.fromiter((i for i, _ in decoded), dtype=np.int64)
 
 
@@ -120,15 +137,30 @@ def _write_eval(path: Path, test_path: Path, indices: np.ndarray, extra: dict) -
 
 
 def _evaluation_files(
-    test: Files, spec: dict[str, Any], skipped: list[Path] | None
+    test: Files, spec: dict[str, Any], skipped: list[Path] | None, transform: EvalTransform | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Evaluate only: the evaluation subset drawn as a full preparation draws it, before any of
     it is decoded: its indices among the readable test files and its positions in `test`."""
     readable = np.arange(len(test))
     if skipped is not None:  # a full preparation draws from the files that decode: find them
-        readable = _readable(test, spec["image_size"], skipped, f"{spec['dataset']} test check")
+        desc = f"{spec['dataset']} test check"
+        readable = _readable(test, spec["image_size"], skipped, desc, transform)
     chosen = eval_indices(_labels(test)[readable], spec["n_eval"], spec["seed"], spec["dataset"])
     return chosen, readable[chosen]
+
+
+def image_transform(spec: dict[str, Any]) -> EvalTransform | None:
+    """How an image is cut from its file (the params' `preprocess`): None, the centred square;
+    explicit sizes; or the published transform its models agree on (`published_by`)."""
+    preprocess = spec.get("preprocess")
+    if preprocess is None:
+        return None
+    if "published_by" in preprocess:
+        from camrobust.models.published import agreed_transform  # torch: only here
+
+        key = f"datasets.{spec['dataset']}.preprocess"
+        return agreed_transform(preprocess["published_by"], spec["image_size"], key)
+    return EvalTransform(**preprocess).at(spec["image_size"])
 
 
 def write_imagefolder(
@@ -147,11 +179,14 @@ def write_imagefolder(
     if evaluate_only:  # nothing reads the train images: the file holds none
         train = []
     skipped = {s: [] if spec["skip_unreadable"] else None for s in ("train", "test")}
-    write = partial(_write_split, size=size, names=np.array(class_names), root=root)
+    transform = image_transform(spec)
+    write = partial(
+        _write_split, size=size, names=np.array(class_names), root=root, transform=transform
+    )
     with atomic_paths(outputs) as tmp:
         kept_train = write(tmp["train"], train, skipped=skipped["train"], desc=f"{name} train")
         if evaluate_only:  # the test file holds the evaluation images alone, its rows in order
-            chosen_eval, in_test = _evaluation_files(test, spec, skipped["test"])
+            chosen_eval, in_test = _evaluation_files(test, spec, skipped["test"], transform)
             test, rows = [test[i] for i in in_test], np.arange(len(in_test))
         kept = write(tmp["test"], test, skipped=skipped["test"], desc=f"{name} test")
         if not evaluate_only:
@@ -163,4 +198,5 @@ def write_imagefolder(
     unreadable = None
     if spec["skip_unreadable"]:
         unreadable = [p.relative_to(root).as_posix() for s in skipped.values() for p in s]
-    return DatasetSummary(name, counts, len(class_names), unreadable, evaluate_only)
+    how = None if transform is None else transform.describe()
+    return DatasetSummary(name, counts, len(class_names), unreadable, evaluate_only, how)

@@ -41,6 +41,7 @@ STAT_COLUMNS: tuple[str, ...] = (
     "n_flipped",
     "flip_rate",
     "n_degenerate",
+    "n_nonfinite",
     "consistency",
     "consistency_lo",
     "consistency_hi",
@@ -69,7 +70,9 @@ def _check_table(table: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
     require_columns(table, needed, "per-image table")
     if table.empty:
         raise ValueError("per-image table has no rows")
-    table = table[needed].copy()
+    # The engine's flag of maps it could not compute; tables written before it had none.
+    flags = table.get("nonfinite", False)
+    table = table[needed].assign(nonfinite=flags)
     for col in (*KEY_COLUMNS, "level", "method"):
         table[col] = table[col].astype(str)
     for name in names:
@@ -168,6 +171,7 @@ def _summarise(
         in_method = met_idx == i
         nk, nf = int(n_k[:, i].sum()), int(n_f[:, i].sum())
         n_deg = int(degenerate[in_method].sum())
+        n_nonfinite = int(rows["nonfinite"].to_numpy(dtype=bool)[in_method].sum())
         for j, name in enumerate(names):
             s = scores[in_method, j]
             k_mask = kept[in_method]
@@ -180,6 +184,7 @@ def _summarise(
                 "n_flipped": nf,
                 "flip_rate": nf / (nk + nf),
                 "n_degenerate": n_deg,
+                "n_nonfinite": n_nonfinite,
             }
             for stat, value in point.items():
                 lo, hi = intervals[stat]
@@ -205,7 +210,8 @@ def aggregate(
     """Robustness statistics in long format (one measure per row), per level and pooled.
 
     Columns: dataset, model, arch, regularizer, noise, method, level, measure, n_images,
-    n_pairs, n_kept, n_flipped, flip_rate, n_degenerate, consistency,
+    n_pairs, n_kept, n_flipped, flip_rate, n_degenerate, n_nonfinite (pairs with a map the CAM
+    engine could not compute, counted among the degenerate ones), consistency,
     consistency_nondegenerate, responsiveness, robustness, rm with ``_lo``/``_hi`` bootstrap bounds
     (NaN when n_boot = 0), boot_dropped, auroc, auroc_level_adjusted, note. Quantities that
     need kept (or flipped) pairs are NaN when there are none, and ``note`` says so. Resampling

@@ -19,7 +19,9 @@ from camrobust.metrics.rbo import Regions
 
 log = logging.getLogger(__name__)
 
-ROW_COLUMNS: tuple[str, ...] = (*PER_IMAGE_COLUMNS, "degenerate")
+# `nonfinite`: the pair's clean or noisy map could not be computed (the CAM engine's flag, see
+# camrobust/cam/engine.py): it is all zero, so the pair is also `degenerate`.
+ROW_COLUMNS: tuple[str, ...] = (*PER_IMAGE_COLUMNS, "degenerate", "nonfinite")
 MASK_COLUMNS: tuple[str, ...] = (
     "mask_energy_clean",
     "mask_energy_noisy",
@@ -70,17 +72,29 @@ def _check_set(name: str, entry: Any, n: int | None, methods: set[str] | None) -
                 f"{name}: maps of '{method}' have shape {shape}, expected ({count}, h, w) "
                 f"for the clean set's {count} images"
             )
-        if shape[1] == 0 or shape[2] == 0 or not np.isfinite(np.asarray(m)).all():
-            raise ValueError(f"{name}: maps of '{method}' are empty or hold NaN/inf values")
+        if shape[1] == 0 or shape[2] == 0:
+            raise ValueError(f"{name}: maps of '{method}' are empty")
     return count
 
 
-def _normalise(maps: np.ndarray, size: tuple[int, int], device: torch.device) -> torch.Tensor:
-    """ReLU, bilinear resize and per-map min-max (the CAM engine's own post-processing)."""
+def _flags(entry: Mapping[str, Any], method: str, n: int) -> np.ndarray:
+    """Which maps of a set's `method` could not be computed: the engine's flags, or NaN/inf."""
+    flags = (entry.get("nonfinite") or {}).get(method)
+    flags = np.zeros(n, bool) if flags is None else np.asarray(flags, dtype=bool).reshape(n)
+    finite = np.isfinite(np.asarray(entry["maps"][method])).reshape(n, -1).all(axis=1)
+    return flags | ~finite
+
+
+def _normalise(
+    maps: np.ndarray, nonfinite: np.ndarray, size: tuple[int, int], device: torch.device
+) -> torch.Tensor:
+    """ReLU, bilinear resize and per-map min-max (the CAM engine's own post-processing); maps
+    that could not be computed are zero, as the engine returns them."""
     # Imported here: the CAM package loads its whole engine, which only this step needs.
     from camrobust.cam import normalize_maps
 
-    raw = torch.as_tensor(np.asarray(maps, dtype=np.float32), device=device)
+    maps = np.where(nonfinite[:, None, None], 0.0, np.asarray(maps, dtype=np.float32))
+    raw = torch.as_tensor(maps.astype(np.float32), device=device)
     # Rounding may land a hair outside [0, 1]; NaN would survive the clamp and be refused later.
     return normalize_maps(raw, size=size).to(torch.float32).clamp(0.0, 1.0)
 
@@ -138,15 +152,16 @@ def per_image_table(
 ) -> pd.DataFrame:
     """Per-image similarities between clean and noisy CAMs for every method and level.
 
-    `clean` and each `noisy[level]` are ``{"maps": {method: N×h×w}, "preds": N}``; a noisy set
-    whose methods explain image sets of their own (the explanation attack) also has
-    ``"method_preds": {method: N}``, each method's own predictions. A pair is
-    ``kept`` when the predictions agree, ``degenerate`` when either normalised map is constant
-    (all zero). With `masks` (N×H×W, nonzero = object), adds the energy share inside the mask
-    and the pointing-game hit for the clean and the noisy map. The region measures (rbo) read
-    `regions`, the images' segments (`make_regions`), and add `n_regions`, each image's count.
-    A level whose entry has a "feature_shift" (N) adds it as a column (the CAM layer's relative
-    activation shift).
+    `clean` and each `noisy[level]` are ``{"maps": {method: N×h×w}, "preds": N}``, optionally
+    with the CAM engine's ``"nonfinite": {method: bool N}``; a noisy set whose methods explain
+    image sets of their own (the explanation attack) also has ``"method_preds": {method: N}``,
+    each method's own predictions. A pair is ``kept`` when the predictions agree,
+    ``degenerate`` when either normalised map is constant (all zero), ``nonfinite`` when either
+    map could not be computed (then zero, so also degenerate). With `masks` (N×H×W, nonzero =
+    object), adds the energy share inside the mask and the pointing-game hit for the clean and
+    the noisy map. The region measures (rbo) read `regions`, the images' segments
+    (`make_regions`), and add `n_regions`, each image's count. A level whose entry has a
+    "feature_shift" (N) adds it as a column (the CAM layer's relative activation shift).
     """
     names = validate_measures(measures)
     key_values = _check_keys(keys or {})
@@ -174,7 +189,10 @@ def per_image_table(
     regions = None if regions is None else regions.to(dev)
     mask_t = None if masks is None else torch.as_tensor(np.asarray(masks) != 0, device=dev)
 
-    clean_maps = {m: _normalise(clean["maps"][m], (height, width), dev) for m in methods}
+    clean_bad = {m: _flags(clean, m, n) for m in methods}
+    clean_maps = {
+        m: _normalise(clean["maps"][m], clean_bad[m], (height, width), dev) for m in methods
+    }
     clean_preds = np.asarray(clean["preds"], dtype=np.int64)
     image = np.arange(n, dtype=np.int64)
     frames = []
@@ -187,9 +205,11 @@ def per_image_table(
         own = entry.get("method_preds", {})
         noisy_preds = np.asarray(own.get(method, entry["preds"]), dtype=np.int64)
         a = clean_maps[method]
-        b = _normalise(entry["maps"][method], (height, width), dev)
+        noisy_bad = _flags(entry, method, n)
+        b = _normalise(entry["maps"][method], noisy_bad, (height, width), dev)
         flat_a, flat_b = a.reshape(n, -1), b.reshape(n, -1)
         degenerate = (flat_a.amax(dim=1) <= 0) | (flat_b.amax(dim=1) <= 0)
+        nonfinite = clean_bad[method] | noisy_bad
         columns: dict[str, Any] = {k: key_values[k] for k in KEY_COLUMNS}
         columns.update(
             level=level,
@@ -200,6 +220,7 @@ def per_image_table(
             pred_noisy=noisy_preds,
             kept=clean_preds == noisy_preds,
             degenerate=degenerate.cpu().numpy(),
+            nonfinite=nonfinite,
         )
         columns.update(_scores(a, b, names, batch_size, regions))
         if regions is not None:
@@ -215,6 +236,14 @@ def per_image_table(
         n_deg = int(degenerate.sum())
         if n_deg:
             log.info("level %s, %s: %d of %d pairs degenerate", level, method, n_deg, n)
+        if nonfinite.any():
+            log.warning(
+                "level %s, %s: %d pairs hold a map the engine could not compute (NaN/inf, "
+                "stored as zero): counted as degenerate and nonfinite",
+                level,
+                method,
+                int(nonfinite.sum()),
+            )
     table = pd.concat(frames, ignore_index=True)
     for col in (*KEY_COLUMNS, "level", "method"):
         table[col] = table[col].astype(str)

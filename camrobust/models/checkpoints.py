@@ -14,17 +14,28 @@ _SHOWN = 3
 _NESTED = ("state_dict", "model", "model_state_dict")
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
+def _load(path: Path, mmap: bool) -> object:
+    """torch.load with weights_only; memory-mapped where asked and the file's format allows."""
+    if mmap:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # the legacy (pre-zip) format cannot be mapped: read it whole
+            pass
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def read_state_dict(path: str | os.PathLike, *, mmap: bool = False) -> dict[str, Tensor]:
     """The tensors of a state-dict checkpoint; ValueError for anything else (e.g. a pickled model).
 
     Accepted: a plain state dict, one nested under 'state_dict'/'model'/'model_state_dict' (as
     training scripts and save_classifier write it); a 'module.' prefix (DataParallel) is dropped.
+    `mmap`: map the tensors instead of reading them (the checks before the jobs read only shapes).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = _load(path, mmap)
     except pickle.UnpicklingError as err:
         # weights_only refuses classes as "Unsupported global"; other errors are corrupt data
         if "unsupported global" not in str(err).lower():
@@ -57,11 +68,11 @@ def _listed(what: str, items: list[str]) -> str:
     return f"{what} {', '.join(items[:_SHOWN])}{more}"
 
 
-def load_checkpoint(net: nn.Module, path: str | os.PathLike, architecture: str) -> None:
-    """Load the state dict at `path` into `net`; one-line ValueError naming the file, the
-    architecture and the first mismatched keys when it does not fit (keys or shapes)."""
-    state = read_state_dict(path)
-    expected = net.state_dict()
+def check_fits(
+    expected: dict[str, Tensor], state: dict[str, Tensor], path: object, architecture: str
+) -> None:
+    """One-line ValueError naming the file, the architecture and the first mismatched keys when
+    `state` does not fit a network whose state dict is `expected` (keys or shapes)."""
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     shapes = [
@@ -80,4 +91,11 @@ def load_checkpoint(net: nn.Module, path: str | os.PathLike, architecture: str) 
     ]
     if problems:
         raise ValueError(f"checkpoint {path} does not fit {architecture}: {'; '.join(problems)}")
+
+
+def load_checkpoint(net: nn.Module, path: str | os.PathLike, architecture: str) -> None:
+    """Load the state dict at `path` into `net`; one-line ValueError naming the file, the
+    architecture and the first mismatched keys when it does not fit (keys or shapes)."""
+    state = read_state_dict(path)
+    check_fits(net.state_dict(), state, path, architecture)
     net.load_state_dict(state)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+# Re-exported for the classifiers; it lives in the torch-free names module, where the plan
+# counts the default layers' channels with it.
+from camrobust.names import scaled as scaled
+
 # Fixed constants, not dataset statistics, so the model carries no data-dependent state.
 INPUT_MEAN = 0.5
 INPUT_STD = 0.25
@@ -16,11 +20,6 @@ class Standardize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - INPUT_MEAN) / INPUT_STD
-
-
-def scaled(channels: int, width: float) -> int:
-    """Channel count `channels` times the width multiplier, rounded, at least 1."""
-    return max(1, int(round(channels * width)))
 
 
 def check_width(width: float) -> None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch
 from torch import nn
 
-from camrobust.models.checkpoints import load_checkpoint
+from camrobust.models.checkpoints import load_checkpoint, read_state_dict
 from camrobust.models.common import INPUT_MEAN, INPUT_STD, MIN_IMAGE_SIZE
 from camrobust.models.pixel_space import (
     IMAGENET_MEAN,
@@ -174,4 +175,50 @@ def build_model_entry(entry: dict[str, Any], num_classes: int) -> nn.Module:
         mean=entry["mean"],
         std=entry["std"],
         **entry["kwargs"],
+    )
+
+
+def _entry_builder(entry: dict[str, Any]) -> Callable[[int], nn.Module]:
+    """The entry's architecture without weights, for a given class count."""
+    return lambda num_classes: build_model(
+        entry["source"],
+        entry["name"],
+        num_classes,
+        input_size=entry["input_size"],
+        **entry["kwargs"],
+    )
+
+
+def without_weights(build: Callable[[int], nn.Module], num_classes: int) -> nn.Module:
+    """`build(num_classes)` on the meta device (no memory, no initialisation), or on the CPU
+    where a constructor reads values of the tensors it creates (timm's drop-path rates)."""
+    try:
+        with torch.device("meta"):
+            return build(num_classes)
+    except (RuntimeError, NotImplementedError):
+        return build(num_classes)
+
+
+def network_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict a checkpoint of `model` holds: its network's, without the pixel-space
+    wrapper (whose buffers are not saved)."""
+    return model.get_submodule(getattr(model, "layer_root", "")).state_dict()
+
+
+def checkpoint_outputs(entry: dict[str, Any], state: dict[str, torch.Tensor] | None = None) -> int:
+    """How many outputs the entry's checkpoint (or its `state`, already read) has: the size of
+    its classifier head, found as the state-dict entries whose shape follows the class count
+    (ValueError naming the file)."""
+    build = _entry_builder(entry)
+    two, three = (network_state(without_weights(build, k)) for k in (2, 3))
+    head = [key for key, tensor in two.items() if tensor.shape != three[key].shape]
+    state = read_state_dict(entry["checkpoint"]) if state is None else state
+    for key in head:
+        if key in state and state[key].ndim == two[key].ndim:
+            sizes = zip(two[key].shape, three[key].shape, strict=True)
+            dim = next(d for d, (a, b) in enumerate(sizes) if a != b)
+            return int(state[key].shape[dim])
+    raise ValueError(
+        f"checkpoint {entry['checkpoint']} holds no classifier head of "
+        f"{entry['source']}:{entry['name']} (none of {', '.join(head)})"
     )

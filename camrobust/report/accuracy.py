@@ -14,7 +14,10 @@ KEYS = ("dataset", "model", "arch", "regularizer", "noise")
 _NEED = (*KEYS, "level", "image", "label", "pred_clean", "pred_noisy")
 POOLED_SEEDS = "all"  # the `seed` of the rows pooled over seeds
 SEED_COLUMNS = ("dataset", "model", "seed", "arch", "regularizer", "noise", "level", "accuracy")
-SEED_COLUMNS += ("accuracy_sd", "n", "n_seeds", "test_accuracy", "test_accuracy_sd")
+SEED_COLUMNS += ("accuracy_sd", "n", "n_seeds", "test_accuracy", "test_accuracy_sd", "classes")
+# How a model's outputs were matched to the dataset's classes (camrobust/class_map.py): a trained
+# model learned the dataset's classes, so its outputs are them.
+IDENTITY = "identity"
 # Models of several training seeds are named '{arch}-{regularizer}-s{seed}'. Local until the
 # workflow has one torch-free model-name splitter; then use that.
 _SEED_SUFFIX = re.compile(r"-s(\d+)$")
@@ -65,6 +68,7 @@ def seed_summary(table: pd.DataFrame) -> pd.DataFrame:
             n_seeds=("seed", "nunique"),
             test_accuracy=("test_accuracy", "mean"),
             test_accuracy_sd=("test_accuracy", "std"),
+            classes=("classes", "first"),
         )
         .reset_index()
     )
@@ -74,18 +78,23 @@ def seed_summary(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def accuracy_table(
-    per_image: pd.DataFrame, clean_accuracy: dict[tuple[str, str], float]
+    per_image: pd.DataFrame,
+    clean_accuracy: dict[tuple[str, str], float],
+    classes: dict[tuple[str, str], str] | None = None,
 ) -> pd.DataFrame:
     """One row per (dataset, model, noise, level) with the evaluation accuracy, plus the clean
-    evaluation accuracy (level "0") and the full test-set accuracy from training.
+    evaluation accuracy (level "0"), the full test-set accuracy from training, and `classes`:
+    how the model's outputs were matched to the dataset's classes (`identity` where not given).
+    Accuracy compares the `label` column (the model output of the image's class) with the
+    predictions over all of the model's outputs.
 
     Models named '{arch}-{regularizer}-s{seed}' add a `seed` column and the rows of
     `seed_summary` (mean ± sd over the seeds) after the per-model rows.
     """
     table = accuracy_by_level(per_image)
-    table["test_accuracy"] = [
-        clean_accuracy[(d, m)] for d, m in zip(table["dataset"], table["model"], strict=True)
-    ]
+    keys = list(zip(table["dataset"], table["model"], strict=True))
+    table["test_accuracy"] = [clean_accuracy[key] for key in keys]
+    table["classes"] = [(classes or {}).get(key, IDENTITY) for key in keys]
     seeds = [model_seed(m) for m in table["model"]]
     if all(s is None for s in seeds):
         return table  # one model per (arch, regulariser): the table of a run without seeds

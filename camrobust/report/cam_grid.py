@@ -93,22 +93,42 @@ def stretch(maps: np.ndarray, height: int, width: int) -> np.ndarray:
     return rows @ maps @ cols.T
 
 
-def _cells(images: np.ndarray, maps: np.ndarray, scale: int) -> np.ndarray:
-    """uint8 RGB cells (1 + M, 1 + L, N, H·scale, W·scale, 3): the inputs, then the overlays.
-
-    Images are upscaled by pixel repetition (grey ones shown on a fixed 0-255 scale); maps are
-    stretched bilinearly over them and blended as jet at alpha 0.5, as imshow composited them.
-    """
-    if images.shape[-1] == 1:
-        images = np.repeat(images, 3, axis=-1)
-    big = np.repeat(np.repeat(images, scale, axis=-3), scale, axis=-2).astype(np.float32)
+def _blend(big: np.ndarray, maps: np.ndarray) -> np.ndarray:
+    """float RGB images (..., H, W, 3) with maps (..., h, w) stretched bilinearly over them and
+    blended as jet at alpha 0.5, as imshow composited them."""
     height, width = big.shape[-3:-1]
     # imshow(vmin=0, vmax=1) puts values outside [0, 1] at the ends of the colormap.
     stretched = np.clip(stretch(maps, height, width), 0.0, 1.0)
     rgba = colormaps["jet"](stretched, bytes=True)  # NaN -> the transparent "bad" colour
     alpha = (_OVERLAY_ALPHA / 255.0) * rgba[..., 3:].astype(np.float32)
-    overlays = big * (1.0 - alpha) + rgba[..., :3].astype(np.float32) * alpha
-    cells = np.concatenate([big[None], overlays])
+    return big * (1.0 - alpha) + rgba[..., :3].astype(np.float32) * alpha
+
+
+def overlay(image: np.ndarray, cam: np.ndarray) -> np.ndarray:
+    """A CAM over its image as the CAM grid draws it: uint8 H×W×3 of a uint8 H×W×3 (or H×W
+    grey) image and a h×w map in [0, 1] of any resolution, stretched bilinearly over the image
+    and blended as jet at alpha 0.5 (normalise raw maps first: `camrobust.cam.normalize_maps`)."""
+    image, cam = np.asarray(image), np.asarray(cam, dtype=float)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] not in (1, 3):
+        raise ValueError(f"image must be uint8 H×W×3 or H×W, got {image.dtype} {image.shape}")
+    if cam.ndim != 2:
+        raise ValueError(f"cam must be one h×w map, got shape {cam.shape}")
+    rgb = np.repeat(image, 3 // image.shape[-1], axis=-1).astype(np.float32)
+    return np.rint(_blend(rgb, cam)).astype(np.uint8)
+
+
+def _cells(images: np.ndarray, maps: np.ndarray, scale: int) -> np.ndarray:
+    """uint8 RGB cells (1 + M, 1 + L, N, H·scale, W·scale, 3): the inputs, then the overlays.
+
+    Images are upscaled by pixel repetition (grey ones shown on a fixed 0-255 scale); maps are
+    stretched bilinearly over them and blended as jet at alpha 0.5 (`_blend`).
+    """
+    if images.shape[-1] == 1:
+        images = np.repeat(images, 3, axis=-1)
+    big = np.repeat(np.repeat(images, scale, axis=-3), scale, axis=-2).astype(np.float32)
+    cells = np.concatenate([big[None], _blend(big, maps)])
     return np.rint(cells).astype(np.uint8)
 
 
