@@ -4,7 +4,7 @@ from camrobust.device import resolve_device
 from camrobust.io import load_npz, save_npz
 from camrobust.logs import script_logging
 from camrobust.models import load_classifier
-from camrobust.noise import attack
+from camrobust.noise.adversarial import attack
 
 sm = snakemake  # noqa: F821
 with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:

@@ -3,7 +3,7 @@
 from camrobust.data.download import DownloadError
 from camrobust.io import load_npz, save_npz
 from camrobust.logs import script_logging
-from camrobust.noise import corrupt
+from camrobust.noise.corruptions import corrupt
 from camrobust.noise.official import check_labels, official_corruption
 
 sm = snakemake  # noqa: F821

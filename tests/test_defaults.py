@@ -62,6 +62,8 @@ DELIBERATE: dict[tuple[str, str], str] = {
     ("camrobust.metrics.pair:robustness_scores", "measures"): "MEASURES, the map-only measures",
     ("camrobust.metrics.robustness:aggregate", "measures"): "MEASURES, the map-only measures",
     ("camrobust.metrics.table:per_image_table", "measures"): "MEASURES, the map-only measures",
+    ("camrobust.class_map:write_imagenet_table", "path"): "the package's ImageNet table file",
+    ("camrobust.report.accuracy:accuracy_table", "classes"): "None: identity for every model",
     # Test data.
     ("camrobust.stats.synthetic:synthetic_per_image", "measures"): "a small synthetic table",
     ("camrobust.stats.synthetic:synthetic_per_image", "methods"): "a small synthetic table",

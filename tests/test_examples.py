@@ -42,10 +42,14 @@ def _within(pair: list[float], lo: float, hi: float) -> bool:
     return math.isfinite(a) and math.isfinite(b) and lo <= a <= b <= hi
 
 
+# The tour's default: enough images for pairs kept by every method (the method tests' blocks).
+TOUR_IMAGES = 16
+
+
 @pytest.fixture(scope="module")
 def tour() -> dict[str, dict]:
     """examples/api_tour.py's printed steps, by name."""
-    done = _python("examples/api_tour.py", "--images", "12")
+    done = _python("examples/api_tour.py", "--images", str(TOUR_IMAGES))
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     return {line["step"]: line for line in lines if line["step"] != "corrupt"} | {
@@ -58,11 +62,11 @@ def test_tour_cams_and_corruption(tour):
 
     cams = tour["cams"]
     assert cams["methods"] == list(METHODS)
-    assert cams["map_shape"] == [12, 4, 4]  # ResNet-18 layer2 on 32-px images
-    assert len(cams["preds"]) == 12 and all(0 <= p < 10 for p in cams["preds"])
+    assert cams["map_shape"] == [TOUR_IMAGES, 4, 4]  # ResNet-18 layer2 on 32-px images
+    assert len(cams["preds"]) == TOUR_IMAGES and all(0 <= p < 10 for p in cams["preds"])
     assert len(set(cams["preds"])) > 1  # the BatchNorm pass makes predictions depend on input
     for level in (1, 3):
-        assert tour[f"corrupt_{level}"]["shape"] == [12, 32, 32, 3]
+        assert tour[f"corrupt_{level}"]["shape"] == [TOUR_IMAGES, 32, 32, 3]
         assert tour[f"corrupt_{level}"]["dtype"] == "uint8"
 
 
@@ -71,7 +75,7 @@ def test_tour_similarity_and_robustness(tour):
     from camrobust.metrics import MEASURES
 
     sim = tour["similarity"]
-    assert sim["n"] == 12
+    assert sim["n"] == TOUR_IMAGES
     for name in MEASURES:
         assert _within(sim[name], 0.0, 1.0), (name, sim[name])
     rob = tour["robustness"]
@@ -91,7 +95,7 @@ def test_tour_stats_and_quality(tour):
     from camrobust.quality import FAITHFULNESS_METRICS, SENSITIVITY_METRICS
 
     stats = tour["stats"]
-    assert stats["table_rows"] == 12 * len(METHODS) * 2  # images × methods × levels
+    assert stats["table_rows"] == TOUR_IMAGES * len(METHODS) * 2  # images × methods × levels
     assert set(stats["tables"]) == {
         "methods", "method_ranks", "regularizers", "mixedlm", "flips", "noise"
     }  # fmt: skip

@@ -417,7 +417,7 @@ def _labelled_batches(data, monkeypatch, regularizer: str, schedule: dict) -> li
 
     with monkeypatch.context() as patch:
         patch.setattr(loop, "training_step", recording)
-        train_classifier(
+        train(
             _model(),
             **data,
             regularizer=regularizer,
@@ -450,7 +450,7 @@ def test_batchnorm_is_recalibrated_on_the_images_each_model_trained_on(data):
     """Semi-supervised: ERM learnt from the labelled subset only, VAT also from the pool."""
     schedule = {**TINY, "n_labeled": 20, "batch_unlabeled": 16}
     counts = {
-        reg: train_classifier(
+        reg: train(
             _model(),
             **data,
             regularizer=reg,

@@ -248,7 +248,13 @@ def _gradients_with_hvp(
         raise ValueError(f"the logits do not depend on target_layer '{target_layer}'")
     hvp = None
     if grads.requires_grad:
-        (hvp,) = torch.autograd.grad(grads, leaf, grad_outputs=leaf.detach(), allow_unused=True)
+        try:
+            (hvp,) = torch.autograd.grad(grads, leaf, grad_outputs=leaf.detach(), allow_unused=True)
+        except RuntimeError as err:  # e.g. torch has no derivative of hardsigmoid's backward
+            raise ValueError(
+                f"shapleycam needs the second derivative of the layers after target_layer "
+                f"'{target_layer}', which torch lacks: {str(err).splitlines()[0]}"
+            ) from err
     if hvp is None:
         hvp = torch.zeros_like(grads)
     return grads.detach().double(), hvp.detach().double()

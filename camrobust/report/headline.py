@@ -113,11 +113,12 @@ def baseline_clause(robust: pd.DataFrame, measure: str, score: str = "robustness
     placebos and groups."""
     parts = []
     label = "RM" if score == "rm" else "H"
-    if "placebo" in robust:
-        placebo = robust["placebo"].astype(str).str.lower() == "true"
+    placebo = robust.get("placebo", pd.Series(False, index=robust.index))
+    placebo = placebo.astype(str).str.lower() == "true"
+    if placebo.any():
         best = method_robustness(ranked_rows(robust), measure, score).dropna(subset=["h"])
         baselines = method_robustness(robust[placebo], measure, score).dropna(subset=["h"])
-        if placebo.any() and not best.empty and not baselines.empty:
+        if not best.empty and not baselines.empty:
             top, base = best.iloc[0], baselines.iloc[0]
             parts.append(
                 f"most robust minus best placebo ({base['method']}, {label} "
