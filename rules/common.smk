@@ -197,7 +197,8 @@ def metric_files(suffix):
 
 
 STATS_TABLES = ["methods", "method_ranks", "regularizers", "mixedlm", "flips", "noise"]
-CLAIMS_TABLES = ["claims", "sensitivity"]  # the claims job: the headline's regulariser claims
+# The claims job: the headline's regulariser claims.
+CLAIMS_TABLES = ["claims", "sensitivity"]
 
 
 def stats_outputs():
