@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -78,6 +79,7 @@ def file_lock(path: Path) -> Iterator[None]:
 # its pid into a folder named in the environment, and the first crash interrupts the others.
 WORKER_PIDS = "CAMROBUST_TEST_WORKER_PIDS"
 _crashed: list[str] = []
+_pid_dirs: list[str] = []  # the folder this process made (the controller's), removed at the end
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -86,6 +88,12 @@ def pytest_configure(config: pytest.Config) -> None:
             (Path(os.environ[WORKER_PIDS]) / str(os.getpid())).touch()
     elif WORKER_PIDS not in os.environ:  # the controller, before it starts the workers
         os.environ[WORKER_PIDS] = tempfile.mkdtemp(prefix="camrobust-test-workers-")
+        _pid_dirs.append(os.environ[WORKER_PIDS])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for folder in _pid_dirs:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.hookimpl(optionalhook=True)
