@@ -284,6 +284,13 @@ def test_placebos_leave_the_ranking_and_groups_of_identical_maps_are_named_once(
     assert hl.headline(robust_table(), claims_table(), accuracy_table(), "ssim", WHERE) == EXPECTED
 
 
+def test_a_same_as_column_read_back_empty_names_no_group():
+    """A CSV whose same_as cells are all empty reads back as a float column of NaN: the
+    headline is the one without the column, not a type error."""
+    robust = robust_table().assign(same_as=np.nan, placebo=False)
+    assert hl.headline(robust, claims_table(), accuracy_table(), "ssim", WHERE) == EXPECTED
+
+
 def strata_table() -> pd.DataFrame:
     """Regulariser strata as regularizers.csv has them: levels pooled and one level."""
     rows = []

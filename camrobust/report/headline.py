@@ -94,6 +94,8 @@ def _group_names(robust: pd.DataFrame) -> list[str]:
     if "same_as" not in robust:
         return []
     twins = robust[robust["same_as"].fillna("").astype(str) != ""]
+    if twins.empty:  # an all-empty column reads back as float: nothing to name
+        return []
     models = robust["model"].nunique()
     groups = (
         twins.drop_duplicates(["model", "method"])
