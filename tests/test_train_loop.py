@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import subprocess
@@ -231,6 +232,19 @@ def test_checkpoint_of_another_config_is_ignored_and_finished_run_is_not_retrain
     again = train(_model(), **data, schedule=other, checkpoint_path=ckpt, progress=False)
     assert _same_weights(again.model, fresh.model) and again.curve == fresh.curve
     assert ckpt.stat().st_mtime_ns == before  # nothing left to train, nothing rewritten
+
+
+def test_checkpoint_of_other_initial_weights_is_ignored(data, tmp_path):
+    """The checkpoint's identity includes the network it started from: another initialisation
+    (another architecture option or init seed, same settings and data) trains afresh."""
+    ckpt = tmp_path / "ckpt.pt"
+    first = train(_model(), **data, schedule=TINY, checkpoint_path=ckpt, progress=False)
+    torch.manual_seed(1)
+    other = build_classifier("cnn13", 10, width=0.0625)
+    fresh = train(copy.deepcopy(other), **data, schedule=TINY, progress=False)
+    resumed = train(other, **data, schedule=TINY, checkpoint_path=ckpt, progress=False)
+    assert _same_weights(resumed.model, fresh.model) and resumed.curve == fresh.curve
+    assert not _same_weights(resumed.model, first.model)  # the finished run was not taken
 
 
 RESUME_SCRIPT = """

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from camrobust.cam.ablation import Rerun
 from camrobust.cam.families import (
+    Family,
     check_override,
     choose_layout,
     default_target_layer,
@@ -29,6 +30,7 @@ from camrobust.cam.methods import (
     MAP_FUNCTIONS,
     BatchInputs,
     BatchMap,
+    ChannelWeights,
     PerturbationBatch,
     check_methods,
     weighted_sum,
@@ -299,6 +301,177 @@ def _batch_methods(names: Sequence[str], seed: int | None, n_images: int) -> _Ba
     return _BatchMethods(methods, seed, n_images)
 
 
+@dataclass(frozen=True)
+class _Options:
+    """`compute_cams`' options that every batch reads."""
+
+    layout: str | None
+    prefix_tokens: int | None
+    autocast: str | None
+    seed: int | None
+    score_chunk: int
+    ablation_chunk: int
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every batch of one `compute_cams` call shares: the model, its target layer, the
+    requested methods and the options."""
+
+    model: nn.Module
+    layer: nn.Module
+    full_path: str
+    target_layer: str
+    family: Family
+    device: torch.device
+    names: tuple[str, ...]
+    need_grad: bool
+    extra: _BatchMethods
+    perturbations: dict[str, ChannelWeights]
+    options: _Options
+
+
+def _setup(
+    model: nn.Module,
+    target_layer: str | None,
+    images: Tensor,
+    names: tuple[str, ...],
+    options: _Options,
+) -> _Run:
+    """Resolve the target layer (the family's default where None) and check the options."""
+    device = _model_device(model, images.device)
+    family = find_family(model)
+    check_override(options.layout, options.prefix_tokens)
+    if target_layer is None:
+        with frozen_eval(model):
+            target_layer = default_target_layer(model, images[:1].to(device))
+    full_path, layer = find_layer(model, target_layer)
+    layer_name = user_name(model, full_path)
+    _autocast(device, options.autocast)
+    extra = _batch_methods(names, options.seed, images.shape[0])
+    return _Run(
+        model=model,
+        layer=layer,
+        full_path=full_path,
+        target_layer=layer_name,
+        family=family,
+        device=device,
+        names=names,
+        need_grad=any(name in GRADIENT_METHODS for name in names) or extra.needs_hvp,
+        extra=extra,
+        perturbations={name: CHANNEL_WEIGHTS[name] for name in names if name in CHANNEL_WEIGHTS},
+        options=options,
+    )
+
+
+def _batch_targets(output: Tensor, explicit: Tensor | None, x: Tensor, start: int) -> Tensor:
+    """The classes explained in the batch `x` starting at image `start`: the explicit ones, checked
+    against the logits' width on the first batch, else the predicted ones."""
+    if explicit is None:
+        return output.detach().argmax(dim=1)
+    if start == 0 and not (int(explicit.min()) >= 0 and int(explicit.max()) < output.shape[1]):
+        raise ValueError(f"targets must lie in [0, {output.shape[1]})")
+    return explicit[start : start + x.shape[0]].to(x.device)
+
+
+def _grid_gradients(
+    run: _Run, output: Tensor, leaf: Tensor, tgt: Tensor, shape: Layout, hw: tuple[int, int]
+) -> tuple[Tensor | None, Tensor | None]:
+    """The target gradients and, where a method needs it, the Hessian-vector product, both as
+    float64 N×C×h×w grids (None where no requested method reads them)."""
+    if run.need_grad and run.extra.needs_hvp:
+        raw_grads, raw_hvp = _gradients_with_hvp(output, leaf, tgt, run.target_layer)
+        return shape.to_grid(raw_grads, hw, ""), shape.to_grid(raw_hvp, hw, "")
+    if run.need_grad:
+        return shape.to_grid(_target_gradients(output, leaf, tgt, run.target_layer), hw, ""), None
+    return None, None
+
+
+def _perturbation_maps(run: _Run, batch: PerturbationBatch, acts64: Tensor) -> dict[str, Tensor]:
+    """ScoreCAM's and AblationCAM's maps: channel weights from extra forwards, summed over the
+    float64 activations."""
+    with torch.no_grad(), _autocast(run.device, run.options.autocast):
+        weights = {name: method.weights(batch) for name, method in run.perturbations.items()}
+    return {name: weighted_sum(w.double(), acts64) for name, w in weights.items()}
+
+
+def _cam_batch(
+    run: _Run, x: Tensor, start: int, explicit: Tensor | None, suffix: _Suffix | None
+) -> tuple[dict[str, Tensor], Tensor, Tensor]:
+    """Every requested method's maps of the batch `x` starting at image `start`, with the
+    batch's float32 logits and explained classes."""
+    options = run.options
+    with _twice_differentiable(run.extra.needs_hvp):
+        output, leaf = _forward(
+            run.model, run.layer, run.target_layer, x, run.need_grad, options.autocast
+        )
+    tgt = _batch_targets(output, explicit, x, start)
+    raw = leaf.detach()
+    shape = choose_layout(run.family, run.layer, raw.ndim, options.layout, options.prefix_tokens)
+    hw = (x.shape[-2], x.shape[-1])
+    acts = shape.to_grid(raw, hw, run.target_layer)
+    grads, hvp = _grid_gradients(run, output, leaf, tgt, shape, hw)
+    # The map formulas run in float64 (cheap at feature-map resolution): on layers with
+    # negative activations GradCAM++'s 2g² + ΣA·g³ and the signed channel sums cancel,
+    # and float32 moves single normalised maps visibly. Maps are returned as float32.
+    acts64 = acts.double()
+    logits = output.detach().float()
+    found = {
+        name: MAP_FUNCTIONS[name](acts64, grads) for name in run.names if name in MAP_FUNCTIONS
+    }
+    batch = PerturbationBatch(
+        model=run.model,
+        images=x,
+        acts=acts,
+        logits=logits,
+        targets=tgt,
+        suffix=partial(suffix.rerun, x, raw, logits, shape) if suffix else _no_suffix,
+        score_chunk=options.score_chunk,
+        ablation_chunk=options.ablation_chunk,
+    )
+    found.update(_perturbation_maps(run, batch, acts64))
+    if run.extra.methods:
+        inputs = BatchInputs(run.model, x, acts64, grads, hvp, tgt, random_weights=None)
+        found.update(run.extra.maps(inputs, start))
+    return found, logits, tgt
+
+
+class _Collected:
+    """The batches' maps (finite, see `_finite_or_zero`), flags, logits and targets."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.maps: dict[str, list[Tensor]] = {name: [] for name in names}
+        self.flags: dict[str, list[Tensor]] = {name: [] for name in names}
+        self.logits: list[Tensor] = []
+        self.targets: list[Tensor] = []
+
+    def add(self, found: dict[str, Tensor], logits: Tensor, targets: Tensor) -> None:
+        """One batch's maps per method, float32 logits and explained classes."""
+        for name, batch_maps in found.items():
+            finite, bad = _finite_or_zero(batch_maps)
+            self.maps[name].append(finite)
+            self.flags[name].append(bad)
+        self.logits.append(logits)
+        self.targets.append(targets)
+
+    def result(self, home: torch.device, layer: str, suffix: _Suffix | None) -> CamResult:
+        """All batches joined on the images' device `home`; maps that held NaN/inf logged."""
+        logits = torch.cat(self.logits).to(home)
+        nonfinite = {name: torch.cat(parts).to(home) for name, parts in self.flags.items()}
+        for name, bad in nonfinite.items():
+            if bool(bad.any()):
+                logger.warning("%s: %d maps held NaN/inf, set to zero", name, int(bad.sum()))
+        return CamResult(
+            maps={name: torch.cat(parts).to(home) for name, parts in self.maps.items()},
+            logits=logits,
+            preds=logits.argmax(dim=1),
+            targets=torch.cat(self.targets).to(home),
+            layer=layer,
+            ablation_split=None if suffix is None else suffix.split is not None,
+            nonfinite=nonfinite,
+        )
+
+
 def compute_cams(
     model: nn.Module,
     target_layer: str | None,
@@ -337,103 +510,26 @@ def compute_cams(
     """
     names = check_methods(methods)
     images = _check_images(images)
-    n = images.shape[0]
-    explicit = _check_targets(targets, n)
+    explicit = _check_targets(targets, images.shape[0])
     if batch_size < 1 or score_chunk < 1 or ablation_chunk < 1:
         raise ValueError("batch_size, score_chunk and ablation_chunk must be positive")
-    device = _model_device(model, images.device)
-    family = find_family(model)
-    check_override(layout, prefix_tokens)
-    if target_layer is None:
-        with frozen_eval(model):
-            target_layer = default_target_layer(model, images[:1].to(device))
-    full_path, layer = find_layer(model, target_layer)
-    target_layer = user_name(model, full_path)
-    _autocast(device, autocast)
-    extra = _batch_methods(names, seed, n)
-    need_grad = any(name in GRADIENT_METHODS for name in names) or extra.needs_hvp
-    perturbations = {name: CHANNEL_WEIGHTS[name] for name in names if name in CHANNEL_WEIGHTS}
-    uses_suffix = any(method.uses_suffix for method in perturbations.values())
-
-    maps: dict[str, list[Tensor]] = {name: [] for name in names}
-    flags: dict[str, list[Tensor]] = {name: [] for name in names}
-    all_logits: list[Tensor] = []
-    all_targets: list[Tensor] = []
+    run = _setup(
+        model,
+        target_layer,
+        images,
+        names,
+        _Options(layout, prefix_tokens, autocast, seed, score_chunk, ablation_chunk),
+    )
+    collected = _Collected(names)
     suffix: _Suffix | None = None
     with frozen_eval(model):
-        if uses_suffix:
-            suffix = _Suffix(model, layer, full_path)
-        batches = range(0, n, batch_size)
+        if any(method.uses_suffix for method in run.perturbations.values()):
+            suffix = _Suffix(model, run.layer, run.full_path)
+        batches = range(0, images.shape[0], batch_size)
         for start in tqdm(batches, desc="CAM batches", unit="batch", disable=_quiet(progress)):
-            x = images[start : start + batch_size].to(device)
-            with _twice_differentiable(extra.needs_hvp):
-                output, leaf = _forward(model, layer, target_layer, x, need_grad, autocast)
-            if explicit is None:
-                tgt = output.detach().argmax(dim=1)
-            else:
-                tgt = explicit[start : start + batch_size].to(device)
-                if start == 0 and not (
-                    int(explicit.min()) >= 0 and int(explicit.max()) < output.shape[1]
-                ):
-                    raise ValueError(f"targets must lie in [0, {output.shape[1]})")
-            raw = leaf.detach()
-            shape = choose_layout(family, layer, raw.ndim, layout, prefix_tokens)
-            hw = (x.shape[-2], x.shape[-1])
-            acts = shape.to_grid(raw, hw, target_layer)
-            grads = hvp = None
-            if need_grad and extra.needs_hvp:
-                raw_grads, raw_hvp = _gradients_with_hvp(output, leaf, tgt, target_layer)
-                grads, hvp = shape.to_grid(raw_grads, hw, ""), shape.to_grid(raw_hvp, hw, "")
-            elif need_grad:
-                grads = shape.to_grid(_target_gradients(output, leaf, tgt, target_layer), hw, "")
-            # The map formulas run in float64 (cheap at feature-map resolution): on layers with
-            # negative activations GradCAM++'s 2g² + ΣA·g³ and the signed channel sums cancel,
-            # and float32 moves single normalised maps visibly. Maps are returned as float32.
-            acts64 = acts.double()
-            logits = output.detach().float()
-            found: dict[str, Tensor] = {}
-            for name in names:
-                if name in MAP_FUNCTIONS:
-                    found[name] = MAP_FUNCTIONS[name](acts64, grads)
-            batch = PerturbationBatch(
-                model=model,
-                images=x,
-                acts=acts,
-                logits=logits,
-                targets=tgt,
-                suffix=partial(suffix.rerun, x, raw, logits, shape) if suffix else _no_suffix,
-                score_chunk=score_chunk,
-                ablation_chunk=ablation_chunk,
-            )
-            with torch.no_grad(), _autocast(device, autocast):
-                weights = {name: method.weights(batch) for name, method in perturbations.items()}
-            for name, channel_weights in weights.items():
-                found[name] = weighted_sum(channel_weights.double(), acts64)
-            if extra.methods:
-                inputs = BatchInputs(model, x, acts64, grads, hvp, tgt, random_weights=None)
-                found.update(extra.maps(inputs, start))
-            for name, batch_maps in found.items():
-                finite, bad = _finite_or_zero(batch_maps)
-                maps[name].append(finite)
-                flags[name].append(bad)
-            all_logits.append(logits)
-            all_targets.append(tgt)
-            del output, leaf, raw, grads, batch
-    home = images.device
-    logits = torch.cat(all_logits).to(home)
-    nonfinite = {name: torch.cat(parts).to(home) for name, parts in flags.items()}
-    for name, bad in nonfinite.items():
-        if bool(bad.any()):
-            logger.warning("%s: %d maps held NaN/inf, set to zero", name, int(bad.sum()))
-    return CamResult(
-        maps={name: torch.cat(parts).to(home) for name, parts in maps.items()},
-        logits=logits,
-        preds=logits.argmax(dim=1),
-        targets=torch.cat(all_targets).to(home),
-        layer=target_layer,
-        ablation_split=None if suffix is None else suffix.split is not None,
-        nonfinite=nonfinite,
-    )
+            x = images[start : start + batch_size].to(run.device)
+            collected.add(*_cam_batch(run, x, start, explicit, suffix))
+    return collected.result(images.device, run.target_layer, suffix)
 
 
 def _quiet(progress: bool | None) -> bool | None:

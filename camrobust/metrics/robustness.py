@@ -20,6 +20,7 @@ AUROCs weighted by their n_kept · n_flipped comparisons.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -102,6 +103,105 @@ def _note(n_kept: int, n_flipped: int, n_kept_informative: int) -> str:
     return "; ".join(notes)
 
 
+@dataclass(frozen=True)
+class _ImageSums:
+    """One group's per-image sums: counts of kept, flipped and kept non-degenerate pairs per
+    (image, method), and their similarity sums (of 1 − s for flipped pairs) per measure too.
+    Every statistic is a ratio of these, so resampling images is a matmul."""
+
+    n_k: np.ndarray
+    n_f: np.ndarray
+    n_kn: np.ndarray
+    s_k: np.ndarray
+    s_f: np.ndarray
+    s_kn: np.ndarray
+
+
+def _image_sums(
+    index: tuple[np.ndarray, np.ndarray],
+    shape: tuple[int, int],
+    kept: np.ndarray,
+    informative: np.ndarray,
+    scores: np.ndarray,
+) -> _ImageSums:
+    """The sums over the rows at (image, method) `index` of an images × methods grid."""
+    n_k = np.zeros(shape)
+    n_f = np.zeros(shape)
+    n_kn = np.zeros(shape)
+    np.add.at(n_k, index, kept)
+    np.add.at(n_f, index, ~kept)
+    np.add.at(n_kn, index, informative)
+    s_k = np.zeros((*shape, scores.shape[1]))
+    s_f = np.zeros((*shape, scores.shape[1]))
+    s_kn = np.zeros((*shape, scores.shape[1]))
+    np.add.at(s_k, index, scores * kept[:, None])
+    np.add.at(s_f, index, (1 - scores) * ~kept[:, None])
+    np.add.at(s_kn, index, scores * informative[:, None])
+    return _ImageSums(n_k, n_f, n_kn, s_k, s_f, s_kn)
+
+
+def _point_estimates(sums: _ImageSums) -> dict[str, np.ndarray]:
+    """C, C over non-degenerate pairs, R, H and RM per (method, measure)."""
+    c = ratio(sums.s_k.sum(0), sums.n_k.sum(0)[:, None])
+    r = ratio(sums.s_f.sum(0), sums.n_f.sum(0)[:, None])
+    c_nd = ratio(sums.s_kn.sum(0), sums.n_kn.sum(0)[:, None])
+    return {
+        "consistency": c,
+        "consistency_nondegenerate": c_nd,
+        "responsiveness": r,
+        "robustness": harmonic(c, r),
+        "rm": c * r,
+    }
+
+
+def _intervals(
+    sums: _ImageSums, n_boot: int, ci: float, rng: np.random.Generator
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """Percentile bootstrap intervals of the point estimates over `n_boot` resamples of the
+    images, and per method the fraction of resamples without kept or without flipped pairs."""
+    n_images, n_methods, n_names = sums.s_k.shape
+    if n_boot:
+        counts = resample_counts(n_images, n_boot, rng)
+        boot = (n_boot, n_methods, n_names)
+
+        def resampled(part: np.ndarray, n: np.ndarray) -> np.ndarray:
+            flat = part.reshape(n_images, -1)
+            return ratio((counts @ flat).reshape(boot), (counts @ n)[..., None])
+
+        c_b, r_b = resampled(sums.s_k, sums.n_k), resampled(sums.s_f, sums.n_f)
+        c_nd_b = resampled(sums.s_kn, sums.n_kn)
+        dropped = ((counts @ sums.n_k) == 0) | ((counts @ sums.n_f) == 0)
+        boot_dropped = dropped.mean(axis=0)
+    else:  # no resampling asked for: the interval columns stay NaN
+        c_b = r_b = c_nd_b = np.full((1, n_methods, n_names), np.nan)
+        boot_dropped = np.full(n_methods, np.nan)
+    intervals = {
+        "consistency": percentile_interval(c_b, ci),
+        "consistency_nondegenerate": percentile_interval(c_nd_b, ci),
+        "responsiveness": percentile_interval(r_b, ci),
+        "robustness": percentile_interval(harmonic(c_b, r_b), ci),
+        "rm": percentile_interval(c_b * r_b, ci),  # NaN where C or R is
+    }
+    return intervals, boot_dropped
+
+
+def _estimates(
+    point: dict[str, np.ndarray],
+    intervals: dict[str, tuple[np.ndarray, np.ndarray]],
+    i: int,
+    j: int,
+) -> dict[str, float]:
+    """Each statistic of method `i` and measure `j` with its bounds (NaN where it is)."""
+    row = {}
+    for stat, value in point.items():
+        lo, hi = intervals[stat]
+        defined = not np.isnan(value[i, j])
+        row[stat] = float(value[i, j])
+        row[f"{stat}_lo"] = float(lo[i, j]) if defined else np.nan
+        row[f"{stat}_hi"] = float(hi[i, j]) if defined else np.nan
+    return row
+
+
 def _summarise(
     rows: pd.DataFrame,
     names: tuple[str, ...],
@@ -114,88 +214,35 @@ def _summarise(
     methods, met_idx = np.unique(rows["method"].to_numpy(), return_inverse=True)
     kept = rows["kept"].to_numpy(dtype=bool)
     scores = rows[list(names)].to_numpy(dtype=np.float64)
-    shape = (len(images), len(methods))
-
-    # Per-image sums: every statistic is a ratio of these, so resampling images is a matmul.
     degenerate = rows["degenerate"].to_numpy(dtype=bool)
-    informative = kept & ~degenerate
-    n_k = np.zeros(shape)
-    n_f = np.zeros(shape)
-    n_kn = np.zeros(shape)
-    np.add.at(n_k, (img_idx, met_idx), kept)
-    np.add.at(n_f, (img_idx, met_idx), ~kept)
-    np.add.at(n_kn, (img_idx, met_idx), informative)
-    s_k = np.zeros((*shape, len(names)))
-    s_f = np.zeros((*shape, len(names)))
-    s_kn = np.zeros((*shape, len(names)))
-    np.add.at(s_k, (img_idx, met_idx), scores * kept[:, None])
-    np.add.at(s_f, (img_idx, met_idx), (1 - scores) * ~kept[:, None])
-    np.add.at(s_kn, (img_idx, met_idx), scores * informative[:, None])
-
-    c = ratio(s_k.sum(0), n_k.sum(0)[:, None])
-    r = ratio(s_f.sum(0), n_f.sum(0)[:, None])
-    c_nd = ratio(s_kn.sum(0), n_kn.sum(0)[:, None])
-    h = harmonic(c, r)
-
-    if n_boot:
-        counts = resample_counts(len(images), n_boot, rng)
-        boot = (n_boot, len(methods), len(names))
-
-        def resampled(sums: np.ndarray, n: np.ndarray) -> np.ndarray:
-            flat = sums.reshape(len(images), -1)
-            return ratio((counts @ flat).reshape(boot), (counts @ n)[..., None])
-
-        c_b, r_b, c_nd_b = resampled(s_k, n_k), resampled(s_f, n_f), resampled(s_kn, n_kn)
-        dropped = ((counts @ n_k) == 0) | ((counts @ n_f) == 0)
-        boot_dropped = dropped.mean(axis=0)
-    else:  # no resampling asked for: the interval columns stay NaN
-        c_b = r_b = c_nd_b = np.full((1, len(methods), len(names)), np.nan)
-        boot_dropped = np.full(len(methods), np.nan)
-    intervals = {
-        "consistency": percentile_interval(c_b, ci),
-        "consistency_nondegenerate": percentile_interval(c_nd_b, ci),
-        "responsiveness": percentile_interval(r_b, ci),
-        "robustness": percentile_interval(harmonic(c_b, r_b), ci),
-        "rm": percentile_interval(c_b * r_b, ci),  # NaN where C or R is
-    }
-    point = {
-        "consistency": c,
-        "consistency_nondegenerate": c_nd,
-        "responsiveness": r,
-        "robustness": h,
-        "rm": c * r,
-    }
-
+    nonfinite = rows["nonfinite"].to_numpy(dtype=bool)
+    shape = (len(images), len(methods))
+    sums = _image_sums((img_idx, met_idx), shape, kept, kept & ~degenerate, scores)
+    point = _point_estimates(sums)
+    intervals, boot_dropped = _intervals(sums, n_boot, ci, rng)
     out = []
     for i, method in enumerate(methods):
         in_method = met_idx == i
-        nk, nf = int(n_k[:, i].sum()), int(n_f[:, i].sum())
-        n_deg = int(degenerate[in_method].sum())
-        n_nonfinite = int(rows["nonfinite"].to_numpy(dtype=bool)[in_method].sum())
+        nk, nf = int(sums.n_k[:, i].sum()), int(sums.n_f[:, i].sum())
         for j, name in enumerate(names):
             s = scores[in_method, j]
             k_mask = kept[in_method]
             row: dict[str, object] = {
                 "method": method,
                 "measure": name,
-                "n_images": int((n_k[:, i] + n_f[:, i] > 0).sum()),
+                "n_images": int((sums.n_k[:, i] + sums.n_f[:, i] > 0).sum()),
                 "n_pairs": nk + nf,
                 "n_kept": nk,
                 "n_flipped": nf,
                 "flip_rate": nf / (nk + nf),
-                "n_degenerate": n_deg,
-                "n_nonfinite": n_nonfinite,
+                "n_degenerate": int(degenerate[in_method].sum()),
+                "n_nonfinite": int(nonfinite[in_method].sum()),
+                **_estimates(point, intervals, i, j),
             }
-            for stat, value in point.items():
-                lo, hi = intervals[stat]
-                defined = not np.isnan(value[i, j])
-                row[stat] = float(value[i, j])
-                row[f"{stat}_lo"] = float(lo[i, j]) if defined else np.nan
-                row[f"{stat}_hi"] = float(hi[i, j]) if defined else np.nan
             row["boot_dropped"] = float(boot_dropped[i])
             row["auroc"] = auroc(s[k_mask], s[~k_mask])
             row["auroc_level_adjusted"] = row["auroc"]  # one level; pooled rows are redone
-            row["note"] = _note(nk, nf, int(n_kn[:, i].sum()))
+            row["note"] = _note(nk, nf, int(sums.n_kn[:, i].sum()))
             out.append(row)
     return out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -137,6 +138,123 @@ def _feature_shift(values: Any, n: int, level: str) -> np.ndarray:
     return shift
 
 
+def _check_size(image_size: tuple[int, int], batch_size: int) -> tuple[int, int]:
+    """(height, width) of the images; both and `batch_size` must be positive."""
+    height, width = (int(v) for v in image_size)
+    if height < 1 or width < 1:
+        raise ValueError(f"image_size must be two positive ints, got {image_size}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    return height, width
+
+
+def _check_sets(
+    clean: Mapping[str, Any],
+    noisy: Mapping[str, Mapping[str, Any]],
+    labels: np.ndarray,
+    masks: np.ndarray | None,
+    size: tuple[int, int],
+) -> tuple[int, list[str], np.ndarray]:
+    """The number of images, the sorted CAM methods and the labels, all sets checked."""
+    n = _check_set("clean set", clean, None, None)
+    methods = sorted(clean["maps"])
+    if not noisy:
+        raise ValueError("noisy: no levels given")
+    for level, entry in noisy.items():
+        _check_set(f"level '{level}'", entry, n, set(methods))
+    labels = np.asarray(labels)
+    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels: expected {n} integers, got {labels.dtype} {labels.shape}")
+    if masks is not None and np.shape(masks) != (n, *size):
+        raise ValueError(
+            f"masks: shape {np.shape(masks)} does not match ({n}, {size[0]}, {size[1]}) "
+            "(images × image_size)"
+        )
+    return n, methods, labels
+
+
+@dataclass(frozen=True)
+class _CleanSide:
+    """What every (level, method) frame of one table shares: the keys, the measures, the clean
+    set's labels, predictions, normalised maps and flags, and the options."""
+
+    keys: dict[str, str]
+    names: tuple[str, ...]
+    labels: np.ndarray
+    preds: np.ndarray
+    maps: dict[str, torch.Tensor]
+    nonfinite: dict[str, np.ndarray]
+    size: tuple[int, int]
+    device: torch.device
+    batch_size: int
+    regions: Regions | None
+    masks: torch.Tensor | None
+
+
+def _extra_columns(
+    clean: _CleanSide, entry: Mapping[str, Any], level: str, a: torch.Tensor, b: torch.Tensor
+) -> dict[str, Any]:
+    """The optional columns: region counts, the feature shift, and the mask measures of the
+    clean (`a`) and noisy (`b`) normalised maps."""
+    columns: dict[str, Any] = {}
+    if clean.regions is not None:
+        columns["n_regions"] = clean.regions.counts.cpu().numpy().astype(np.int64)
+    if "feature_shift" in entry:
+        columns["feature_shift"] = _feature_shift(entry["feature_shift"], len(clean.labels), level)
+    if clean.masks is not None:
+        columns["mask_energy_clean"] = mask_energy(a, clean.masks).cpu().numpy()
+        columns["mask_energy_noisy"] = mask_energy(b, clean.masks).cpu().numpy()
+        columns["pointing_clean"] = pointing_hit(a, clean.masks).cpu().numpy()
+        columns["pointing_noisy"] = pointing_hit(b, clean.masks).cpu().numpy()
+    return columns
+
+
+def _log_pairs(level: str, method: str, degenerate: torch.Tensor, nonfinite: np.ndarray) -> None:
+    """Say how many pairs of one (level, method) are degenerate or hold an uncomputed map."""
+    n_deg = int(degenerate.sum())
+    if n_deg:
+        log.info("level %s, %s: %d of %d pairs degenerate", level, method, n_deg, len(nonfinite))
+    if nonfinite.any():
+        log.warning(
+            "level %s, %s: %d pairs hold a map the engine could not compute (NaN/inf, "
+            "stored as zero): counted as degenerate and nonfinite",
+            level,
+            method,
+            int(nonfinite.sum()),
+        )
+
+
+def _pair_frame(
+    clean: _CleanSide, level: str, entry: Mapping[str, Any], method: str
+) -> pd.DataFrame:
+    """The rows of one (level, method): each image's clean map against its noisy one."""
+    n = len(clean.labels)
+    own = entry.get("method_preds", {})
+    noisy_preds = np.asarray(own.get(method, entry["preds"]), dtype=np.int64)
+    a = clean.maps[method]
+    noisy_bad = _flags(entry, method, n)
+    b = _normalise(entry["maps"][method], noisy_bad, clean.size, clean.device)
+    flat_a, flat_b = a.reshape(n, -1), b.reshape(n, -1)
+    degenerate = (flat_a.amax(dim=1) <= 0) | (flat_b.amax(dim=1) <= 0)
+    nonfinite = clean.nonfinite[method] | noisy_bad
+    columns: dict[str, Any] = {k: clean.keys[k] for k in KEY_COLUMNS}
+    columns.update(
+        level=level,
+        method=method,
+        image=np.arange(n, dtype=np.int64),
+        label=clean.labels.astype(np.int64),
+        pred_clean=clean.preds,
+        pred_noisy=noisy_preds,
+        kept=clean.preds == noisy_preds,
+        degenerate=degenerate.cpu().numpy(),
+        nonfinite=nonfinite,
+    )
+    columns.update(_scores(a, b, clean.names, clean.batch_size, clean.regions))
+    columns.update(_extra_columns(clean, entry, level, a, b))
+    _log_pairs(level, method, degenerate, nonfinite)
+    return pd.DataFrame(columns)
+
+
 def per_image_table(
     clean: Mapping[str, Any],
     noisy: Mapping[str, Mapping[str, Any]],
@@ -165,85 +283,32 @@ def per_image_table(
     """
     names = validate_measures(measures)
     key_values = _check_keys(keys or {})
-    height, width = (int(v) for v in image_size)
-    if height < 1 or width < 1:
-        raise ValueError(f"image_size must be two positive ints, got {image_size}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    n = _check_set("clean set", clean, None, None)
-    methods = sorted(clean["maps"])
-    if not noisy:
-        raise ValueError("noisy: no levels given")
-    for level, entry in noisy.items():
-        _check_set(f"level '{level}'", entry, n, set(methods))
-    labels = np.asarray(labels)
-    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels: expected {n} integers, got {labels.dtype} {labels.shape}")
-    if masks is not None and np.shape(masks) != (n, height, width):
-        raise ValueError(
-            f"masks: shape {np.shape(masks)} does not match ({n}, {height}, {width}) "
-            "(images × image_size)"
-        )
-    _check_regions(regions, names, n, height * width)
+    size = _check_size(image_size, batch_size)
+    n, methods, labels = _check_sets(clean, noisy, labels, masks, size)
+    _check_regions(regions, names, n, size[0] * size[1])
     dev = resolve_device(device)
-    regions = None if regions is None else regions.to(dev)
-    mask_t = None if masks is None else torch.as_tensor(np.asarray(masks) != 0, device=dev)
-
     clean_bad = {m: _flags(clean, m, n) for m in methods}
-    clean_maps = {
-        m: _normalise(clean["maps"][m], clean_bad[m], (height, width), dev) for m in methods
-    }
-    clean_preds = np.asarray(clean["preds"], dtype=np.int64)
-    image = np.arange(n, dtype=np.int64)
-    frames = []
+    side = _CleanSide(
+        keys=key_values,
+        names=names,
+        labels=labels,
+        preds=np.asarray(clean["preds"], dtype=np.int64),
+        maps={m: _normalise(clean["maps"][m], clean_bad[m], size, dev) for m in methods},
+        nonfinite=clean_bad,
+        size=size,
+        device=dev,
+        batch_size=batch_size,
+        regions=None if regions is None else regions.to(dev),
+        masks=None if masks is None else torch.as_tensor(np.asarray(masks) != 0, device=dev),
+    )
     jobs = [(str(level), m) for level in noisy for m in methods]
     levels = {str(level): entry for level, entry in noisy.items()}
-    for level, method in tqdm(
-        jobs, desc="metrics", disable=None if progress is None else not progress
-    ):
-        entry = levels[level]
-        own = entry.get("method_preds", {})
-        noisy_preds = np.asarray(own.get(method, entry["preds"]), dtype=np.int64)
-        a = clean_maps[method]
-        noisy_bad = _flags(entry, method, n)
-        b = _normalise(entry["maps"][method], noisy_bad, (height, width), dev)
-        flat_a, flat_b = a.reshape(n, -1), b.reshape(n, -1)
-        degenerate = (flat_a.amax(dim=1) <= 0) | (flat_b.amax(dim=1) <= 0)
-        nonfinite = clean_bad[method] | noisy_bad
-        columns: dict[str, Any] = {k: key_values[k] for k in KEY_COLUMNS}
-        columns.update(
-            level=level,
-            method=method,
-            image=image,
-            label=labels.astype(np.int64),
-            pred_clean=clean_preds,
-            pred_noisy=noisy_preds,
-            kept=clean_preds == noisy_preds,
-            degenerate=degenerate.cpu().numpy(),
-            nonfinite=nonfinite,
+    frames = [
+        _pair_frame(side, level, levels[level], method)
+        for level, method in tqdm(
+            jobs, desc="metrics", disable=None if progress is None else not progress
         )
-        columns.update(_scores(a, b, names, batch_size, regions))
-        if regions is not None:
-            columns["n_regions"] = regions.counts.cpu().numpy().astype(np.int64)
-        if "feature_shift" in entry:
-            columns["feature_shift"] = _feature_shift(entry["feature_shift"], n, level)
-        if mask_t is not None:
-            columns["mask_energy_clean"] = mask_energy(a, mask_t).cpu().numpy()
-            columns["mask_energy_noisy"] = mask_energy(b, mask_t).cpu().numpy()
-            columns["pointing_clean"] = pointing_hit(a, mask_t).cpu().numpy()
-            columns["pointing_noisy"] = pointing_hit(b, mask_t).cpu().numpy()
-        frames.append(pd.DataFrame(columns))
-        n_deg = int(degenerate.sum())
-        if n_deg:
-            log.info("level %s, %s: %d of %d pairs degenerate", level, method, n_deg, n)
-        if nonfinite.any():
-            log.warning(
-                "level %s, %s: %d pairs hold a map the engine could not compute (NaN/inf, "
-                "stored as zero): counted as degenerate and nonfinite",
-                level,
-                method,
-                int(nonfinite.sum()),
-            )
+    ]
     table = pd.concat(frames, ignore_index=True)
     for col in (*KEY_COLUMNS, "level", "method"):
         table[col] = table[col].astype(str)

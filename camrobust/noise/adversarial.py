@@ -8,6 +8,7 @@ clamped so that it stays within eps levels of the clean uint8 image.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from camrobust.cam.state import frozen_eval
 from camrobust.data.tensors import to_model_input
 from camrobust.device import resolve_device
 from camrobust.seeding import derive_seed
@@ -67,6 +69,65 @@ def _perturb(
     return x_adv.detach()
 
 
+@dataclass(frozen=True)
+class _Steps:
+    """How an attack moves: `steps` signed-gradient steps of `size` ([0,1] pixel units), from
+    a seeded uniform random start in the eps-ball or from the clean image."""
+
+    steps: int
+    size: float
+    random_start: bool
+
+
+def _check_attack(name: str, options: dict[str, object], images: object) -> None:
+    """ValueError naming the argument that does not fit: the attack, its options, the images."""
+    if name not in ATTACK_OPTIONS:
+        raise ValueError(f"name: unknown attack {name!r}; allowed: {', '.join(ATTACKS)}")
+    if sorted(options) != sorted(ATTACK_OPTIONS[name]):
+        raise ValueError(f"options: {name} reads {list(ATTACK_OPTIONS[name])}, got {list(options)}")
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4:
+        kind = getattr(images, "dtype", type(images).__name__)
+        raise ValueError(f"images: need a uint8 N×H×W×C array, got {kind}")
+
+
+def _steps(name: str, eps: float, options: dict[str, object]) -> _Steps:
+    """FGSM: one step of eps from the clean image; PGD: as its options say."""
+    if name == "fgsm":
+        return _Steps(1, eps, False)
+    steps, size = int(options["steps"]), eps * float(options["step_fraction"])
+    return _Steps(steps, size, bool(options["random_start"]))
+
+
+def _attack_batch(
+    model: nn.Module,
+    batch: np.ndarray,
+    budget: int,
+    move: _Steps,
+    parts: tuple,
+    first: int,
+    device: torch.device,
+) -> np.ndarray:
+    """The uint8 adversarial copies of the uint8 N×H×W×C `batch` (images `first`...): rounded
+    to uint8, then clamped to within `budget` levels of the clean image."""
+    eps = budget / 255
+    x = to_model_input(batch, device).contiguous()
+    start = _random_start(tuple(x.shape), eps, parts, first) if move.random_start else None
+    x_adv = _perturb(
+        model,
+        x,
+        eps,
+        move.steps,
+        move.size,
+        None if start is None else start.to(device),
+    )
+    levels = torch.round(x_adv * 255.0).to(torch.int16).permute(0, 2, 3, 1).cpu()
+    clean = torch.from_numpy(batch.astype(np.int16))
+    levels = torch.clamp(
+        torch.minimum(torch.maximum(levels, clean - budget), clean + budget), 0, 255
+    )
+    return levels.to(torch.uint8).numpy()
+
+
 def attack(
     model: nn.Module,
     images: np.ndarray,
@@ -87,21 +148,11 @@ def attack(
     index) when `random_start`. The model runs in eval mode on `device` without parameter
     gradients; its modes, flags and device are restored afterwards.
     """
-    if name not in ATTACK_OPTIONS:
-        raise ValueError(f"name: unknown attack {name!r}; allowed: {', '.join(ATTACKS)}")
-    if sorted(options) != sorted(ATTACK_OPTIONS[name]):
-        raise ValueError(f"options: {name} reads {list(ATTACK_OPTIONS[name])}, got {list(options)}")
-    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4:
-        kind = getattr(images, "dtype", type(images).__name__)
-        raise ValueError(f"images: need a uint8 N×H×W×C array, got {kind}")
+    _check_attack(name, options, images)
     budget = int(eps)  # whole uint8 levels allowed
     eps = budget / 255
-    if name == "fgsm":
-        steps, step_size, use_start = 1, eps, False
-    else:
-        steps, step_size = int(options["steps"]), eps * float(options["step_fraction"])
-        use_start = bool(options["random_start"])
-    if use_start and seed is None:
+    move = _steps(name, eps, options)
+    if move.random_start and seed is None:
         raise ValueError("seed: PGD's random start needs seed=(config seed, names...)")
     parts = tuple(seed) if isinstance(seed, (list, tuple)) else (seed,)
     device = resolve_device(device)
@@ -109,38 +160,16 @@ def attack(
     if eps == 0:
         return images.copy()
 
-    modes = [(m, m.training) for m in model.modules()]
-    flags = [(p, p.requires_grad) for p in model.parameters()]
     home = next(model.parameters(), torch.empty(0)).device
     log.info("%s on %d images, eps %.5f, device %s", name, len(images), eps, device)
     out = np.empty_like(images)
     try:
-        model.eval().to(device)
-        for p, _ in flags:
-            p.requires_grad_(False)
-        starts = range(0, len(images), batch_size)
-        for first in tqdm(starts, desc=name, unit="batch", disable=None if progress else True):
-            batch = images[first : first + batch_size]
-            x = to_model_input(batch, device).contiguous()
-            start = _random_start(tuple(x.shape), eps, parts, first) if use_start else None
-            x_adv = _perturb(
-                model,
-                x,
-                eps,
-                steps,
-                step_size,
-                None if start is None else start.to(device),
-            )
-            levels = torch.round(x_adv * 255.0).to(torch.int16).permute(0, 2, 3, 1).cpu()
-            clean = torch.from_numpy(batch.astype(np.int16))
-            levels = torch.clamp(
-                torch.minimum(torch.maximum(levels, clean - budget), clean + budget), 0, 255
-            )
-            out[first : first + len(batch)] = levels.to(torch.uint8).numpy()
+        with frozen_eval(model.to(device)):
+            starts = range(0, len(images), batch_size)
+            for first in tqdm(starts, desc=name, unit="batch", disable=None if progress else True):
+                batch = images[first : first + batch_size]
+                adversarial = _attack_batch(model, batch, budget, move, parts, first, device)
+                out[first : first + len(batch)] = adversarial
     finally:
         model.to(home)
-        for module, training in modes:
-            module.training = training
-        for p, requires_grad in flags:
-            p.requires_grad_(requires_grad)
     return out

@@ -143,6 +143,85 @@ def _stacked(maps: dict[str, Tensor], names: list[str], size: tuple[int, int]) -
     return torch.stack([out[name] for name in names])
 
 
+@dataclass(frozen=True)
+class _Copies:
+    """How the perturbed copies of the images are drawn and explained."""
+
+    model: nn.Module
+    target_layer: str
+    n_samples: int
+    radius: float
+    seed: int
+    batch_size: int
+    engine_options: dict[str, Any]
+
+    def scores(
+        self, images: Tensor, clean: CamResult, e_all: Tensor, start: int, stop: int
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Of images start..stop: which copies changed class (images × copies) and every
+        metric's value per copy (methods × images × copies); `e_all` the clean maps' stack."""
+        x = images[start:stop]
+        noise = torch.stack(
+            [
+                linf_noise(self.seed, i, self.n_samples, x.shape[1:], self.radius)
+                for i in range(start, stop)
+            ]
+        ).to(images.device)
+        copies = x[:, None] + noise
+        out = compute_cams(
+            self.model,
+            self.target_layer,
+            fast_layout(copies.flatten(0, 1)),
+            list(clean.maps),
+            clean.targets[start:stop].repeat_interleave(self.n_samples),
+            self.batch_size,
+            seed=call_seed(self.seed, "copies", start),
+            **self.engine_options,
+        )
+        shaped = (stop - start, self.n_samples)
+        size = tuple(images.shape[-2:])
+        e_copies = _stacked(out.maps, list(clean.maps), size).view(len(clean.maps), *shaped, *size)
+        values = copy_scores(
+            x, copies, e_all[:, start:stop], e_copies,
+            clean.logits[start:stop], out.logits.view(*shaped, -1),
+        )  # fmt: skip
+        return out.preds.view(shaped) != clean.preds[start:stop, None], values
+
+    def all_scores(
+        self, images: Tensor, clean: CamResult, e_all: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """`scores` of all images, max(1, batch_size // n_samples) images at a time, joined."""
+        per_copy: dict[str, list[Tensor]] = {}
+        changed: list[Tensor] = []
+        per_chunk = max(1, self.batch_size // self.n_samples)
+        for start in range(0, images.shape[0], per_chunk):
+            stop = min(start + per_chunk, images.shape[0])
+            chunk_changed, values = self.scores(images, clean, e_all, start, stop)
+            changed.append(chunk_changed)
+            for key, value in values.items():
+                per_copy.setdefault(key, []).append(value)
+        joined = {key: torch.cat(parts, dim=1) for key, parts in per_copy.items()}
+        return torch.cat(changed), joined
+
+
+def _clean_cams(
+    copies: _Copies,
+    images: Tensor,
+    methods: Sequence[str],
+    targets: Tensor | None,
+    clean: CamResult | None,
+) -> CamResult:
+    """The engine's result on the clean images: `clean` if given (checked), else computed."""
+    if clean is None:
+        return compute_cams(
+            copies.model, copies.target_layer, images, methods, targets, copies.batch_size,
+            seed=call_seed(copies.seed, "clean"), **copies.engine_options,
+        )  # fmt: skip
+    if clean.logits.shape[0] != images.shape[0] or list(clean.maps) != list(methods):
+        raise ValueError("clean CAMs must be the engine's result on these images and methods")
+    return clean
+
+
 def sensitivity(
     model: nn.Module,
     target_layer: str,
@@ -175,53 +254,13 @@ def sensitivity(
             f"n_samples and batch_size must be positive, got {n_samples}, {batch_size}"
         )
     param = next(model.parameters(), None)
-    device = images.device if param is None else param.device
-    images = images.to(device)
-    size = tuple(images.shape[-2:])
-    if clean is None:
-        clean = compute_cams(
-            model, target_layer, images, methods, targets, batch_size,
-            seed=call_seed(seed, "clean"), **engine_options,
-        )  # fmt: skip
-    elif clean.logits.shape[0] != images.shape[0] or list(clean.maps) != list(methods):
-        raise ValueError("clean CAMs must be the engine's result on these images and methods")
-    clean = _on(clean, device)
+    images = images.to(images.device if param is None else param.device)
+    copies = _Copies(model, target_layer, n_samples, radius, seed, batch_size, engine_options)
+    clean = _on(_clean_cams(copies, images, methods, targets, clean), images.device)
     names = list(clean.maps)
-    n, m = images.shape[0], len(names)
     # All methods' maps as one stack (methods × images), normalised in one call.
-    e_all = _stacked(clean.maps, names, size)
-    per_copy: dict[str, list[Tensor]] = {}
-    changed: list[Tensor] = []
-    per_chunk = max(1, batch_size // n_samples)
-    for start in range(0, n, per_chunk):
-        stop = min(start + per_chunk, n)
-        x = images[start:stop]
-        noise = torch.stack(
-            [linf_noise(seed, i, n_samples, x.shape[1:], radius) for i in range(start, stop)]
-        ).to(device)
-        copies = x[:, None] + noise
-        tgt = clean.targets[start:stop].repeat_interleave(n_samples)
-        out = compute_cams(
-            model,
-            target_layer,
-            fast_layout(copies.flatten(0, 1)),
-            names,
-            tgt,
-            batch_size,
-            seed=call_seed(seed, "copies", start),
-            **engine_options,
-        )
-        shaped = (stop - start, n_samples)
-        changed.append(out.preds.view(shaped) != clean.preds[start:stop, None])
-        e_copies = _stacked(out.maps, names, size).view(m, *shaped, *size)
-        values = copy_scores(
-            x, copies, e_all[:, start:stop], e_copies,
-            clean.logits[start:stop], out.logits.view(*shaped, -1),
-        )  # fmt: skip
-        for key, value in values.items():
-            per_copy.setdefault(key, []).append(value)
-    changed_all = torch.cat(changed)
-    joined = {key: torch.cat(parts, dim=1) for key, parts in per_copy.items()}
+    e_all = _stacked(clean.maps, names, tuple(images.shape[-2:]))
+    changed_all, joined = copies.all_scores(images, clean, e_all)
     scores = {
         name: _aggregate(
             {key: value[j] for key, value in joined.items()},

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -177,6 +178,61 @@ def _check(
         raise ValueError(f"preds hold class ids outside 0..{n_classes - 1}")
 
 
+def _canvas(mosaic: np.ndarray, lay: Layout, dpi: int) -> tuple[Figure, Axes]:
+    """A figure at `dpi` with the mosaic drawn 1:1 on one axes, the margins left for texts."""
+    left, top, right, bottom = lay.margins
+    fig_w, fig_h = left + mosaic.shape[1] + right, top + mosaic.shape[0] + bottom
+    fig = Figure(figsize=(fig_w / dpi, fig_h / dpi), dpi=dpi)
+    FigureCanvasAgg(fig)
+    # The axes spans exactly the mosaic's pixels, so the image is drawn 1:1 (no interpolation).
+    ax = fig.add_axes(
+        (left / fig_w, bottom / fig_h, mosaic.shape[1] / fig_w, mosaic.shape[0] / fig_h)
+    )
+    ax.imshow(mosaic, interpolation="none", aspect="auto")
+    ax.set_axis_off()
+    return fig, ax
+
+
+def _column_titles(
+    ax: Axes,
+    lefts: np.ndarray,
+    cell_w: int,
+    lay: Layout,
+    titles: Sequence[str],
+    class_names: Sequence[str],
+    preds: np.ndarray,
+) -> None:
+    """Above each column its view and predicted class, red where it differs from the clean one."""
+    n_views = len(titles)
+    for c, x in enumerate(lefts):
+        v, i = c % n_views, c // n_views
+        ax.text(
+            x + cell_w / 2 - 0.5,
+            -lay.pad,
+            f"{titles[v]}\n{class_names[int(preds[v, i])]}",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            color="tab:red" if preds[v, i] != preds[0, i] else "black",
+        )
+
+
+def _row_labels(
+    ax: Axes, tops: np.ndarray, cell_h: int, lay: Layout, dpi: int, labels: Sequence[str]
+) -> None:
+    """Left of each row its label, rotated."""
+    for label, y in zip(labels, tops, strict=True):
+        ax.text(
+            -lay.pad - 2 * dpi / _BASE_DPI,
+            y + cell_h / 2 - 0.5,
+            label,
+            rotation=90,
+            ha="right",
+            va="center",
+            fontsize=9,
+        )
+
+
 def build_cam_grid(
     images: np.ndarray,
     maps: np.ndarray,
@@ -201,42 +257,13 @@ def build_cam_grid(
     maps = np.asarray(maps, dtype=float)
     preds = np.asarray(preds)
     _check(images, maps, preds, len(class_names), len(methods), len(levels))
-    n_views, _, height, width, _ = images.shape
+    _, _, height, width, _ = images.shape
     lay = layout(dpi)
     scale = max(1, round(lay.cell / max(height, width)))
     mosaic, tops, lefts = _mosaic(_cells(images, maps, scale), lay)
-    cell_h, cell_w = height * scale, width * scale
-    left, top, right, bottom = lay.margins
-    fig_w, fig_h = left + mosaic.shape[1] + right, top + mosaic.shape[0] + bottom
-    fig = Figure(figsize=(fig_w / dpi, fig_h / dpi), dpi=dpi)
-    FigureCanvasAgg(fig)
-    # The axes spans exactly the mosaic's pixels, so the image is drawn 1:1 (no interpolation).
-    ax = fig.add_axes(
-        (left / fig_w, bottom / fig_h, mosaic.shape[1] / fig_w, mosaic.shape[0] / fig_h)
-    )
-    ax.imshow(mosaic, interpolation="none", aspect="auto")
-    ax.set_axis_off()
+    fig, ax = _canvas(mosaic, lay, dpi)
     # Data coordinates are mosaic pixels (centres at integers, y down), texts sit in the margins.
     titles = ["clean", *(f"level {lv}" for lv in levels)]
-    for c, x in enumerate(lefts):
-        v, i = c % n_views, c // n_views
-        ax.text(
-            x + cell_w / 2 - 0.5,
-            -lay.pad,
-            f"{titles[v]}\n{class_names[int(preds[v, i])]}",
-            ha="center",
-            va="bottom",
-            fontsize=8,
-            color="tab:red" if preds[v, i] != preds[0, i] else "black",
-        )
-    for label, y in zip(["input", *methods], tops, strict=True):
-        ax.text(
-            -lay.pad - 2 * dpi / _BASE_DPI,
-            y + cell_h / 2 - 0.5,
-            label,
-            rotation=90,
-            ha="right",
-            va="center",
-            fontsize=9,
-        )
+    _column_titles(ax, lefts, width * scale, lay, titles, class_names, preds)
+    _row_labels(ax, tops, height * scale, lay, dpi, ["input", *methods])
     return fig

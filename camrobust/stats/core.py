@@ -74,6 +74,63 @@ def _undefined(statistic: float, p_value: float) -> bool:
     return not (np.isfinite(statistic) and np.isfinite(p_value))
 
 
+def _friedman_row(values: np.ndarray, factor: str, min_pairs: int, few: str) -> dict:
+    """Friedman's omnibus test over the columns of `values` (k ≥ 2 groups), or why not."""
+    n, k = values.shape
+    if k < 3:
+        return result_row(
+            "friedman",
+            factor,
+            n=n,
+            effect_size_name="kendalls_w",
+            note=f"Friedman needs at least 3 groups, got {k}; see the pairwise Wilcoxon row",
+        )
+    if n < min_pairs:
+        return result_row("friedman", factor, n=n, effect_size_name="kendalls_w", note=few)
+    res = _quiet(stats.friedmanchisquare, *values.T)
+    if _undefined(res.statistic, res.pvalue):
+        return result_row(
+            "friedman",
+            factor,
+            n=n,
+            effect_size_name="kendalls_w",
+            note="every block tied across groups: statistic undefined",
+        )
+    return result_row(
+        "friedman",
+        factor,
+        n=n,
+        effect_size_name="kendalls_w",
+        statistic=res.statistic,
+        p_value=res.pvalue,
+        effect_size=effects.kendalls_w(res.statistic, n, k),
+    )
+
+
+def _wilcoxon_row(
+    a: np.ndarray, b: np.ndarray, factor: str, pair: tuple[str, str], min_pairs: int, few: str
+) -> dict:
+    """The pairwise Wilcoxon signed-rank test of paired samples `a` and `b`, or why not."""
+    n = len(a)
+    kw = {"n": n, "effect_size_name": "rank_biserial", "family": "pairwise"}
+    if n < min_pairs:
+        return result_row("wilcoxon", factor, *pair, note=few, **kw)
+    if np.all(a == b):
+        return result_row("wilcoxon", factor, *pair, note="all paired differences are zero", **kw)
+    res = _quiet(stats.wilcoxon, a, b)
+    if _undefined(res.statistic, res.pvalue):
+        return result_row("wilcoxon", factor, *pair, note="Wilcoxon statistic undefined", **kw)
+    return result_row(
+        "wilcoxon",
+        factor,
+        *pair,
+        statistic=res.statistic,
+        p_value=res.pvalue,
+        effect_size=effects.paired_rank_biserial(a, b),
+        **kw,
+    )
+
+
 def paired_family(
     wide: pd.DataFrame,
     factor: str,
@@ -88,64 +145,11 @@ def paired_family(
     if k < 2:
         note = f"single {factor} ({', '.join(groups) or 'none'}): nothing to compare"
         return [result_row("friedman", factor, n=n, effect_size_name="kendalls_w", note=note)]
-    if k < 3:
-        omnibus = result_row(
-            "friedman",
-            factor,
-            n=n,
-            effect_size_name="kendalls_w",
-            note=f"Friedman needs at least 3 groups, got {k}; see the pairwise Wilcoxon row",
-        )
-    elif n < min_pairs:
-        omnibus = result_row("friedman", factor, n=n, effect_size_name="kendalls_w", note=few)
-    else:
-        res = _quiet(stats.friedmanchisquare, *values.T)
-        if _undefined(res.statistic, res.pvalue):
-            omnibus = result_row(
-                "friedman",
-                factor,
-                n=n,
-                effect_size_name="kendalls_w",
-                note="every block tied across groups: statistic undefined",
-            )
-        else:
-            omnibus = result_row(
-                "friedman",
-                factor,
-                n=n,
-                effect_size_name="kendalls_w",
-                statistic=res.statistic,
-                p_value=res.pvalue,
-                effect_size=effects.kendalls_w(res.statistic, n, k),
-            )
-    pairwise = []
-    for i, j in itertools.combinations(range(k), 2):
-        a, b = values[:, i], values[:, j]
-        kw = {"n": n, "effect_size_name": "rank_biserial", "family": "pairwise"}
-        if n < min_pairs:
-            pairwise.append(result_row("wilcoxon", factor, groups[i], groups[j], note=few, **kw))
-            continue
-        if np.all(a == b):
-            note = "all paired differences are zero"
-            pairwise.append(result_row("wilcoxon", factor, groups[i], groups[j], note=note, **kw))
-            continue
-        res = _quiet(stats.wilcoxon, a, b)
-        if _undefined(res.statistic, res.pvalue):
-            note = "Wilcoxon statistic undefined"
-            pairwise.append(result_row("wilcoxon", factor, groups[i], groups[j], note=note, **kw))
-            continue
-        pairwise.append(
-            result_row(
-                "wilcoxon",
-                factor,
-                groups[i],
-                groups[j],
-                statistic=res.statistic,
-                p_value=res.pvalue,
-                effect_size=effects.paired_rank_biserial(a, b),
-                **kw,
-            )
-        )
+    omnibus = _friedman_row(values, factor, min_pairs, few)
+    pairwise = [
+        _wilcoxon_row(values[:, i], values[:, j], factor, (groups[i], groups[j]), min_pairs, few)
+        for i, j in itertools.combinations(range(k), 2)
+    ]
     return [omnibus, *pairwise]
 
 

@@ -18,6 +18,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
+from statsmodels.regression.mixed_linear_model import MixedLMResults
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from camrobust.stats.core import result_row
@@ -88,6 +89,70 @@ def mixed_data(sub: pd.DataFrame, measure: str) -> tuple[pd.DataFrame, float]:
     return data, center
 
 
+def _fit_note(
+    caught: list[warnings.WarningMessage],
+    result: MixedLMResults,
+    vcomp: dict[str, float],
+    notes: list[str],
+) -> str:
+    """The fit's convergence warnings, variance components `vcomp` at the boundary, `notes`."""
+    conv = [str(w.message).splitlines()[0] for w in caught if w.category is ConvergenceWarning]
+    # statsmodels flags "boundary" whenever a variance is < 0.01 in absolute terms, which is
+    # every fit on [0, 1] similarities; judge it relative to the total variance instead.
+    conv = [m for m in conv if not m.startswith(_BOUNDARY)]
+    total = sum(vcomp.values()) + float(result.scale)
+    zero = [name for name, v in vcomp.items() if v <= BOUNDARY_SHARE * total]
+    if zero:
+        conv.append(f"{_BOUNDARY} ({', '.join(zero)} variance ~0)")
+    if not result.converged and not conv:
+        conv = ["optimizer did not converge"]
+    return join_notes(*(f"ConvergenceWarning: {m}" for m in dict.fromkeys(conv)), *notes)
+
+
+def _coefficient_rows(
+    result: MixedLMResults, reference: str, n: int, fit_note: str, alpha: float
+) -> list[dict]:
+    """A row per fixed-effect coefficient with its z statistic, p-value and interval."""
+    ci = result.conf_int(alpha=alpha)
+    rows = []
+    for term in result.fe_params.index:
+        match = _TERM_LEVEL.search(term)
+        p = float(result.pvalues[term])
+        rows.append(
+            result_row(
+                "mixedlm",
+                term,
+                match.group(1) if match else "",
+                reference if match else "",
+                n=n,
+                effect_size_name="coefficient",
+                statistic=float(result.tvalues[term]),
+                p_value=p,
+                effect_size=float(result.fe_params[term]),
+                note=join_notes(fit_note, "" if np.isfinite(p) else "p-value undefined"),
+                family=None if term == "Intercept" else "terms",
+            )
+            | {"ci_lo": float(ci.loc[term, 0]), "ci_hi": float(ci.loc[term, 1])}
+        )
+    return rows
+
+
+def _variance_rows(vcomp: dict[str, float], n: int, fit_note: str) -> list[dict]:
+    """A row per variance component (estimated, not tested)."""
+    return [
+        result_row(
+            "mixedlm",
+            f"{name.replace('_', ' ')} variance",
+            n=n,
+            effect_size_name="variance",
+            effect_size=var,
+            note=join_notes("variance component, not tested", fit_note),
+            family=None,
+        )
+        for name, var in vcomp.items()
+    ]
+
+
 def _fit_rows(data: pd.DataFrame, reference: str, center: float, alpha: float) -> list[dict]:
     """Fit one stratum's MixedLM and return a row per coefficient, or one row with the reason."""
     with_level = data["level"].nunique() > 1
@@ -113,52 +178,11 @@ def _fit_rows(data: pd.DataFrame, reference: str, center: float, alpha: float) -
         reason = str(err).splitlines()[0] if str(err) else ""
         note = join_notes(f"fit failed: {type(err).__name__}: {reason}", *notes)
         return [result_row("mixedlm", "fit", n=n, effect_size_name="coefficient", note=note)]
-    conv = [str(w.message).splitlines()[0] for w in caught if w.category is ConvergenceWarning]
-    # statsmodels flags "boundary" whenever a variance is < 0.01 in absolute terms, which is
-    # every fit on [0, 1] similarities; judge it relative to the total variance instead.
-    conv = [m for m in conv if not m.startswith(_BOUNDARY)]
     names = list(model.exog_vc.names)
     vcomp = dict(zip(names, np.asarray(result.vcomp, dtype=float), strict=True))
-    total = sum(vcomp.values()) + float(result.scale)
-    zero = [name for name, v in vcomp.items() if v <= BOUNDARY_SHARE * total]
-    if zero:
-        conv.append(f"{_BOUNDARY} ({', '.join(zero)} variance ~0)")
-    if not result.converged and not conv:
-        conv = ["optimizer did not converge"]
-    fit_note = join_notes(*(f"ConvergenceWarning: {m}" for m in dict.fromkeys(conv)), *notes)
-    ci = result.conf_int(alpha=alpha)
-    rows = []
-    for term in result.fe_params.index:
-        match = _TERM_LEVEL.search(term)
-        p = float(result.pvalues[term])
-        rows.append(
-            result_row(
-                "mixedlm",
-                term,
-                match.group(1) if match else "",
-                reference if match else "",
-                n=n,
-                effect_size_name="coefficient",
-                statistic=float(result.tvalues[term]),
-                p_value=p,
-                effect_size=float(result.fe_params[term]),
-                note=join_notes(fit_note, "" if np.isfinite(p) else "p-value undefined"),
-                family=None if term == "Intercept" else "terms",
-            )
-            | {"ci_lo": float(ci.loc[term, 0]), "ci_hi": float(ci.loc[term, 1])}
-        )
-    for name, var in vcomp.items():
-        rows.append(
-            result_row(
-                "mixedlm",
-                f"{name.replace('_', ' ')} variance",
-                n=n,
-                effect_size_name="variance",
-                effect_size=var,
-                note=join_notes("variance component, not tested", fit_note),
-                family=None,
-            )
-        )
+    fit_note = _fit_note(caught, result, vcomp, notes)
+    rows = _coefficient_rows(result, reference, n, fit_note, alpha)
+    rows += _variance_rows(vcomp, n, fit_note)
     for r in rows:
         r["level_center"] = center
     return rows

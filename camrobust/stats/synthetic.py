@@ -4,11 +4,63 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from camrobust.seeding import numpy_rng
+
+
+@dataclass(frozen=True)
+class _Design:
+    """What every (model, noise, level) group of a synthetic table shares."""
+
+    methods: Sequence[str]
+    measures: Sequence[str]
+    method_effect: dict[str, float]
+    dataset: str
+    arch: str
+    sd: float
+    label: np.ndarray
+
+    def frames(
+        self,
+        rng: np.random.Generator,
+        run: tuple[str, int | None],
+        noise: str,
+        level: str,
+        base: np.ndarray,
+        kept: np.ndarray,
+    ) -> list[pd.DataFrame]:
+        """One frame per method of the regulariser and training seed `run`: the group's
+        similarity `base` plus the method's effect and N(0, sd) noise per image and measure."""
+        reg, seed_index = run
+        model = f"{self.arch}_{reg}" if seed_index is None else f"{self.arch}-{reg}-s{seed_index}"
+        n_images = len(self.label)
+        parts = []
+        for method in self.methods:
+            frame = {
+                "dataset": self.dataset,
+                "model": model,
+                "arch": self.arch,
+                "regularizer": reg,
+                "seed": "0" if seed_index is None else int(seed_index),
+                "noise": noise,
+                "level": level,
+                "method": method,
+                "image": np.arange(n_images),
+                "label": self.label,
+                "pred_clean": self.label,
+                "pred_noisy": np.where(kept, self.label, (self.label + 1) % 10),
+                "kept": kept,
+                "degenerate": False,
+            }
+            for measure in self.measures:
+                s = base + self.method_effect.get(method, 0.0) + rng.normal(0.0, self.sd, n_images)
+                frame[measure] = np.clip(s, 0.0, 1.0)
+            parts.append(pd.DataFrame(frame))
+        return parts
 
 
 def synthetic_per_image(
@@ -40,50 +92,25 @@ def synthetic_per_image(
     like a table from a single-seed run.
     """
     rng = numpy_rng(seed, "synthetic_per_image")
-    method_effect = dict(method_effect or {})
     regularizer_effect = dict(regularizer_effect or {})
     noise_effect = dict(noise_effect or {})
     image_effect = rng.normal(0.0, sd, n_images)
     label = rng.integers(0, 10, n_images)
-    images = np.arange(n_images)
-    parts = []
+    design = _Design(methods, measures, dict(method_effect or {}), dataset, arch, sd, label)
     runs = [(reg, s) for reg in regularizers for s in (seeds if seeds is not None else (None,))]
     shifts = rng.normal(0.0, seed_sd, len(runs)) if seed_sd else np.zeros(len(runs))
     seed_shift = dict(zip(runs, shifts, strict=True))
-    for (reg, seed_index), noise, level in itertools.product(runs, noises, levels):
+    parts = []
+    for run, noise, level in itertools.product(runs, noises, levels):
         kept = rng.random(n_images) < keep_rate
-        pred_noisy = np.where(kept, label, (label + 1) % 10)
         base = (
             0.7
             + image_effect
-            + regularizer_effect.get(reg, 0.0)
-            + seed_shift[(reg, seed_index)]
+            + regularizer_effect.get(run[0], 0.0)
+            + seed_shift[run]
             + noise_effect.get(noise, 0.0)
             - 0.02 * float(level)
             - flip_drop * ~kept
         )
-        for method in methods:
-            model = f"{arch}_{reg}" if seed_index is None else f"{arch}-{reg}-s{seed_index}"
-            frame = {
-                "dataset": dataset,
-                "model": model,
-                "arch": arch,
-                "regularizer": reg,
-                "seed": "0",
-                "noise": noise,
-                "level": level,
-                "method": method,
-                "image": images,
-                "label": label,
-                "pred_clean": label,
-                "pred_noisy": pred_noisy,
-                "kept": kept,
-                "degenerate": False,
-            }
-            if seed_index is not None:
-                frame["seed"] = int(seed_index)
-            for measure in measures:
-                s = base + method_effect.get(method, 0.0) + rng.normal(0.0, sd, n_images)
-                frame[measure] = np.clip(s, 0.0, 1.0)
-            parts.append(pd.DataFrame(frame))
+        parts.extend(design.frames(rng, run, noise, level, base, kept))
     return pd.concat(parts, ignore_index=True)

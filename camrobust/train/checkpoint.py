@@ -34,6 +34,19 @@ def fingerprint(config: dict[str, Any], *arrays: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def weights_digest(module: torch.nn.Module | None) -> str | None:
+    """A hash of a module's state (names, shapes, dtypes, values); None for no module. In a
+    checkpoint's fingerprint it tells the initial weights, and the generative model, of a run."""
+    if module is None:
+        return None
+    h = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def capture_rng(generators: dict[str, torch.Generator], device: torch.device) -> dict[str, Any]:
     """The states of the named generators and of the global torch RNGs used on `device`."""
     states: dict[str, Any] = {name: g.get_state() for name, g in generators.items()}

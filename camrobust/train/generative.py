@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,36 @@ def _progress(total: int, desc: str, progress: bool) -> tqdm:
     return tqdm(total=total, desc=desc, disable=None if progress else True, leave=False)
 
 
+def _optimiser_step(
+    model: torch.nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float | None
+) -> None:
+    """Backpropagate `loss`, clip the gradient norm to `grad_clip` if set, step."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+
+
+def _fit_batches(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    batches: Iterable[torch.Tensor],
+    loss_of: Callable[[torch.Tensor], torch.Tensor],
+    grad_clip: float | None,
+) -> float:
+    """One optimiser step per batch (gradient norm clipped to `grad_clip` if set); the mean loss
+    per image."""
+    total, count = None, 0
+    for x in batches:
+        loss = loss_of(x)
+        _optimiser_step(model, opt, loss, grad_clip)
+        weighted = loss.detach() * x.shape[0]
+        total = weighted if total is None else total + weighted
+        count += x.shape[0]
+    return float(total) / count
+
+
 def train_vae(
     images: np.ndarray,
     *,
@@ -110,18 +141,9 @@ def train_vae(
     history: list[dict] = []
     bar = _progress(epochs, "vae", progress)
     for epoch in range(1, epochs + 1):
-        total, count = torch.zeros((), device=dev), 0
-        for idx in _batches(data.shape[0], batch_size, shuffle):
-            x = augment_batch(unit_float(data[idx.to(dev)]), aug, shifts)
-            loss = model.loss(x, generator=noise)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            opt.step()
-            total += loss.detach() * x.shape[0]
-            count += x.shape[0]
-        mean = float(total) / count
+        batches = _batches(data.shape[0], batch_size, shuffle)
+        xs = (augment_batch(unit_float(data[idx.to(dev)]), aug, shifts) for idx in batches)
+        mean = _fit_batches(model, opt, xs, lambda x: model.loss(x, generator=noise), grad_clip)
         if not math.isfinite(mean):
             raise FloatingPointError(f"VAE loss became non-finite in epoch {epoch}")
         history.append({"epoch": epoch, "loss": mean, "lr": sched.get_last_lr()[0]})
@@ -131,6 +153,19 @@ def train_vae(
         bar.set_postfix(loss=f"{mean:.2f}")
     bar.close()
     return model.eval(), history
+
+
+def _initialise_actnorm(
+    model: Glow,
+    data: torch.Tensor,
+    init_batch: int,
+    shuffle: torch.Generator,
+    noise: torch.Generator,
+) -> None:
+    """Actnorm's data-dependent initialisation: one pass over `init_batch` random images."""
+    init_idx = torch.randperm(data.shape[0], generator=shuffle)[:init_batch].to(data.device)
+    with torch.no_grad():
+        model.nll_bpd(unit_float(data[init_idx]), generator=noise)
 
 
 def train_glow(
@@ -157,30 +192,19 @@ def train_glow(
     _check_positive(steps=steps, batch_size=batch_size, lr=lr, init_batch=init_batch)
     dev = resolve_device(device)
     data = _image_tensor(images, dev)
-    model = _seeded_build(
-        seed,
-        "glow",
-        Glow,
-        scales=scales,
-        steps_per_scale=steps_per_scale,
-        hidden=hidden,
-        bits=bits,
-        in_channels=data.shape[1],
-    ).to(dev)
+    arch = {"scales": scales, "steps_per_scale": steps_per_scale, "hidden": hidden, "bits": bits}
+    model = _seeded_build(seed, "glow", Glow, **arch, in_channels=data.shape[1]).to(dev)
     model._check_images(data[:1].float())
     warmup = min(500, steps // 10) if warmup_steps is None else warmup_steps
     log_every = max(1, steps // 100) if log_every is None else log_every
     _check_positive(log_every=log_every)
     shuffle = torch_generator(seed, "glow", "shuffle")
     noise = torch_generator(seed, "glow", "dequantise", device=dev)
-    model.train()
-    init_idx = torch.randperm(data.shape[0], generator=shuffle)[:init_batch].to(dev)
-    with torch.no_grad():
-        model.nll_bpd(unit_float(data[init_idx]), generator=noise)
+    _initialise_actnorm(model.train(), data, init_batch, shuffle, noise)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / (warmup + 1)))
     history: list[dict] = []
-    batches: list[torch.Tensor] = []
+    batches: list[torch.Tensor] = []  # the rest of the current epoch's batches
     chunk, chunk_n = torch.zeros((), device=dev), 0
     bar = _progress(steps, "glow", progress)
     for step in range(1, steps + 1):
@@ -188,12 +212,8 @@ def train_glow(
             batches = _batches(data.shape[0], batch_size, shuffle)
         x = unit_float(data[batches.pop(0).to(dev)])
         loss = model.nll_bpd(x, generator=noise).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         lr_used = opt.param_groups[0]["lr"]
-        opt.step()
+        _optimiser_step(model, opt, loss, grad_clip)
         sched.step()
         chunk += loss.detach()
         chunk_n += 1

@@ -9,9 +9,11 @@ is also the unlabeled one and its logits serve as the clean prediction, as in th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,7 @@ from camrobust.train.checkpoint import (
     load_checkpoint,
     restore_rng,
     save_checkpoint,
+    weights_digest,
 )
 from camrobust.train.layout import cpu_training_format
 from camrobust.train.regularizers import (
@@ -214,23 +217,47 @@ def train_classifier(
     reg = get_regularizer(regularizer)
     params = reg.params(reg_params)
     sched = schedule_params(schedule)
+    data = (train_images, train_labels, test_images, test_labels)
+    _check_data(*data)
+    aug = augment_params(augment, image_size=min(train_images.shape[1:3]))
+    _validate(reg, generative, len(train_images), sched)
+    dev = resolve_device(device)
+    # A checkpoint resumes only the run it came from: same settings, data, initial weights and
+    # generative model (the one identity; the job's file name carries none). The streams are
+    # named too, so a checkpoint of a run with other random streams does not resume.
+    weights = {"initial": weights_digest(model), "generative": weights_digest(generative)}
+    config = {"regularizer": reg.name, "reg_params": params, "schedule": sched, "augment": aug}
+    config |= {"seed": seed, "streams": list(STREAMS), "weights": weights}
+    fp = fingerprint(config, *data)
+    if params.get("whiten"):
+        # VAT in the official ZCA coordinates of the training images: the whitening takes the
+        # place of a generative model (an exactly invertible linear "latent code").
+        generative = ZCAWhitening.fit(train_images, device=dev)
+    with _local_rng_and_determinism(dev):
+        quiet = None if progress else True
+        run = _Run(reg, params, sched, aug, generative, seed, dev, quiet, recalibrate_bn)
+        return _fit(_setup(model, run, data), checkpoint_path, fp, config)
+
+
+def _check_data(
+    train_images: np.ndarray,
+    train_labels: np.ndarray,
+    test_images: np.ndarray,
+    test_labels: np.ndarray,
+) -> None:
+    """Both splits well-formed and of the same image shape, else a ValueError."""
     _check_split("train", train_images, train_labels)
     _check_split("test", test_images, test_labels)
     if train_images.shape[1:] != test_images.shape[1:]:
         raise ValueError(
             f"train images are {train_images.shape[1:]}, test images {test_images.shape[1:]}"
         )
-    aug = augment_params(augment, image_size=min(train_images.shape[1:3]))
-    _validate(reg, generative, len(train_images), sched)
-    dev = resolve_device(device)
-    if params.get("whiten"):
-        # VAT in the official ZCA coordinates of the training images: the whitening takes the
-        # place of a generative model (an exactly invertible linear "latent code").
-        generative = ZCAWhitening.fit(train_images, device=dev)
 
-    config = {"regularizer": reg.name, "reg_params": params, "schedule": sched, "augment": aug}
-    config |= {"seed": seed, "streams": list(STREAMS)}  # one-stream checkpoints do not resume
-    fp = fingerprint(config, train_images, train_labels, test_images, test_labels)
+
+@contextlib.contextmanager
+def _local_rng_and_determinism(dev: torch.device) -> Iterator[None]:
+    """Fork the global RNGs (the run seeds them; the caller's states come back) and, on the
+    CPU, use deterministic algorithms; the caller's setting is restored on exit."""
     rng_devices = []
     if dev.type == "cuda":
         rng_devices = [dev.index if dev.index is not None else torch.cuda.current_device()]
@@ -240,10 +267,7 @@ def train_classifier(
         if dev.type == "cpu":
             torch.use_deterministic_algorithms(True)
         try:
-            quiet = None if progress else True
-            run = _Run(reg, params, sched, aug, generative, seed, dev, quiet, recalibrate_bn)
-            data = (train_images, train_labels, test_images, test_labels)
-            return _fit(_setup(model, run, data), checkpoint_path, fp, config)
+            yield
         finally:
             torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
@@ -366,34 +390,39 @@ def _resume(state: _TrainState, checkpoint_path: str | os.PathLike | None, fp: s
     return done
 
 
-def _run_epoch(state: _TrainState, epoch: int) -> dict[str, Any]:
-    """Train epoch `epoch` (0-based) and return its curve row (losses, accuracies, lr, beta1)."""
-    run, gens = state.run, state.gens
-    s, dev = run.sched, run.dev
-    epochs, iters, b_lab = s["epochs"], s["iters_per_epoch"], s["batch_labeled"]
-    lr, beta1 = lr_and_beta1(epoch, epochs, s["lr"], s["epoch_decay_start"])
-    for group in state.optimizer.param_groups:
-        group["lr"], group["betas"] = lr, (beta1, BETA2)
+def _epoch_batches(state: _TrainState, epoch: int) -> Iterator[tuple]:
+    """(x_lab, y_lab, x_ul) of each iteration of `epoch`: augmented labelled images and labels,
+    and the unlabelled batch (None where the labelled batch doubles as it, or for ERM)."""
+    run, gens, s, dev = state.run, state.gens, state.run.sched, state.run.dev
+    iters = s["iters_per_epoch"]
     lab_batches = state.labeled[
-        epoch_batches(len(state.labeled), b_lab, iters, gens["labeled"]).to(dev)
+        epoch_batches(len(state.labeled), s["batch_labeled"], iters, gens["labeled"]).to(dev)
     ]
     ul_batches = None
     if run.reg.adversarial and not run.shared_batch:
         ul_batches = epoch_batches(
             len(state.train_y), s["batch_unlabeled"], iters, gens["unlabeled"]
         ).to(dev)
-
-    state.model.train()
-    sums = torch.zeros(3, dtype=torch.float64, device=dev)
     for it in tqdm(range(iters), desc=f"epoch {epoch + 1}", leave=False, disable=run.quiet):
         idx = lab_batches[it]
         x_lab = augment_batch(nchw_unit_float(state.train_x[idx]), run.aug, gens["augment_labeled"])
-        y_lab = state.train_y[idx]
         x_ul = None
         if ul_batches is not None:
             x_ul = augment_batch(
                 nchw_unit_float(state.train_x[ul_batches[it]]), run.aug, gens["augment_unlabeled"]
             )
+        yield x_lab, state.train_y[idx], x_ul
+
+
+def _run_epoch(state: _TrainState, epoch: int) -> dict[str, Any]:
+    """Train epoch `epoch` (0-based) and return its curve row (losses, accuracies, lr, beta1)."""
+    run, s = state.run, state.run.sched
+    lr, beta1 = lr_and_beta1(epoch, s["epochs"], s["lr"], s["epoch_decay_start"])
+    for group in state.optimizer.param_groups:
+        group["lr"], group["betas"] = lr, (beta1, BETA2)
+    state.model.train()
+    sums = torch.zeros(3, dtype=torch.float64, device=run.dev)
+    for x_lab, y_lab, x_ul in _epoch_batches(state, epoch):
         loss_ce, loss_reg, logits = training_step(
             state.model,
             state.optimizer,
@@ -403,16 +432,23 @@ def _run_epoch(state: _TrainState, epoch: int) -> dict[str, Any]:
             y_lab,
             x_ul,
             run.generative,
-            gens["noise"],
+            state.gens["noise"],
         )
         with torch.no_grad():
             sums[0] += loss_ce.detach()
             if loss_reg is not None:
                 sums[1] += loss_reg.detach()
             sums[2] += (logits.argmax(1) == y_lab).sum()
+    return _curve_row(state, epoch, lr, beta1, sums.tolist())
 
-    mean_ce, mean_reg, correct = sums.tolist()
-    mean_ce, mean_reg = mean_ce / iters, mean_reg / iters
+
+def _curve_row(
+    state: _TrainState, epoch: int, lr: float, beta1: float, sums: list[float]
+) -> dict[str, Any]:
+    """The curve row of a finished epoch from its summed losses and correct predictions; a
+    FloatingPointError for a non-finite loss."""
+    run, iters = state.run, state.run.sched["iters_per_epoch"]
+    mean_ce, mean_reg, correct = sums[0] / iters, sums[1] / iters, sums[2]
     if not (math.isfinite(mean_ce) and math.isfinite(mean_reg)):
         raise FloatingPointError(
             f"{run.reg.name}: non-finite loss in epoch {epoch + 1} "
@@ -425,14 +461,14 @@ def _run_epoch(state: _TrainState, epoch: int) -> dict[str, Any]:
         "loss": mean_ce + mean_reg,
         "loss_ce": mean_ce,
         "loss_reg": mean_reg,
-        "train_acc": correct / (iters * b_lab),
+        "train_acc": correct / (iters * run.sched["batch_labeled"]),
         "test_acc": evaluate_accuracy(state.model, state.test_x, state.test_y),
     }
     log.info(
         "%s epoch %d/%d: lr %.3g loss_ce %.4f loss_reg %.4f train_acc %.3f test_acc %.3f",
         run.reg.name,
         epoch + 1,
-        epochs,
+        run.sched["epochs"],
         lr,
         mean_ce,
         mean_reg,
