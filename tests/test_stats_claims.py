@@ -14,13 +14,13 @@ from statsmodels.stats.weightstats import ttost_paired
 from camrobust.stats import prepare_table
 from camrobust.stats.claims import (
     MDE_POWER,
-    claim_options,
     claim_tests,
     headline_values,
     minimum_detectable_effect,
     run_claims,
 )
 from camrobust.stats.endpoints import endpoint_values
+from camrobust.stats.options import claim_options
 from camrobust.stats.sensitivity import block_permutations, sensitivity_tests
 from camrobust.stats.synthetic import synthetic_per_image
 
