@@ -44,7 +44,11 @@ def test_schema_enums_equal_the_registries():
     from camrobust.train.regularizers import REGISTRY
     from camrobust.train.schedule import SCHEDULE_KEYS
 
-    archs = PROPS["architectures"]["propertyNames"]["enum"]
+    # One enum of architecture names, referenced by the top-level and the per-dataset map.
+    archs = DEFS["architecture_name"]["enum"]
+    ref = {"$ref": "#/$defs/architecture_name"}
+    assert PROPS["architectures"]["propertyNames"] == ref
+    assert DEFS["dataset"]["properties"]["architectures"]["propertyNames"] == ref
     assert set(archs) == set(ARCHITECTURES) == set(TARGET_LAYERS)
     assert PROPS["cam"]["properties"]["methods"]["items"]["enum"] == list(METHODS)
     noise = PROPS["noise"]["properties"]
