@@ -19,6 +19,7 @@ from camrobust.explanation_names import (
     attacked_methods,
 )
 from camrobust.names import (
+    CLEAN_LEVEL,
     GENERATIVE_OF,
     RANDOM_METHODS,
     TARGET_LAYERS,
@@ -26,7 +27,6 @@ from camrobust.names import (
     split_model,
     transfer_noise,
 )
-from camrobust.paths import CLEAN_LEVEL
 from camrobust.report.registry import FIGURES, figure_spec
 from camrobust.seeding import derive_seed
 

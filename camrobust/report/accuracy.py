@@ -8,7 +8,7 @@ import re
 import pandas as pd
 
 from camrobust.frames import require_columns
-from camrobust.names import is_user_model, split_model
+from camrobust.names import CLEAN_LEVEL, is_user_model, split_model
 
 KEYS = ("dataset", "model", "arch", "regularizer", "noise")
 _NEED = (*KEYS, "level", "image", "label", "pred_clean", "pred_noisy")
@@ -48,7 +48,7 @@ def accuracy_by_level(per_image: pd.DataFrame) -> pd.DataFrame:
     pairs = pairs.assign(level=pairs["level"].astype(str))
     noisy = pairs.assign(correct=pairs["pred_noisy"] == pairs["label"])
     clean = pairs.drop_duplicates([*KEYS, "image"]).assign(
-        correct=lambda d: d["pred_clean"] == d["label"], level="0"
+        correct=lambda d: d["pred_clean"] == d["label"], level=CLEAN_LEVEL
     )
     table = pd.concat([_mean_correct(clean), _mean_correct(noisy)], ignore_index=True)
     return table.sort_values([*KEYS, "level"], kind="stable").reset_index(drop=True)

@@ -32,6 +32,7 @@ from scipy import optimize, stats
 
 from camrobust.columns import POOLED_LEVEL
 from camrobust.frames import explaining_rows
+from camrobust.names import CLAIMS_TABLE, SENSITIVITY_TABLE
 from camrobust.stats.endpoints import PRIMARY, cell_sums
 from camrobust.stats.frames import finish
 from camrobust.stats.models import MODEL_EXTRA, MODEL_STRATA, stratum_rows
@@ -186,6 +187,6 @@ def run_claims(
     table = prepare_table(explaining_rows(per_image), (options.measure,))
     values = headline_values(table, options.measure, options.min_pairs)
     return {
-        "claims": claim_tests(values, options),
-        "sensitivity": sensitivity_tests(values, options),
+        CLAIMS_TABLE: claim_tests(values, options),
+        SENSITIVITY_TABLE: sensitivity_tests(values, options),
     }

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from camrobust.names import REFERENCE
+
 # The corrections `stats.correction` allows (the schema's enum, tests/test_stats.py checks):
 # statsmodels multipletests' one-step and step-wise methods by their canonical names. Its
 # two-stage FDR methods are left out: they estimate the number of true nulls, and their
@@ -39,7 +41,7 @@ class StatsOptions:
     correction_scope: str
     min_pairs: int
     measures: tuple[str, ...]
-    reference: str = "erm"
+    reference: str = REFERENCE
 
 
 def _alpha(alpha: Any) -> float:
@@ -86,7 +88,7 @@ def _measures(measures: Any) -> tuple[str, ...]:
     return out
 
 
-def stats_options(config: Mapping[str, Any], reference: str = "erm") -> StatsOptions:
+def stats_options(config: Mapping[str, Any], reference: str = REFERENCE) -> StatsOptions:
     """The one validation of the `stats:` config section (every key present, as the schema fills).
 
     Raises a one-line error naming the key that is wrong.
