@@ -1,4 +1,6 @@
-"""Names the workflow plans with, without importing torch: model names and CAM target layers.
+"""Names the workflow plans with, without importing torch or pandas: model names, CAM target
+layers, the clean level, the reference regulariser and the results tables, read by the Snakefile
+and the library alike.
 
 A model is one (architecture, regulariser, training seed) and is named `{arch}-{reg}-s{seed}`
 (`resnet18-lvat_vae-s0`); a model of the config's `models` map (a checkpoint evaluated as it is)
@@ -38,6 +40,25 @@ def transfer_noise(attack: str) -> str:
     """The noise name of `attack`'s transfer from the reference model ('fgsm_transfer')."""
     return f"{attack}{TRANSFER_SUFFIX}"
 
+
+# The clean evaluation set: its noise name, and its level (level 0 of every noise's series).
+CLEAN = "clean"
+CLEAN_LEVEL = "0"
+# The regulariser every other one is compared with (stats, claims and the headline).
+REFERENCE = "erm"
+# The results tables (results/stats/<name>.csv) of the stats job, in the order it writes them,
+# and of the claims job; the headline reads the claims table.
+STATS_TABLES: tuple[str, ...] = (
+    "methods",
+    "method_ranks",
+    "regularizers",
+    "mixedlm",
+    "flips",
+    "noise",
+)
+CLAIMS_TABLE = "claims"
+SENSITIVITY_TABLE = "sensitivity"
+CLAIMS_TABLES: tuple[str, ...] = (CLAIMS_TABLE, SENSITIVITY_TABLE)
 
 # The regulariser and seed columns of a user's model: it was trained elsewhere, once.
 PRETRAINED = "pretrained"

@@ -8,11 +8,10 @@ with their wildcard placeholders (the defaults), and input functions call them w
 from __future__ import annotations
 
 from camrobust.data.cifar10c import CIFAR10C
+from camrobust.names import CLEAN, CLEAN_LEVEL
 
 RESULTS = "results"
 RAW = "resources/raw"
-CLEAN = "clean"  # the noise name of the clean evaluation set, level "0"
-CLEAN_LEVEL = "0"
 STATS = f"{RESULTS}/stats"  # the tables of the statistical tests
 REPORT_HTML = f"{RESULTS}/report.html"  # `snakemake --report`'s file (Makefile)
 

@@ -82,7 +82,7 @@ def _walk(node: Mapping[str, Any], root: Mapping[str, Any], prefix: str) -> Iter
         last = prefix.rstrip(".").rsplit(".", 1)[-1]
         yield from _walk(extra, root, f"{prefix}{PLACEHOLDERS.get(last, '<name>')}.")
     else:
-        for name in node.get("propertyNames", {}).get("enum", []):
+        for name in resolve(node.get("propertyNames", {}), root).get("enum", []):
             yield SchemaKey(f"{prefix}{name}", resolve(extra, root), False)
 
 

@@ -19,6 +19,7 @@ from camrobust.explanation_names import (
     attacked_methods,
 )
 from camrobust.names import (
+    CLEAN_LEVEL,
     GENERATIVE_OF,
     RANDOM_METHODS,
     TARGET_LAYERS,
@@ -26,7 +27,6 @@ from camrobust.names import (
     split_model,
     transfer_noise,
 )
-from camrobust.paths import CLEAN_LEVEL
 from camrobust.report.registry import FIGURES, figure_spec
 from camrobust.seeding import derive_seed
 
@@ -482,3 +482,13 @@ class Plan:
     def summary_params(self) -> dict[str, Any]:
         """The summary table and the headline: the similarity measure they show."""
         return {"measure": self.config["report"]["measure"]}
+
+    def model_keys(self) -> list[tuple[str, str]]:
+        """Every (dataset, model) the run evaluates, datasets first: the accuracy table's model
+        files, in the order of its inputs."""
+        return [(dataset, model) for dataset in self.datasets for model in self.models]
+
+    def accuracy_params(self) -> dict[str, Any]:
+        """The accuracy table: the (dataset, model) row key of each of its model files, in order
+        (so the job reads them from the plan, not back from the paths)."""
+        return {"models": [list(key) for key in self.model_keys()]}

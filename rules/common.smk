@@ -12,8 +12,14 @@ from camrobust.data.prepare import remote_files
 from camrobust.early import cam_work, check_device, layer_channels, preflight
 from camrobust.explanation_names import EXPLANATION_ATTACK, LINF_RANDOM
 from camrobust.local_gpu import gpus_per_job
-from camrobust.names import GENERATIVE_OF, split_model
-from camrobust.paths import CLEAN, CLEAN_LEVEL
+from camrobust.names import (
+    CLAIMS_TABLES,
+    CLEAN,
+    CLEAN_LEVEL,
+    GENERATIVE_OF,
+    STATS_TABLES,
+    split_model,
+)
 from camrobust.report.registry import figure_spec
 from camrobust.workflow_plan import Plan
 
@@ -196,12 +202,8 @@ def metric_files(suffix):
     )
 
 
-STATS_TABLES = ["methods", "method_ranks", "regularizers", "mixedlm", "flips", "noise"]
-# The claims job: the headline's regulariser claims.
-CLAIMS_TABLES = ["claims", "sensitivity"]
-
-
 def stats_outputs():
+    """The stats job's tables and the claims job's (camrobust/names.py names them)."""
     return [paths.stats_file(name) for name in [*STATS_TABLES, *CLAIMS_TABLES]]
 
 

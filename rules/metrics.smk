@@ -66,11 +66,8 @@ rule robustness_table:
 rule accuracy_table:
     input:
         per_image=metric_files("parquet"),
-        models=expand(
-            paths.model_file("metrics.json"),
-            dataset=PLAN.datasets,
-            model=PLAN.models,
-        ),
+        # in the order of the params' row keys
+        models=[paths.model_file("metrics.json", d, m) for d, m in PLAN.model_keys()],
     output:
         report(
             paths.table("accuracy.csv"),
@@ -82,6 +79,8 @@ rule accuracy_table:
     localrule: True
     conda:
         ENV_ANALYSIS
+    params:
+        p=PLAN.accuracy_params(),
     script:
         "../scripts/accuracy_table.py"
 

@@ -1,6 +1,6 @@
 # Figures, CAM grids, the paper-style summary table and the headline, each wrapped in report()
 # for `snakemake --report`. Each rule's params are exactly the config keys it reads.
-from camrobust.report.headline import CLAIMS_TABLE
+from camrobust.names import CLAIMS_TABLE
 
 
 rule figure:

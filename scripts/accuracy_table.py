@@ -13,9 +13,8 @@ sm = snakemake  # noqa: F821
 with script_logging(sm.log[0], rule=sm.rule) as log:
     per_image = pd.concat([pd.read_parquet(p) for p in sm.input.per_image], ignore_index=True)
     clean, classes = {}, {}
-    for path in sm.input.models:
-        model_dir = Path(path).parent
-        key = (model_dir.parent.name, model_dir.name)
+    # The plan's (dataset, model) of each model file, in the inputs' order.
+    for key, path in zip(map(tuple, sm.params.p["models"]), sm.input.models, strict=True):
         metrics = json.loads(Path(path).read_text())
         clean[key] = metrics["test_accuracy"]
         if "classes" in metrics:  # a user's model: how its outputs met the dataset's classes

@@ -4,7 +4,7 @@ import pandas as pd
 
 from camrobust.io import atomic_path
 from camrobust.logs import script_logging
-from camrobust.report.headline import REFERENCE
+from camrobust.names import REFERENCE
 from camrobust.stats.claims import run_claims
 
 sm = snakemake  # noqa: F821

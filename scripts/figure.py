@@ -1,7 +1,7 @@
 """Adapter for rule `figure`: one report figure (by name, see camrobust.report.registry)."""
 
 from camrobust.logs import script_logging
-from camrobust.report.figures import read_table, write_figure
+from camrobust.report.draw import read_table, write_figure
 
 sm = snakemake  # noqa: F821
 with script_logging(sm.log[0]):

@@ -6,7 +6,7 @@ from camrobust.io import atomic_path, load_npz
 from camrobust.logs import script_logging
 from camrobust.metrics import aggregate, make_regions, per_image_table
 from camrobust.metrics.equivalence import same_as, with_method_columns
-from camrobust.names import split_model
+from camrobust.names import CLEAN_LEVEL, split_model
 
 sm = snakemake  # noqa: F821
 with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
@@ -16,7 +16,7 @@ with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
     for level, path in zip(p["levels"], sm.input.cams, strict=True):
         levels[level] = load_cams(path)
         check_matches(levels[level], path, images, sm.input.images)
-    clean = levels.pop("0")
+    clean = levels.pop(CLEAN_LEVEL)  # the plan puts the clean CAMs first
     if sm.wildcards.noise == EXPLANATION_ATTACK:  # the methods it attacks (their CAM job's log)
         clean = only_methods(clean, next(iter(levels.values()))["methods"])
     model = split_model(sm.wildcards.model)

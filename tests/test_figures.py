@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from camrobust.report import cam_grid, figures, registry
+from camrobust.report import cam_grid, draw, figures, registry
 from camrobust.report.accuracy import accuracy_table
 from camrobust.report.png import save_png
 from camrobust.stats import (
@@ -246,7 +246,7 @@ def test_h_heatmap_one_panel_per_model_with_the_h_values(tmp_path, robust):
     np.testing.assert_allclose(ax.images[0].get_array(), expect.to_numpy())
     assert [t.get_text() for t in ax.get_yticklabels()] == list(expect.index)
     path = tmp_path / "h.png"
-    figures.write_figure("h_heatmap", robust, path, {"dpi": DPI, "measure": "ssim"})
+    draw.write_figure("h_heatmap", robust, path, {"dpi": DPI, "measure": "ssim"})
     _check_png(path, fig)
     with pytest.raises(ValueError, match="measure 'cosine'"):
         figures.build_h_heatmap(robust, "cosine")
@@ -264,7 +264,7 @@ def test_severity_curves_panel_per_model_and_noise(tmp_path, robust):
     np.testing.assert_allclose(ax.lines[0].get_xdata(), [1, 3, 5])
     np.testing.assert_allclose(ax.lines[0].get_ydata(), sel["consistency"])
     path = tmp_path / "sev.png"
-    figures.write_figure("severity_curves", robust, path, {"dpi": DPI, "measure": "ssim"})
+    draw.write_figure("severity_curves", robust, path, {"dpi": DPI, "measure": "ssim"})
     _check_png(path, fig)
 
 
@@ -286,7 +286,7 @@ def test_kept_flipped_one_panel_per_model(tmp_path, per_image):
         pairs = sub[(sub["method"] == method) & (sub["kept"] == kept)]
         assert line.get_ydata()[0] == pytest.approx(float(np.median(pairs["ssim"])))
     path = tmp_path / "kf.png"
-    figures.write_figure("kept_flipped", per_image, path, {"dpi": DPI, "measure": "ssim"})
+    draw.write_figure("kept_flipped", per_image, path, {"dpi": DPI, "measure": "ssim"})
     _check_png(path, fig)
 
 
@@ -300,7 +300,7 @@ def test_average_ranks_cd_plot(tmp_path, per_image):
         assert f"{method} ({r:.2f})" in texts
     assert f"CD = {pooled['cd'].iloc[0]:.2f}" in texts
     path = tmp_path / "ranks.png"
-    figures.write_figure("average_ranks", ranks, path, {"dpi": DPI})
+    draw.write_figure("average_ranks", ranks, path, {"dpi": DPI})
     _check_png(path, fig)
 
 
@@ -323,7 +323,7 @@ def test_accuracy_vs_severity_plots_the_accuracy(tmp_path, per_image):
     np.testing.assert_allclose(ax.lines[1].get_ydata(), expect)
     np.testing.assert_allclose(ax.lines[1].get_xdata(), [0, 1, 3])
     path = tmp_path / "acc.png"
-    figures.write_figure("accuracy_vs_severity", per_image, path, {"dpi": DPI})
+    draw.write_figure("accuracy_vs_severity", per_image, path, {"dpi": DPI})
     _check_png(path, fig)
 
 
@@ -368,7 +368,7 @@ def test_forest_plot_model_means_main_effects_and_slopes(tmp_path, per_image):
         assert len(xs) == len(strata)
         np.testing.assert_allclose(xs, np.sort(want["effect_size"]))
     path = tmp_path / "forest.png"
-    figures.write_figure("forest_plot", primary, path, {"dpi": DPI}, mixed)
+    draw.write_figure("forest_plot", primary, path, {"dpi": DPI}, mixed)
     _check_png(path, fig)
     with pytest.raises(ValueError, match="no regularizer estimates"):
         figures.build_forest_plot(primary.iloc[:0], mixed[mixed["group_a"] == ""])
@@ -410,7 +410,7 @@ def test_method_rankings_by_the_papers_metric_l1_and_h(tmp_path):
     title = "shapes\nKendall tau with RM over rbo: RM over l1 -0.33, H over ssim -0.33"
     assert ax.get_title() == title
     path = tmp_path / "rankings.png"
-    figures.write_figure("method_rankings", robust, path, {"dpi": DPI})
+    draw.write_figure("method_rankings", robust, path, {"dpi": DPI})
     _check_png(path, fig)
 
 
@@ -419,7 +419,7 @@ def test_the_png_pixel_size_follows_dpi(tmp_path, robust):
     sizes = {}
     for dpi in (60, 120):
         path = tmp_path / f"h{dpi}.png"
-        figures.write_figure("h_heatmap", robust, path, {"dpi": dpi, "measure": "ssim"})
+        draw.write_figure("h_heatmap", robust, path, {"dpi": dpi, "measure": "ssim"})
         with Image.open(path) as img:
             sizes[dpi] = img.size
     fig = figures.build_h_heatmap(robust, "ssim")
@@ -456,7 +456,7 @@ def test_one_registry_names_every_figure_its_builder_table_and_keys():
     built = sorted(n.removeprefix("build_") for m in modules for n in dir(m) if n[:6] == "build_")
     assert sorted(registry.FIGURES) == built
     for name, spec in registry.FIGURES.items():
-        assert registry.builder(name) is getattr(import_module(spec.module), f"build_{name}")
+        assert draw.builder(name) is getattr(import_module(spec.module), f"build_{name}")
         assert spec.table in ("robustness", "per_image", "method_ranks", "regularizers")
         assert spec.extra in (None, "quality", "mixedlm")
     assert registry.figure_spec("h_heatmap").uses_measure

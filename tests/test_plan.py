@@ -44,7 +44,11 @@ def test_schema_enums_equal_the_registries():
     from camrobust.train.regularizers import REGISTRY
     from camrobust.train.schedule import SCHEDULE_KEYS
 
-    archs = PROPS["architectures"]["propertyNames"]["enum"]
+    # One enum of architecture names, referenced by the top-level and the per-dataset map.
+    archs = DEFS["architecture_name"]["enum"]
+    ref = {"$ref": "#/$defs/architecture_name"}
+    assert PROPS["architectures"]["propertyNames"] == ref
+    assert DEFS["dataset"]["properties"]["architectures"]["propertyNames"] == ref
     assert set(archs) == set(ARCHITECTURES) == set(TARGET_LAYERS)
     assert PROPS["cam"]["properties"]["methods"]["items"]["enum"] == list(METHODS)
     noise = PROPS["noise"]["properties"]
@@ -144,6 +148,7 @@ def job_params(plan: Plan) -> dict[tuple[str, ...], Any]:
         jobs["quality_table",] = plan.quality_table_params()
         jobs["quality_stats",] = plan.quality_stats_params()
     jobs["summary_table",] = plan.summary_params()
+    jobs["accuracy_table",] = plan.accuracy_params()
     jobs["headline",] = plan.summary_params()
     if plan.corruptions:
         jobs["corruption_error_table",] = plan.corruption_error_params()
@@ -191,7 +196,8 @@ READERS: list[tuple[str, set[str]]] = [
     ("architectures.<*>.target_layer", {"cam", "cam_clean", "quality", *EXPLANATION}),
     ("architectures.<*>.*", {"train_classifier"}),
     ("regularizers.*", {"train_classifier"}),
-    ("training.seeds", {*CHAIN, "train_generative"}),  # a generative model per seed
+    # a generative model per seed; the accuracy table lists every model's file
+    ("training.seeds", {*CHAIN, "train_generative", "accuracy_table"}),
     ("training.*", {"train_classifier"}),
     ("generative.*", {"train_generative"}),
     ("noise.table", {"noisy_set"}),
@@ -205,7 +211,8 @@ READERS: list[tuple[str, set[str]]] = [
     ("cam.target_policy", {"cam", "cam_clean", "cam_explanation_attack"}),
     # the methods: which sets the explanation attack makes
     ("cam.*", {"cam", "cam_clean", "quality", *EXPLANATION}),
-    ("models.<*>.mode", {"import_model", *CHAIN}),  # the model moves between the two chains
+    # the model moves between the two chains (and its name in the accuracy table's list)
+    ("models.<*>.mode", {"import_model", *CHAIN, "accuracy_table"}),
     ("models.<*>.target_layer", {"cam", "cam_clean", "quality", *EXPLANATION}),
     # an image folder's published transform (preprocess auto) is that of the models' architectures
     ("models.<*>.source", {"import_model", "train_classifier", "prepare_data"}),
@@ -448,6 +455,10 @@ def test_a_new_training_seed_adds_its_own_chains_and_changes_no_other_job(base):
     seeded = copy.deepcopy(config)
     seeded["training"]["seeds"] = [0, 1]
     one, two = job_params(Plan(config)), job_params(Plan(seeded))
+    # The accuracy table lists every model's file: it gains the new seed's, as its inputs do.
+    listed, relisted = (jobs.pop(("accuracy_table",))["models"] for jobs in (one, two))
+    assert [key for key in relisted if key in listed] == listed
+    assert {split_model(m).seed for d, m in relisted if [d, m] not in listed} == {1}
     assert {job: two[job] for job in one} == one  # every existing job keeps its params
     new = set(two) - set(one)
     gens = {job for job in new if job[0] == "train_generative"}

@@ -12,7 +12,8 @@ from camrobust.quality.faithfulness import FAITHFULNESS_METRICS, FaithfulnessRes
 from camrobust.quality.sensitivity import SENSITIVITY_METRICS, SensitivityResult, sensitivity
 from camrobust.quality.stage import evaluate_quality
 from camrobust.quality.table import QUALITY_KEYS, quality_per_image, summarize_quality
-from camrobust.report.figures import build_h_vs_faithfulness, write_figure
+from camrobust.report.draw import write_figure
+from camrobust.report.figures import build_h_vs_faithfulness
 from camrobust.seeding import numpy_rng, torch_generator
 
 KEYS = {"dataset": "shapes", "model": "resnet18-erm", "arch": "resnet18", "regularizer": "erm"}

@@ -25,8 +25,9 @@ import pandas as pd
 import pytest
 
 from camrobust.stats import prepare_table
-from camrobust.stats.claims import claim_options, claim_tests, headline_values
+from camrobust.stats.claims import claim_tests, headline_values
 from camrobust.stats.endpoints import endpoint_values
+from camrobust.stats.options import claim_options
 from camrobust.stats.sensitivity import sensitivity_tests
 
 REGS = ("erm", "lvat_glow", "lvat_vae", "vat")

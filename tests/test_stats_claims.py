@@ -11,16 +11,17 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 from statsmodels.stats.weightstats import ttost_paired
 
+from camrobust.names import CLAIMS_TABLES, REFERENCE
 from camrobust.stats import prepare_table
 from camrobust.stats.claims import (
     MDE_POWER,
-    claim_options,
     claim_tests,
     headline_values,
     minimum_detectable_effect,
     run_claims,
 )
 from camrobust.stats.endpoints import endpoint_values
+from camrobust.stats.options import claim_options
 from camrobust.stats.sensitivity import block_permutations, sensitivity_tests
 from camrobust.stats.synthetic import synthetic_per_image
 
@@ -190,7 +191,8 @@ def test_more_arrangements_than_allowed_are_drawn_at_random_and_seeded():
 
 def test_one_model_per_regularizer_gives_untested_claims_and_options_are_checked():
     table = _table(seeds=(0,))
-    out = run_claims(table, PARAMS, "erm")
+    out = run_claims(table, PARAMS, REFERENCE)
+    assert tuple(out) == CLAIMS_TABLES  # the claims rule's outputs (tests/test_names.py)
     claims = out["claims"]
     assert claims["p_value"].isna().all() and claims["effect_size"].notna().all()
     assert claims["note"].str.startswith("one model per regularizer").all()

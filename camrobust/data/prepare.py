@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from camrobust.data.subset import stratified_indices
+from camrobust.data.subset import cap_indices, eval_indices
+from camrobust.data.summary import DatasetSummary
 from camrobust.io import atomic_paths, npz_writer
 from camrobust.seeding import derive_seed
 
@@ -83,26 +84,10 @@ def _load_source(spec: dict[str, Any], raw_dir: Path, seed: int) -> tuple[dict[s
     raise ValueError(f"unknown dataset source '{source}'; allowed: {', '.join(SOURCES)}")
 
 
-def cap_indices(labels: np.ndarray, n: int | None, *seed: object) -> np.ndarray:
-    """Indices of a class-stratified subset of at most `n` of `labels` (None: all of them)."""
-    if n is None or n >= len(labels):
-        return np.arange(len(labels))
-    return stratified_indices(labels, n, *seed)
-
-
 def _cap(split: Split, n: int | None, *seed: object) -> tuple[Split, np.ndarray]:
     """A class-stratified subset of at most `n` images (None: all), and its indices in `split`."""
     kept = cap_indices(split.labels, n, *seed)
     return (split if len(kept) == len(split.labels) else split.take(kept)), kept
-
-
-def eval_indices(test_labels: np.ndarray, n_eval: int, seed: int, name: str) -> np.ndarray:
-    """The evaluation subset's indices in the test split; an error naming the key if too few."""
-    if n_eval > len(test_labels):
-        raise ValueError(
-            f"datasets.{name}.n_eval: {n_eval} is more than the {len(test_labels)} test images"
-        )
-    return stratified_indices(test_labels, n_eval, seed, name, "eval")
 
 
 def prepare_dataset(spec: dict[str, Any], raw_dir: str | Path, seed: int) -> dict[str, Any]:
@@ -124,36 +109,6 @@ def prepare_dataset(spec: dict[str, Any], raw_dir: str | Path, seed: int) -> dic
         "eval_source_indices": in_source[eval_idx],
         "class_names": class_names,
     }
-
-
-@dataclass
-class DatasetSummary:
-    """What a prepared dataset holds: images per split, classes, and the files left out."""
-
-    dataset: str
-    counts: dict[str, int]  # train, test, eval
-    n_classes: int
-    unreadable: list[str] | None = None  # skipped files (None: skipping was not allowed)
-    evaluate_only: bool = False  # no train images; the test file holds the evaluation subset
-    preprocess: str | None = None  # how an image folder's images were cut from their files
-
-    def lines(self, shown: int = 10) -> list[str]:
-        """The log lines: the counts, then (if any) the unreadable files, the first `shown`."""
-        counts = ", ".join(f"{self.counts[s]} {s}" for s in ("train", "test", "eval"))
-        line = f"{self.dataset}: {counts} images of {self.n_classes} classes"
-        if self.evaluate_only:
-            line += " (evaluate only: the train split is not decoded, the test file holds the "
-            line += "evaluation images alone)"
-        if self.preprocess is not None:
-            line += f"; images prepared by {self.preprocess}"
-        if self.unreadable is not None:
-            line += f"; {len(self.unreadable)} unreadable files skipped"
-        lines = [line]
-        if self.unreadable:
-            more = len(self.unreadable) - shown
-            listed = ", ".join(self.unreadable[:shown]) + (f" and {more} more" if more > 0 else "")
-            lines.append(f"{self.dataset}: skipped unreadable files: {listed}")
-        return lines
 
 
 def write_dataset(

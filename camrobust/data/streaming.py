@@ -32,7 +32,8 @@ from camrobust.data.imagefolder import (
     decode_images,
     list_imagefolder,
 )
-from camrobust.data.prepare import DatasetSummary, cap_indices, eval_indices
+from camrobust.data.subset import cap_indices, eval_indices
+from camrobust.data.summary import DatasetSummary
 from camrobust.io import NpzWriter, atomic_paths, load_npz, npz_writer
 
 log = logging.getLogger(__name__)

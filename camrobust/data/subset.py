@@ -25,3 +25,19 @@ def stratified_indices(labels: np.ndarray, n: int, *seed: object) -> np.ndarray:
         for c, k in zip(classes, take, strict=True)
     ]
     return np.sort(np.concatenate(chosen))
+
+
+def cap_indices(labels: np.ndarray, n: int | None, *seed: object) -> np.ndarray:
+    """Indices of a class-stratified subset of at most `n` of `labels` (None: all of them)."""
+    if n is None or n >= len(labels):
+        return np.arange(len(labels))
+    return stratified_indices(labels, n, *seed)
+
+
+def eval_indices(test_labels: np.ndarray, n_eval: int, seed: int, name: str) -> np.ndarray:
+    """The evaluation subset's indices in the test split; an error naming the key if too few."""
+    if n_eval > len(test_labels):
+        raise ValueError(
+            f"datasets.{name}.n_eval: {n_eval} is more than the {len(test_labels)} test images"
+        )
+    return stratified_indices(test_labels, n_eval, seed, name, "eval")

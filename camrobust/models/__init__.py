@@ -8,9 +8,8 @@ from camrobust.models.registry import (
     TARGET_LAYERS,
     build_classifier,
     default_target_layer,
-    load_classifier,
-    save_classifier,
 )
+from camrobust.models.saved import load_classifier, save_classifier
 from camrobust.models.sources import SOURCES, build_model
 from camrobust.models.vae import VAE
 

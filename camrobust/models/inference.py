@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from camrobust.data.tensors import to_model_input
 from camrobust.device import resolve_device
 from camrobust.io import load_npz
-from camrobust.models.registry import load_classifier
+from camrobust.models.saved import load_classifier
 
 
 def classifier_and_images(

@@ -1,16 +1,15 @@
-"""Classifier architectures by name, their default CAM target layers, and saving/loading them."""
+"""Classifier architectures by name, their default CAM target layers, and the plain-data helpers
+that saving a model needs (camrobust/models/saved.py saves and loads classifiers)."""
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
-from camrobust.io import save_torch
 from camrobust.models import cnn13, resnet, vgg
 from camrobust.names import TARGET_LAYERS
 
@@ -19,10 +18,10 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "resnet18": resnet.ResNet18,
     "vgg11_bn": vgg.VGG11BN,
 }
-CLASSIFIER_FORMAT = "camrobust-classifier-v1"
 
 
-def _check_name(name: str) -> None:
+def check_architecture(name: str) -> None:
+    """A clear error for an architecture name the registry does not know."""
     if name not in ARCHITECTURES:
         raise ValueError(
             f"unknown architecture {name!r}; known: {', '.join(sorted(ARCHITECTURES))}"
@@ -42,7 +41,7 @@ def build_classifier(
     With `seed`, the initial weights come from that seed (the global RNG is left untouched), so a
     training job started twice begins from the same weights.
     """
-    _check_name(name)
+    check_architecture(name)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be an integer ≥ 2, got {num_classes!r}")
     with torch.random.fork_rng(devices=[]):
@@ -57,7 +56,7 @@ def build_classifier(
 
 def default_target_layer(name: str) -> str:
     """Dotted module path whose output the CAM methods explain (last conv block before pooling)."""
-    _check_name(name)
+    check_architecture(name)
     return TARGET_LAYERS[name]
 
 
@@ -71,37 +70,3 @@ def plain_data(obj: Any, what: str) -> Any:
 
 def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-
-
-def save_classifier(path: str | os.PathLike, model: nn.Module, hparams: dict[str, Any]) -> None:
-    """Write weights + the build kwargs (+ the caller's hparams) atomically, rebuildable alone."""
-    arch = getattr(model, "build_config", None)
-    if arch is None:
-        name = hparams.get("name", hparams.get("arch"))
-        _check_name(str(name))
-        arch = {k: hparams[k] for k in ("num_classes", "width", "top_bn") if k in hparams}
-        arch["name"] = name
-    payload = {
-        "format": CLASSIFIER_FORMAT,
-        "arch": plain_data(arch, "the build kwargs"),
-        "hparams": plain_data(hparams, "hparams"),
-        "state_dict": cpu_state(model),
-    }
-    save_torch(path, payload)
-
-
-def load_classifier(path: str | os.PathLike, device: str | torch.device) -> nn.Module:
-    """Rebuild a saved classifier on `device` in eval mode; `model.hparams` is the stored dict."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != CLASSIFIER_FORMAT:
-        raise ValueError(f"{path} is not a classifier file written by save_classifier")
-    arch = dict(payload["arch"])
-    if "source" in arch:  # a torchvision/timm network in its pixel-space wrapper
-        from camrobust.models.sources import build_model  # sources builds on this module
-
-        model = build_model(**arch)
-    else:
-        model = build_classifier(arch.pop("name"), **arch)
-    model.load_state_dict(payload["state_dict"])
-    model.hparams = payload["hparams"]
-    return model.to(device).eval()

@@ -3,12 +3,10 @@ with several training seeds, also their mean and standard deviation over the see
 
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 
 from camrobust.frames import require_columns
-from camrobust.names import is_user_model, split_model
+from camrobust.names import CLEAN_LEVEL, split_model
 
 KEYS = ("dataset", "model", "arch", "regularizer", "noise")
 _NEED = (*KEYS, "level", "image", "label", "pred_clean", "pred_noisy")
@@ -18,18 +16,15 @@ SEED_COLUMNS += ("accuracy_sd", "n", "n_seeds", "test_accuracy", "test_accuracy_
 # How a model's outputs were matched to the dataset's classes (camrobust/class_map.py): a trained
 # model learned the dataset's classes, so its outputs are them.
 IDENTITY = "identity"
-# Models of several training seeds are named '{arch}-{regularizer}-s{seed}'. Local until the
-# workflow has one torch-free model-name splitter; then use that.
-_SEED_SUFFIX = re.compile(r"-s(\d+)$")
 
 
 def model_seed(model: str) -> str | None:
-    """The training seed in a model name: 'resnet18-vat-s2' -> '2', a user's model (trained
-    once, elsewhere) -> '0'; None without the suffix."""
-    if is_user_model(model):
+    """The training seed in a model name (camrobust/names.py): 'resnet18-vat-s2' -> '2', a
+    user's model (trained once, elsewhere) -> '0'; None for a name without the seed suffix."""
+    try:
         return str(split_model(model).seed)
-    match = _SEED_SUFFIX.search(model)
-    return match[1] if match else None
+    except ValueError:
+        return None
 
 
 def _mean_correct(frame: pd.DataFrame) -> pd.DataFrame:
@@ -48,7 +43,7 @@ def accuracy_by_level(per_image: pd.DataFrame) -> pd.DataFrame:
     pairs = pairs.assign(level=pairs["level"].astype(str))
     noisy = pairs.assign(correct=pairs["pred_noisy"] == pairs["label"])
     clean = pairs.drop_duplicates([*KEYS, "image"]).assign(
-        correct=lambda d: d["pred_clean"] == d["label"], level="0"
+        correct=lambda d: d["pred_clean"] == d["label"], level=CLEAN_LEVEL
     )
     table = pd.concat([_mean_correct(clean), _mean_correct(noisy)], ignore_index=True)
     return table.sort_values([*KEYS, "level"], kind="stable").reset_index(drop=True)

@@ -25,11 +25,10 @@ import numpy as np
 import pandas as pd
 
 from camrobust.frames import require_columns
-from camrobust.names import is_user_model, model_name, split_model
+from camrobust.names import CLEAN_LEVEL, is_user_model, model_name, split_model
 from camrobust.report.accuracy import POOLED_SEEDS
 
 ALL_FAMILIES = "all"  # the `noise` of the rows averaged over the families
-CLEAN = "0"  # the level of the clean evaluation images in the accuracy table
 KEYS = ("dataset", "model", "arch", "regularizer")
 COLUMNS = (*KEYS, "noise", "n_levels", "error", "clean_error", "reference", "reference_error")
 COLUMNS += ("reference_clean_error", "ce", "relative_ce", "note")
@@ -43,8 +42,8 @@ def family_errors(accuracy: pd.DataFrame, corruptions: Sequence[str]) -> pd.Data
     if "seed" in rows:  # the rows pooled over seeds are not models
         rows = rows[rows["seed"].astype(str) != POOLED_SEEDS]
     rows = rows[rows["noise"].isin(list(corruptions))]
-    clean = rows[rows["level"] == CLEAN].groupby(list(KEYS))["accuracy"].first()
-    noisy = rows[rows["level"] != CLEAN]
+    clean = rows[rows["level"] == CLEAN_LEVEL].groupby(list(KEYS))["accuracy"].first()
+    noisy = rows[rows["level"] != CLEAN_LEVEL]
     out = (
         noisy.groupby([*KEYS, "noise"], sort=True)["accuracy"]
         .agg(error=lambda a: float(np.mean(1.0 - a)), n_levels="size")

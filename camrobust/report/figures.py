@@ -3,14 +3,14 @@ heatmaps, severity curves, ranks, accuracy, forest plot, H vs faithfulness.
 
 Each `build_<name>` draws the figure `name` of `camrobust.report.registry.FIGURES` from its
 input table (and its second one, if any) and returns a matplotlib Figure (so tests can inspect
-its panels); `write_figure` draws one by name and writes its PNG. No pyplot: no global state.
+its panels); `camrobust.report.draw` draws one by name and writes its PNG. No pyplot: no global
+state.
 The CAM grids are drawn in `camrobust.report.cam_grid`.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 
@@ -24,8 +24,7 @@ from matplotlib.patches import Patch
 from camrobust.columns import COMPARISON_KEYS
 from camrobust.frames import levels_pooled, require_columns
 from camrobust.report.accuracy import accuracy_by_level
-from camrobust.report.png import save_png
-from camrobust.report.registry import builder, figure_spec
+from camrobust.report.registry import figure_spec
 from camrobust.report.tables import measure_rows
 from camrobust.stats.endpoints import PRIMARY as PRIMARY_ENDPOINT
 from camrobust.stats.validate import numeric_levels
@@ -484,32 +483,3 @@ def build_method_rankings(robust: pd.DataFrame) -> Figure:
         ax.set_ylabel("rank (1 = most robust)")
     _legend(fig, colors, per_row=3 * len(datasets))
     return fig
-
-
-def read_table(path: str | os.PathLike, dataset: str) -> pd.DataFrame:
-    """A figure's input table (CSV or Parquet), levels as text, only the rows of `dataset`."""
-    table = pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(path)
-    table = table.astype({"level": str}) if "level" in table else table
-    return table[table["dataset"] == dataset] if "dataset" in table else table
-
-
-def write_figure(
-    name: str,
-    table: pd.DataFrame,
-    path: str | os.PathLike,
-    params: dict,
-    extra: pd.DataFrame | None = None,
-) -> None:
-    """Draw figure `name` from its input `table` (and `extra`, its second table if it has one)
-    and write it to `path` at `params["dpi"]`.
-
-    `params` are the figure's config keys (`Plan.figure_params`): `dpi`, and `measure` for the
-    figures that use one.
-    """
-    spec = figure_spec(name)
-    if (extra is None) != (spec.extra is None):
-        raise ValueError(f"figure {name!r} draws from {spec.table} and {spec.extra or 'nothing'}")
-    tables = (table,) if extra is None else (table, extra)
-    build = builder(name)
-    fig = build(*tables, params["measure"]) if spec.uses_measure else build(*tables)
-    save_png(fig, path, params["dpi"])

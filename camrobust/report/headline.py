@@ -12,7 +12,7 @@ Pooling rules (each line of the headline says which one it uses):
   this interval is wider than the bootstrap interval of the mean would be (conservative).
   Undefined cells (no kept or no flipped pairs) are left out of a method's mean, and the line
   says how many of its cells were defined.
-- Regularisers: only the pre-specified claims of the stats table named by `CLAIMS_TABLE`
+- Regularisers: only the pre-specified claims of the stats table named by `names.CLAIMS_TABLE`
   (camrobust/stats/claims.py): per noise family, each regulariser against the reference on
   one endpoint per trained model (the mean over CAM methods and levels of the consistency on
   the images every model of its seed kept), seed-blocked OLS, Holm over the dataset's claims.
@@ -42,12 +42,11 @@ import pandas as pd
 
 from camrobust.columns import PAPER_MEASURE
 from camrobust.frames import require_columns
+from camrobust.names import REFERENCE
 from camrobust.report.accuracy import POOLED_SEEDS
 from camrobust.report.tables import measure_rows
 
 MAX_LINES = 20
-REFERENCE = "erm"
-CLAIMS_TABLE = "claims"  # the stats table of the pre-specified claims the headline reads
 CLAIM_COLUMNS = (
     "dataset", "arch", "noise", "measure", "group_a", "group_b", "effect_size", "ci_lo", "ci_hi",
     "p_adjusted", "significant", "p_tost_adjusted", "equivalent", "delta", "mde", "df", "claims",

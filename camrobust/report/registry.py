@@ -1,17 +1,14 @@
 """The report figures by name: the table each one draws and the config keys it reads.
 
-The one list of figures: the `figure` rule expands its names and `scripts/figure.py` dispatches
-on them. Figure `name` is drawn by `build_<name>` of its spec's `module` (by default
+The one list of figures: the `figure` rule expands its names and `camrobust.report.draw`
+dispatches on them. Figure `name` is drawn by `build_<name>` of its spec's `module` (by default
 `camrobust.report.figures`). Imports nothing heavy
 (no matplotlib, no torch): the Snakefile reads it on every dry run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import import_module
-from typing import Any
 
 from camrobust.explanation_names import EXPLANATION_ATTACK
 
@@ -60,8 +57,3 @@ def figure_spec(name: str) -> FigureSpec:
         return FIGURES[name]
     except KeyError:
         raise ValueError(f"unknown figure {name!r} (known: {', '.join(FIGURES)})") from None
-
-
-def builder(name: str) -> Callable[..., Any]:
-    """The function drawing figure `name` (imports matplotlib only when called)."""
-    return getattr(import_module(figure_spec(name).module), f"build_{name}")

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,62 +32,21 @@ from scipy import optimize, stats
 
 from camrobust.columns import POOLED_LEVEL
 from camrobust.frames import explaining_rows
+from camrobust.names import CLAIMS_TABLE, SENSITIVITY_TABLE
 from camrobust.stats.endpoints import PRIMARY, cell_sums
 from camrobust.stats.frames import finish
 from camrobust.stats.models import MODEL_EXTRA, MODEL_STRATA, stratum_rows
-from camrobust.stats.options import StatsOptions, _alpha, _min_pairs
+from camrobust.stats.options import CLAIM_KEYS, ClaimOptions, claim_options
+from camrobust.stats.sensitivity import sensitivity_tests
 from camrobust.stats.validate import adjust, prepare_table
 
 # 80 % power, the convention the minimum detectable effect is quoted at.
 MDE_POWER = 0.8
-CLAIM_KEYS = ("dataset", "arch", "noise")
 MODEL_KEYS = (*CLAIM_KEYS, "model", "regularizer", "seed")
-CONFIG_KEYS = ("alpha", "min_pairs", "measure", "smallest_effect", "permutations", "seed")
 CLAIM_EXTRA = (
     *MODEL_EXTRA, "delta", "p_tost", "p_tost_adjusted", "equivalent", "mde", "mde_alpha",
     "shift_a", "shift_b", "n_methods", "n_levels", "claims",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class ClaimOptions:
-    """The claims job's settings (`claim_options` checks them); `reference` is the baseline."""
-
-    alpha: float
-    min_pairs: int
-    measure: str
-    smallest_effect: float
-    permutations: int
-    seed: int
-    reference: str
-
-    @property
-    def stats(self) -> StatsOptions:
-        """The options the OLS rows of models.stratum_rows read."""
-        return StatsOptions(
-            self.alpha, "holm", "stratum", self.min_pairs, (self.measure,), self.reference
-        )
-
-
-def claim_options(params: Mapping[str, Any], reference: str) -> ClaimOptions:
-    """The claims job's params checked once: every key of CONFIG_KEYS, one line per problem."""
-    missing = [k for k in CONFIG_KEYS if k not in params]
-    if missing:
-        raise ValueError(f"claims options: missing {', '.join(missing)}")
-    delta = float(params["smallest_effect"])
-    if not delta > 0:
-        raise ValueError(f"claims.smallest_effect must be positive, got {delta!r}")
-    if int(params["permutations"]) < 1:
-        raise ValueError(f"claims.permutations must be positive, got {params['permutations']!r}")
-    return ClaimOptions(
-        alpha=_alpha(params["alpha"]),
-        min_pairs=_min_pairs(params["min_pairs"]),
-        measure=str(params["measure"]),
-        smallest_effect=delta,
-        permutations=int(params["permutations"]),
-        seed=int(params["seed"]),
-        reference=reference,
-    )
 
 
 def _shifts(table: pd.DataFrame) -> pd.Series:
@@ -224,13 +182,11 @@ def run_claims(
     per_image: pd.DataFrame, params: Mapping[str, Any], reference: str
 ) -> dict[str, pd.DataFrame]:
     """The claims job: `claims` (claim_tests) and `sensitivity` (camrobust/stats/sensitivity.py)
-    from the per-image table; `params` are the job's (CONFIG_KEYS)."""
-    from camrobust.stats.sensitivity import sensitivity_tests
-
+    from the per-image table; `params` are the job's (options.CLAIM_CONFIG_KEYS)."""
     options = claim_options(params, reference)
     table = prepare_table(explaining_rows(per_image), (options.measure,))
     values = headline_values(table, options.measure, options.min_pairs)
     return {
-        "claims": claim_tests(values, options),
-        "sensitivity": sensitivity_tests(values, options),
+        CLAIMS_TABLE: claim_tests(values, options),
+        SENSITIVITY_TABLE: sensitivity_tests(values, options),
     }

@@ -1,10 +1,12 @@
-"""The stats stage's options, validated once at its entry; the test families trust them."""
+"""The stats and claims stages' options, validated once at their entry; the tests trust them."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from camrobust.names import REFERENCE
 
 # The corrections `stats.correction` allows (the schema's enum, tests/test_stats.py checks):
 # statsmodels multipletests' one-step and step-wise methods by their canonical names. Its
@@ -39,7 +41,7 @@ class StatsOptions:
     correction_scope: str
     min_pairs: int
     measures: tuple[str, ...]
-    reference: str = "erm"
+    reference: str = REFERENCE
 
 
 def _alpha(alpha: Any) -> float:
@@ -86,7 +88,7 @@ def _measures(measures: Any) -> tuple[str, ...]:
     return out
 
 
-def stats_options(config: Mapping[str, Any], reference: str = "erm") -> StatsOptions:
+def stats_options(config: Mapping[str, Any], reference: str = REFERENCE) -> StatsOptions:
     """The one validation of the `stats:` config section (every key present, as the schema fills).
 
     Raises a one-line error naming the key that is wrong.
@@ -103,5 +105,51 @@ def stats_options(config: Mapping[str, Any], reference: str = "erm") -> StatsOpt
         correction_scope=_scope(config["correction_scope"]),
         min_pairs=_min_pairs(config["min_pairs"]),
         measures=_measures(config["measures"]),
+        reference=reference,
+    )
+
+
+# The claims stage (camrobust/stats/claims.py): one claim per (dataset, architecture, noise).
+CLAIM_KEYS = ("dataset", "arch", "noise")
+CLAIM_CONFIG_KEYS = ("alpha", "min_pairs", "measure", "smallest_effect", "permutations", "seed")
+
+
+@dataclass(frozen=True)
+class ClaimOptions:
+    """The claims job's settings (`claim_options` checks them); `reference` is the baseline."""
+
+    alpha: float
+    min_pairs: int
+    measure: str
+    smallest_effect: float
+    permutations: int
+    seed: int
+    reference: str
+
+    @property
+    def stats(self) -> StatsOptions:
+        """The options the OLS rows of models.stratum_rows read."""
+        return StatsOptions(
+            self.alpha, "holm", "stratum", self.min_pairs, (self.measure,), self.reference
+        )
+
+
+def claim_options(params: Mapping[str, Any], reference: str) -> ClaimOptions:
+    """The claims job's params checked once (every key of CLAIM_CONFIG_KEYS), one-line errors."""
+    missing = [k for k in CLAIM_CONFIG_KEYS if k not in params]
+    if missing:
+        raise ValueError(f"claims options: missing {', '.join(missing)}")
+    delta = float(params["smallest_effect"])
+    if not delta > 0:
+        raise ValueError(f"claims.smallest_effect must be positive, got {delta!r}")
+    if int(params["permutations"]) < 1:
+        raise ValueError(f"claims.permutations must be positive, got {params['permutations']!r}")
+    return ClaimOptions(
+        alpha=_alpha(params["alpha"]),
+        min_pairs=_min_pairs(params["min_pairs"]),
+        measure=str(params["measure"]),
+        smallest_effect=delta,
+        permutations=int(params["permutations"]),
+        seed=int(params["seed"]),
         reference=reference,
     )

@@ -6,21 +6,28 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from camrobust.names import STATS_TABLES
 from camrobust.stats.families import flip_tests, method_ranks, method_tests, noise_tests
 from camrobust.stats.mixed import mixedlm_tests
 from camrobust.stats.models import regularizer_model_tests
 from camrobust.stats.options import stats_options
 from camrobust.stats.validate import prepare_table
 
-# The results tables, in the order the stats rule writes them (rules/common.smk STATS_TABLES).
-FAMILIES = {
-    "methods": method_tests,
-    "method_ranks": method_ranks,
-    "regularizers": regularizer_model_tests,
-    "mixedlm": mixedlm_tests,
-    "flips": flip_tests,
-    "noise": noise_tests,
-}
+# The function of each results table (names.STATS_TABLES, in the order the stats rule writes them).
+FAMILIES = dict(
+    zip(
+        STATS_TABLES,
+        (
+            method_tests,
+            method_ranks,
+            regularizer_model_tests,
+            mixedlm_tests,
+            flip_tests,
+            noise_tests,
+        ),
+        strict=True,
+    )
+)
 
 
 def informative_only(table: pd.DataFrame, measures: tuple[str, ...]) -> pd.DataFrame:

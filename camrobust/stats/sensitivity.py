@@ -29,9 +29,9 @@ from scipy import stats
 
 from camrobust.columns import POOLED_LEVEL
 from camrobust.seeding import numpy_rng
-from camrobust.stats.claims import CLAIM_KEYS, ClaimOptions
 from camrobust.stats.endpoints import PRIMARY
 from camrobust.stats.models import design, fit_ols
+from camrobust.stats.options import CLAIM_KEYS, ClaimOptions
 
 SENSITIVITY_COLUMNS = (
     *CLAIM_KEYS, "measure", "endpoint", "analysis", "group_a", "group_b", "estimate",
