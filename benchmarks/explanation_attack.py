@@ -18,6 +18,7 @@ import argparse
 import time
 
 import torch
+from timing import DEFAULT_EXPLANATIONS
 
 from camrobust.cam import compute_cams
 from camrobust.config import schema_defaults
@@ -26,18 +27,6 @@ from camrobust.data.tensors import to_model_input
 from camrobust.explanation_names import attacked_methods
 from camrobust.models import build_classifier
 from camrobust.noise.explanation import explanation_attack
-
-DEFAULT_METHODS = [
-    "gradcam",
-    "gradcampp",
-    "xgradcam",
-    "hirescam",
-    "gradcamelementwise",
-    "layercam",
-    "eigencam",
-    "eigengradcam",
-    "ablationcam",
-]  # fmt: skip  (the default config's methods)
 
 
 def _best_of(repeats: int, run) -> float:
@@ -54,7 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100, help="images (the default run's n_eval)")
     parser.add_argument("--steps", type=int, default=None, help="attack steps (schema default)")
-    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS)
+    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_EXPLANATIONS))
     parser.add_argument("--models", type=int, default=12, help="models for the run estimate")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5, help="CAM timings (the best counts)")

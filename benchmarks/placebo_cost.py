@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing import DEFAULT_EXPLANATIONS, least_cpu_seconds
 
 from camrobust.cam import compute_cams
 from camrobust.config import load_yaml, validate_config
@@ -29,28 +29,12 @@ from camrobust.seeding import numpy_rng, torch_generator
 from camrobust.stats import run_stats
 from camrobust.stats.synthetic import synthetic_per_image
 
-NINE = (
-    "gradcam", "gradcampp", "xgradcam", "hirescam", "gradcamelementwise", "layercam",
-    "eigencam", "eigengradcam", "ablationcam",
-)  # fmt: skip
+NINE = DEFAULT_EXPLANATIONS
 ELEVEN = (*NINE, "randomcam", "sobelcam")
 MEASURES = ("ssim", "pearson", "spearman", "cosine", "iou_top20")
 N_IMAGES, MODELS, NOISES, CAM_JOBS = 100, 12, 3, 12 * 6  # clean + 2 + 2 + 1 levels per model
 DEFAULT_CONFIG = Path(__file__).parents[1] / "config" / "config.yaml"
 KEYS = {"dataset": "shapes", "model": "m", "arch": "resnet18", "regularizer": "erm", "seed": "0"}
-
-
-def fastest(fn: Callable[[], object], repeats: int, warm_up: bool = True) -> float:
-    """The least CPU time of `repeats` calls after a warm-up: on a machine shared with other
-    work, wall times of a single-threaded call vary with the load, its CPU time far less."""
-    if warm_up:
-        fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.process_time()
-        fn()
-        best = min(best, time.process_time() - start)
-    return best
 
 
 def cam_stage(methods: tuple[str, ...]) -> Callable[[], object]:
@@ -106,8 +90,8 @@ def main() -> None:
     )
     total = 0.0
     for name, build, jobs, repeats in stages:
-        nine = fastest(build(NINE), repeats, warm_up=repeats > 1)
-        eleven = fastest(build(ELEVEN), repeats, warm_up=repeats > 1)
+        nine = least_cpu_seconds(build(NINE), repeats, warm_up=repeats > 1)
+        eleven = least_cpu_seconds(build(ELEVEN), repeats, warm_up=repeats > 1)
         added = (eleven - nine) * jobs
         total += added
         print(

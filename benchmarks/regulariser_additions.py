@@ -14,10 +14,9 @@ Prints CPU seconds of this process and the ratios against the reference in the s
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
+from timing import DEFAULT_EXPLANATIONS, least_cpu_seconds
 
 from camrobust.cam import compute_cams
 from camrobust.cam.features import feature_shift
@@ -26,26 +25,15 @@ from camrobust.stats import prepare_table, regularizer_model_tests, stats_option
 from camrobust.stats.claims import run_claims
 from camrobust.stats.synthetic import synthetic_per_image
 
-METHODS = ("gradcam", "gradcampp", "xgradcam", "hirescam", "gradcamelementwise", "layercam",
-           "eigencam", "eigengradcam", "ablationcam")  # fmt: skip
-
-
-def cpu_seconds(fn, repeats: int = 3) -> float:
-    """The smallest CPU time of `repeats` calls of fn()."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.process_time()
-        fn()
-        best = min(best, time.process_time() - start)
-    return best
+METHODS = DEFAULT_EXPLANATIONS
 
 
 def cam_costs() -> tuple[float, float]:
     torch.manual_seed(0)
     model = build_classifier("resnet18", 10, width=0.125).eval()
     clean, noisy = torch.rand(100, 3, 32, 32), torch.rand(100, 3, 32, 32)
-    cams = cpu_seconds(lambda: compute_cams(model, "layer4", noisy, METHODS, batch_size=50))
-    shift = cpu_seconds(lambda: feature_shift(model, "layer4", clean, noisy, batch_size=50))
+    cams = least_cpu_seconds(lambda: compute_cams(model, "layer4", noisy, METHODS, batch_size=50))
+    shift = least_cpu_seconds(lambda: feature_shift(model, "layer4", clean, noisy, batch_size=50))
     return cams, shift
 
 
@@ -69,7 +57,7 @@ def metrics_cost() -> float:
         )  # fmt: skip
         aggregate(table, MEASURES, n_boot=1000)
 
-    return cpu_seconds(work)
+    return least_cpu_seconds(work)
 
 
 def stats_costs() -> tuple[float, float, float]:
@@ -82,13 +70,13 @@ def stats_costs() -> tuple[float, float, float]:
     options = stats_options({"alpha": 0.05, "correction": "holm", "correction_scope": "stratum",
                              "min_pairs": 10, "measures": ["ssim"]})  # fmt: skip
     table = prepare_table(df, options.measures)
-    one = cpu_seconds(
+    one = least_cpu_seconds(
         lambda: regularizer_model_tests(table, options, False, endpoints=("consistency_kept",)), 1
     )
-    every = cpu_seconds(lambda: regularizer_model_tests(table, options, False), 1)
+    every = least_cpu_seconds(lambda: regularizer_model_tests(table, options, False), 1)
     params = {"alpha": 0.05, "min_pairs": 10, "measure": "ssim", "smallest_effect": 0.01,
               "permutations": 20000, "seed": 0}  # fmt: skip
-    claims = cpu_seconds(lambda: run_claims(df, params, "erm"), 1)
+    claims = least_cpu_seconds(lambda: run_claims(df, params, "erm"), 1)
     return one, every, claims
 
 

@@ -43,7 +43,11 @@ def test_both_shipped_configs_dry_run(tmp_path):
     # own attack's), metrics of all 12; the claims job
     assert (default["noisy_set"], default["adversarial_set"]) == (4, 12)
     assert (default["cam_clean"], default["cam"], default["metrics"]) == (12, 12 * 5 + 9, 12 * 4)
-    assert default["claims"] == 1 and sum(default.values()) == 205
+    # one figure job per registered figure but the explanation attack's (no such noise here),
+    # and one job for each whole-run table: 208 in all
+    assert default["figure"] == len(TINY_FIGURES) == 8
+    tables = ("claims", "corruption_error_table", "accuracy_table", "robustness_table", "stats")
+    assert all(default[rule] == 1 for rule in tables) and sum(default.values()) == 208
     assert (default["quality"], default["quality_table"], default["quality_stats"]) == (12, 1, 1)
     assert default["segments"] == 1  # the paper's regions: once per dataset
     paper = planned_jobs(tmp_path / "p", ROOT / "config" / "paper.yaml")
@@ -389,13 +393,14 @@ def test_the_segments_rerun_only_for_their_keys_or_new_evaluation_images(tiny_ru
     regions (p, score): the metrics only; other keys (tests above): never the segments; new
     evaluation images: everything, the segments once."""
     path = variant(tmp_path, lambda c: c["metrics"].update(rbo={"kernel_size": 2}))
-    assert planned_jobs(tiny_run, path) == {"segments": 1, "metrics": 8, **AGGREGATES}
+    # metrics: 4 models x 3 noises (gaussian, fgsm, fgsm transferred from ERM)
+    assert planned_jobs(tiny_run, path) == {"segments": 1, "metrics": 4 * 3, **AGGREGATES}
     path = variant(tmp_path, lambda c: c["metrics"].update(rbo={"p": 0.8, "score": "sum"}))
-    assert planned_jobs(tiny_run, path) == {"metrics": 8, **AGGREGATES}
+    assert planned_jobs(tiny_run, path) == {"metrics": 4 * 3, **AGGREGATES}
     path = variant(tmp_path, lambda c: c["datasets"]["shapes"].update(n_eval=30))
     assert planned_jobs(tiny_run, path) == {
         "prepare_data": 1, "segments": 1, "train_generative": 2, "train_classifier": 4,
-        "noisy_set": 2, "adversarial_set": 4, "cam_clean": 4, "cam": 12, "metrics": 8,
+        "noisy_set": 2, "adversarial_set": 4, "cam_clean": 4, "cam": 4 * 3 + 3, "metrics": 4 * 3,
         "cam_grid": 4, "quality": 4, **QUALITY, **AGGREGATES,
     }  # fmt: skip
 

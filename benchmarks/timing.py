@@ -1,0 +1,28 @@
+"""What the benchmarks share: the default run's explanation methods and a CPU-time minimum."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from camrobust.cam.methods import PLACEBOS
+from camrobust.config import schema_default
+
+#: the default config's CAM methods without its two placebos (the nine explanations)
+DEFAULT_EXPLANATIONS: tuple[str, ...] = tuple(
+    m for m in schema_default("cam", "methods") if m not in PLACEBOS
+)
+
+
+def least_cpu_seconds(fn: Callable[[], object], repeats: int = 3, warm_up: bool = False) -> float:
+    """The least CPU time of this process over `repeats` calls of fn(), after one uncounted call
+    with `warm_up`: on a machine shared with other work the wall time of a single-threaded call
+    varies with the load, its CPU time far less."""
+    if warm_up:
+        fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.process_time()
+        fn()
+        best = min(best, time.process_time() - start)
+    return best
