@@ -92,7 +92,7 @@ def test_the_part_between_the_markers_is_replaced_and_nothing_else():
     once = rf.replace_between_markers(text, block)
     assert once == f"intro\n{block}\noutro\n"
     assert rf.replace_between_markers(once, block) == once
-    with pytest.raises(ValueError, match="one run-figures begin marker"):
+    with pytest.raises(ValueError, match="needs one '<!-- run-figures:begin"):
         rf.replace_between_markers("no markers", block)
 
 
@@ -100,10 +100,26 @@ def test_the_part_between_the_markers_is_replaced_and_nothing_else():
 def test_the_figures_of_the_tiny_run_are_its_files(tiny_run, tmp_path):
     results = tiny_run / "results"
     readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n\n{rf.BEGIN}\nold\n{rf.END}\n\nrest\n")
-    assert rf.main([str(tiny_run), "--readme", str(readme)]) == 0
+    readme.write_text(
+        f"# x\n\n{rf.BEGIN}\nold\n{rf.END}\n\n{rf.REPLICATION_BEGIN}\nold\n{rf.REPLICATION_END}\n"
+    )
+    # the run against itself as the "second" run: every comparison replicates exactly
+    args = [str(tiny_run), "--second", str(tiny_run), "--change", "seed=0", "--readme", str(readme)]
+    assert rf.main(args) == 0
     text = readme.read_text()
-    assert text.startswith("# x\n\n" + rf.BEGIN) and text.endswith(rf.END + "\n\nrest\n")
+    assert text.startswith("# x\n\n" + rf.BEGIN) and text.endswith(rf.REPLICATION_END + "\n")
+    assert "old" not in text and "`--config seed=0`" in text
+    for table in rf.REPLICATED:
+        frame = pd.read_csv(results / "stats" / f"{table}.csv", dtype={"level": str})
+        pooled = rf.replication(frame, frame).set_index("rows").loc["pooled"]
+        assert f"`{table}.csv`, {pooled.comparisons} levels-pooled comparisons" in text
+        n, z = pooled.significant_a, pooled.z_comparisons
+        assert (
+            f"significant in {n} and {n}, in both with the same sign {n}, with opposite signs 0"
+            in text
+        )
+        if z:  # a run against itself: no |z| above 1.96, every estimate inside the interval
+            assert f"|z| > 1.96 in 0.00 of {z}" in text and "prediction interval in 1.00" in text
     # the job count of the run's log, its time from the log's first and last timestamps
     logs = sorted((tiny_run / ".snakemake" / "log").glob("*.snakemake.log"), reverse=True)
     log = next(t for p in logs if "steps (100%) done" in (t := p.read_text()))

@@ -1,12 +1,16 @@
 """Write a run's figures into README.md, between its run-figures markers.
 
-    python tools/readme_figures.py RUN [--readme README.md] [--print]
+    python tools/readme_figures.py RUN [--second RUN2 --change CHANGE] [--readme FILE] [--print]
 
 RUN is the run's working directory: its `results/` (the summary table, the headline, the
 accuracy table, the models' metrics.json and `results/benchmarks/`) and Snakemake's log of the
 run (`.snakemake/log/`, the newest log of a run that finished every step). Run it on the machine
 that made the run, from the checkout that made it: the figures are stamped with that commit, the
 CPU model and the CPU capability torch dispatches to, on which the numbers depend.
+
+With --second, RUN2 is a run of the same config but for CHANGE (e.g. `seed=1`, as given to
+`--config`), and the README's replication part (between its own markers) gets its time and
+`camrobust.stats.replication` of the two runs' claims and exploratory regulariser tables.
 """
 
 from __future__ import annotations
@@ -24,9 +28,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from camrobust.stats.replication import replication
+
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN = "<!-- run-figures:begin (tools/readme_figures.py writes this part from a run) -->"
 END = "<!-- run-figures:end -->"
+REPLICATION_BEGIN = (
+    "<!-- replication-figures:begin (tools/readme_figures.py --second writes this part) -->"
+)
+REPLICATION_END = "<!-- replication-figures:end -->"
+# results/stats/<name>.csv compared between the runs, and what the README calls them
+REPLICATED = {"claims": "pre-specified claims", "regularizers": "exploratory strata"}
 SUMMARY_ROWS = 4  # rows of the summary table shown
 # results/benchmarks/<family>/...tsv: the rule families with a `benchmark:`, as they are named.
 FAMILIES = {
@@ -153,9 +165,10 @@ def figures(run: Path, root: Path = ROOT) -> str:
             f"made at {stamp(root)}. Job-seconds per rule family (`results/benchmarks/`): "
             f"{spent or 'none'}.",
             "",
-            "The first rows of its summary table (`results/tables/summary.md`; cells are H (C/R) "
-            "of `report.measure`, levels pooled; then the mean Avg-Sensitivity and ROAD of each "
-            "method on the clean images):",
+            "The first rows of its summary table (`results/tables/summary.md`; cells are the "
+            "paper's RM (C/R) over `rbo`, then this project's H (C/R) over `report.measure`, "
+            "levels pooled; then the mean Avg-Sensitivity and ROAD of each method on the clean "
+            "images):",
             "",
             "```",
             summary_head(results),
@@ -172,11 +185,50 @@ def figures(run: Path, root: Path = ROOT) -> str:
     )
 
 
-def replace_between_markers(text: str, block: str) -> str:
-    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
-        raise ValueError("README.md needs one run-figures begin marker before one end marker")
-    head, rest = text.split(BEGIN)
-    return head + block + rest.split(END, 1)[1]
+def replication_sentence(first: Path, second: Path, table: str) -> str:
+    """What `camrobust.stats.replication` says of one stats table of the two runs (the
+    levels-pooled comparisons of the consistency endpoint)."""
+    frames = [
+        pd.read_csv(run / "results" / "stats" / f"{table}.csv", dtype={"level": str})
+        for run in (first, second)
+    ]
+    row = replication(*frames).set_index("rows").loc["pooled"]
+    return (
+        f"{REPLICATED[table]} (`{table}.csv`, {row.comparisons} levels-pooled comparisons of "
+        f"consistency): significant in {row.significant_a} and {row.significant_b}, in both with "
+        f"the same sign {row.both_same_sign}, with opposite signs {row.both_opposite_sign}; "
+        f"agreement {_share(row.agreement)} (expected from the first run's estimates and SEs: "
+        f"{_share(row.expected_agreement)}); |z| > 1.96 in {_share(row.z_exceed)} of "
+        f"{row.z_comparisons} (expected {_share(row.z_exceed_expected)}); the second run's "
+        f"estimate inside the first's 95% prediction interval in {_share(row.pi_coverage)} "
+        f"(expected 0.95); clusters (noise family × regulariser) significant in either "
+        f"{row.clusters_either} of {row.clusters}, with the same sign in both "
+        f"{row.clusters_same_sign}"
+    )
+
+
+def _share(value: float) -> str:
+    return "undefined" if pd.isna(value) else f"{value:.2f}"
+
+
+def replication_figures(first: Path, second: Path, change: str, root: Path = ROOT) -> str:
+    """The Markdown between the replication markers."""
+    log = run_log(second)
+    lines = [
+        f"The same config with `--config {change}` ({log.jobs} jobs in {duration(log.seconds)}, "
+        f"made at {stamp(root)}), compared with the run above by "
+        "`python -m camrobust.stats.replication`:",
+        "",
+        *(f"- {replication_sentence(first, second, table)}." for table in REPLICATED),
+    ]
+    return "\n".join([REPLICATION_BEGIN, *lines, REPLICATION_END])
+
+
+def replace_between_markers(text: str, block: str, begin: str = BEGIN, end: str = END) -> str:
+    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+        raise ValueError(f"README.md needs one {begin!r} marker before one {end!r}")
+    head, rest = text.split(begin)
+    return head + block + rest.split(end, 1)[1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,12 +236,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run", type=Path, help="the run's working directory")
     parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
     parser.add_argument("--print", action="store_true", help="print the part, write nothing")
+    parser.add_argument("--second", type=Path, help="a run of the same config but for --change")
+    parser.add_argument("--change", default="seed=1", help="what --second changed (--config)")
     args = parser.parse_args(argv)
-    block = figures(args.run)
+    blocks = [(figures(args.run), BEGIN, END)]
+    if args.second:
+        block = replication_figures(args.run, args.second, args.change)
+        blocks.append((block, REPLICATION_BEGIN, REPLICATION_END))
     if args.print:
-        print(block)
-    else:
-        args.readme.write_text(replace_between_markers(args.readme.read_text(), block))
+        print("\n\n".join(block for block, _, _ in blocks))
+        return 0
+    text = args.readme.read_text()
+    for block, begin, end in blocks:
+        text = replace_between_markers(text, block, begin, end)
+    args.readme.write_text(text)
     return 0
 
 
