@@ -215,8 +215,8 @@ def replication_figures(first: Path, second: Path, change: str, root: Path = ROO
     """The Markdown between the replication markers."""
     log = run_log(second)
     lines = [
-        f"The same config with `--config {change}` ({log.jobs} jobs in {duration(log.seconds)}, "
-        f"made at {stamp(root)}), compared with the run above by "
+        f"The same config with `--config {change}` ({log.jobs} jobs, made at {stamp(root)}), "
+        "compared with the run above by "
         "`python -m camrobust.stats.replication`:",
         "",
         *(f"- {replication_sentence(first, second, table)}." for table in REPLICATED),
