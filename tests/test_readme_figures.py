@@ -96,6 +96,32 @@ def test_the_part_between_the_markers_is_replaced_and_nothing_else():
         rf.replace_between_markers("no markers", block)
 
 
+def test_the_stamp_names_the_last_commit_of_the_code(tmp_path):
+    """A later commit of the docs made the same run: the stamp keeps the code's commit, and says
+    `+ local changes` only when the code differs from it."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+
+    git("init", "-q")
+    (tmp_path / "camrobust").mkdir()
+    (tmp_path / "camrobust" / "a.py").write_text("x = 1\n")
+    git("add", "-A")
+    git("commit", "-qm", "code")
+    code = git("rev-parse", "--short", "HEAD")
+    (tmp_path / "README.md").write_text("docs\n")
+    git("add", "-A")
+    git("commit", "-qm", "docs")
+    (tmp_path / "README.md").write_text("more docs\n")
+    assert f"code at commit `{code}`, " in rf.stamp(tmp_path)
+    (tmp_path / "camrobust" / "a.py").write_text("x = 2\n")
+    assert f"code at commit `{code} + local changes`, " in rf.stamp(tmp_path)
+
+
 @pytest.mark.slow
 def test_the_figures_of_the_tiny_run_are_its_files(tiny_run, tmp_path):
     results = tiny_run / "results"
@@ -133,7 +159,8 @@ def test_the_figures_of_the_tiny_run_are_its_files(tiny_run, tmp_path):
     assert f"CAMs {cam:.0f} s ({n_cam} jobs)" in text
     # the summary table's head and the headline, as written by the run
     summary = (results / "tables" / "summary.md").read_text().splitlines()
-    assert "\n".join(summary[: 2 + rf.SUMMARY_ROWS]) + "\n...\n```" in text
+    table = next(i for i, line in enumerate(summary) if line.startswith("|"))  # after the caption
+    assert "\n".join(summary[: table + 2 + rf.SUMMARY_ROWS]) + "\n...\n```" in text
     assert (results / "tables" / "headline.md").read_text().strip() + "\n```" in text
     # the accuracy range over the trained models
     accuracy = [
@@ -144,4 +171,4 @@ def test_the_figures_of_the_tiny_run_are_its_files(tiny_run, tmp_path):
     )
     # the stamp: this machine's CPU and torch's dispatch
     assert rf.cpu_model() in text and torch.backends.cpu.get_cpu_capability() in text
-    assert re.search(r"commit `[0-9a-f]{7,}", text)
+    assert re.search(r"code at commit `[0-9a-f]{7,}", text)

@@ -117,22 +117,32 @@ def accuracy_sentence(results: Path) -> str:
 
 
 def summary_head(results: Path) -> str:
+    """The summary's caption and the first SUMMARY_ROWS rows of its table."""
     lines = (results / "tables" / "summary.md").read_text().splitlines()
-    return "\n".join([*lines[: 2 + SUMMARY_ROWS], "..."])
+    table = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    return "\n".join([*lines[:table], *lines[table : table + 2 + SUMMARY_ROWS], "..."])
+
+
+# What a run's files depend on: a commit that changed only other paths (docs, tests, tools) made
+# the same run, so the stamp names the last commit of these.
+CODE_PATHS = ("Snakefile", "rules", "scripts", "camrobust", "config/*.yaml", "envs", "profiles")
 
 
 def stamp(root: Path) -> str:
-    """The commit (with `+ local changes` for a dirty tree), CPU, cores and torch's dispatch."""
+    """The last commit of the code (`+ local changes` where the code differs from it), the CPU,
+    cores and torch's dispatch."""
     import torch
 
     git = ["git", "-C", str(root)]
-    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True)
+    log = [*git, "log", "-1", "--format=%h", "--", *CODE_PATHS]
+    commit = subprocess.run(log, capture_output=True, text=True)
+    status = [*git, "status", "--porcelain", "--", *CODE_PATHS]
+    dirty = subprocess.run(status, capture_output=True, text=True)
     version = commit.stdout.strip() or "unknown"
     version += " + local changes" if dirty.stdout.strip() else ""
     return (
-        f"commit `{version}`, {cpu_model()} ({os.cpu_count()} cores), torch {torch.__version__} "
-        f"with CPU capability {torch.backends.cpu.get_cpu_capability()}"
+        f"code at commit `{version}`, {cpu_model()} ({os.cpu_count()} cores), torch "
+        f"{torch.__version__} with CPU capability {torch.backends.cpu.get_cpu_capability()}"
     )
 
 
@@ -165,10 +175,7 @@ def figures(run: Path, root: Path = ROOT) -> str:
             f"made at {stamp(root)}. Job-seconds per rule family (`results/benchmarks/`): "
             f"{spent or 'none'}.",
             "",
-            "The first rows of its summary table (`results/tables/summary.md`; cells are the "
-            "paper's RM (C/R) over `rbo`, then this project's H (C/R) over `report.measure`, "
-            "levels pooled; then the mean Avg-Sensitivity and ROAD of each method on the clean "
-            "images):",
+            "The first rows of its summary table (`results/tables/summary.md`):",
             "",
             "```",
             summary_head(results),
