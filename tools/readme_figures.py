@@ -172,7 +172,7 @@ def figures(run: Path, root: Path = ROOT) -> str:
         [
             BEGIN,
             f"The figures below come from one run: {log.jobs} jobs in {duration(log.seconds)}, "
-            f"made at {stamp(root)}. Job-seconds per rule family (`results/benchmarks/`): "
+            f"made with the {stamp(root)}. Job-seconds per rule family (`results/benchmarks/`): "
             f"{spent or 'none'}.",
             "",
             "The first rows of its summary table (`results/tables/summary.md`):",
@@ -222,7 +222,7 @@ def replication_figures(first: Path, second: Path, change: str, root: Path = ROO
     """The Markdown between the replication markers."""
     log = run_log(second)
     lines = [
-        f"The same config with `--config {change}` ({log.jobs} jobs, made at {stamp(root)}), "
+        f"The same config with `--config {change}` ({log.jobs} jobs, made with the {stamp(root)}), "
         "compared with the run above by "
         "`python -m camrobust.stats.replication`:",
         "",
