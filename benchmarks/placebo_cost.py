@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from timing import DEFAULT_EXPLANATIONS, least_cpu_seconds
+from timing import DEFAULT_EXPLANATIONS, least_seconds
 
 from camrobust.cam import compute_cams
 from camrobust.config import load_yaml, validate_config
@@ -90,8 +90,8 @@ def main() -> None:
     )
     total = 0.0
     for name, build, jobs, repeats in stages:
-        nine = least_cpu_seconds(build(NINE), repeats, warm_up=repeats > 1)
-        eleven = least_cpu_seconds(build(ELEVEN), repeats, warm_up=repeats > 1)
+        nine = least_seconds(build(NINE), repeats, warm_up=repeats > 1)
+        eleven = least_seconds(build(ELEVEN), repeats, warm_up=repeats > 1)
         added = (eleven - nine) * jobs
         total += added
         print(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from timing import DEFAULT_EXPLANATIONS, least_cpu_seconds
+from timing import DEFAULT_EXPLANATIONS, least_seconds
 
 from camrobust.cam import compute_cams
 from camrobust.cam.features import feature_shift
@@ -32,8 +32,8 @@ def cam_costs() -> tuple[float, float]:
     torch.manual_seed(0)
     model = build_classifier("resnet18", 10, width=0.125).eval()
     clean, noisy = torch.rand(100, 3, 32, 32), torch.rand(100, 3, 32, 32)
-    cams = least_cpu_seconds(lambda: compute_cams(model, "layer4", noisy, METHODS, batch_size=50))
-    shift = least_cpu_seconds(lambda: feature_shift(model, "layer4", clean, noisy, batch_size=50))
+    cams = least_seconds(lambda: compute_cams(model, "layer4", noisy, METHODS, batch_size=50))
+    shift = least_seconds(lambda: feature_shift(model, "layer4", clean, noisy, batch_size=50))
     return cams, shift
 
 
@@ -57,7 +57,7 @@ def metrics_cost() -> float:
         )  # fmt: skip
         aggregate(table, MEASURES, n_boot=1000)
 
-    return least_cpu_seconds(work)
+    return least_seconds(work)
 
 
 def stats_costs() -> tuple[float, float, float]:
@@ -70,13 +70,13 @@ def stats_costs() -> tuple[float, float, float]:
     options = stats_options({"alpha": 0.05, "correction": "holm", "correction_scope": "stratum",
                              "min_pairs": 10, "measures": ["ssim"]})  # fmt: skip
     table = prepare_table(df, options.measures)
-    one = least_cpu_seconds(
+    one = least_seconds(
         lambda: regularizer_model_tests(table, options, False, endpoints=("consistency_kept",)), 1
     )
-    every = least_cpu_seconds(lambda: regularizer_model_tests(table, options, False), 1)
+    every = least_seconds(lambda: regularizer_model_tests(table, options, False), 1)
     params = {"alpha": 0.05, "min_pairs": 10, "measure": "ssim", "smallest_effect": 0.01,
               "permutations": 20000, "seed": 0}  # fmt: skip
-    claims = least_cpu_seconds(lambda: run_claims(df, params, "erm"), 1)
+    claims = least_seconds(lambda: run_claims(df, params, "erm"), 1)
     return one, every, claims
 
 

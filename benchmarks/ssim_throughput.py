@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from skimage.metrics import structural_similarity
+from timing import least_seconds
 
 from camrobust.device import resolve_device
 from camrobust.metrics import MEASURES, similarity
@@ -23,13 +24,7 @@ from camrobust.metrics import MEASURES, similarity
 
 def best_rate(fn: Callable[[], None], pairs: int, repeats: int) -> float:
     """Pairs per second of the fastest of `repeats` timed runs (after one warm-up)."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return pairs / best
+    return pairs / least_seconds(fn, repeats, warm_up=True, clock=time.perf_counter)
 
 
 def main() -> None:

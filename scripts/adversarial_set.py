@@ -1,17 +1,14 @@
 """Adapter for rule `adversarial_set`: FGSM or PGD images against one trained classifier."""
 
-from camrobust.device import resolve_device
-from camrobust.io import load_npz, save_npz
+from camrobust.io import save_npz
 from camrobust.logs import script_logging
-from camrobust.models import load_classifier
 from camrobust.noise.adversarial import attack
+from camrobust.noise.inputs import attack_inputs
 
 sm = snakemake  # noqa: F821
 with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
     p = sm.params.p
-    device = resolve_device(p["device"])
-    model = load_classifier(sm.input.model, device)
-    clean = load_npz(sm.input.images)["images"]
+    device, model, clean = attack_inputs(p["device"], sm.input.model, sm.input.images)
     adv = attack(
         model,
         clean,
