@@ -167,13 +167,21 @@ def _unsafe_reason(member: tarfile.TarInfo) -> str | None:
     return None
 
 
+# tarfile's extraction filters came with Python 3.11.4 (PEP 706; Debian 12 ships 3.11.2): where
+# they are missing, the member checks of safe_extract are the only guard.
+_DATA_FILTER = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+_FILTER_ERRORS: tuple[type[Exception], ...] = (
+    (tarfile.FilterError,) if hasattr(tarfile, "FilterError") else ()
+)
+
+
 def safe_extract(tar_path: str | os.PathLike, dest_dir: str | os.PathLike) -> Path:
     """Extract a tar archive into `dest_dir`, refusing any member that could escape it.
 
     Every member is checked before anything is written ('..', absolute paths, links leading
-    outside, device files), then extracted with tarfile's "data" filter as a second guard into a
-    temporary folder that replaces `dest_dir` only on success: on DownloadError `dest_dir` is
-    left as it was (absent if it was absent).
+    outside, device files), then extracted with tarfile's "data" filter as a second guard (where
+    the Python has it) into a temporary folder that replaces `dest_dir` only on success: on
+    DownloadError `dest_dir` is left as it was (absent if it was absent).
     """
     tar_path, dest_dir = Path(tar_path), Path(dest_dir)
     dest_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -188,8 +196,8 @@ def safe_extract(tar_path: str | os.PathLike, dest_dir: str | os.PathLike) -> Pa
                         raise DownloadError(
                             f"unsafe member {member.name!r} in {tar_path.name}: {reason}"
                         )
-                archive.extractall(tmp, members=members, filter="data")
-        except tarfile.FilterError as err:
+                archive.extractall(tmp, members=members, **_DATA_FILTER)
+        except _FILTER_ERRORS as err:
             member = getattr(err, "tarinfo", None)
             name = member.name if member is not None else "?"
             raise DownloadError(f"unsafe member {name!r} in {tar_path.name}: {err}") from err
