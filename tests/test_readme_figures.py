@@ -120,6 +120,8 @@ def test_the_stamp_names_the_last_commit_of_the_code(tmp_path):
     assert f"code at commit `{code}`, " in rf.stamp(tmp_path)
     (tmp_path / "camrobust" / "a.py").write_text("x = 2\n")
     assert f"code at commit `{code} + local changes`, " in rf.stamp(tmp_path)
+    # a run made at an earlier commit names that commit, whatever the checkout holds now
+    assert f"code at commit `{code}`, " in rf.stamp(tmp_path, at="HEAD~1")
 
 
 @pytest.mark.slow

@@ -1,12 +1,14 @@
 """Write a run's figures into README.md, between its run-figures markers.
 
-    python tools/readme_figures.py RUN [--second RUN2 --change CHANGE] [--readme FILE] [--print]
+    python tools/readme_figures.py RUN [--at REV] [--second RUN2 --change CHANGE --second-at REV]
+        [--readme FILE] [--print]
 
 RUN is the run's working directory: its `results/` (the summary table, the headline, the
 accuracy table, the models' metrics.json and `results/benchmarks/`) and Snakemake's log of the
 run (`.snakemake/log/`, the newest log of a run that finished every step). Run it on the machine
-that made the run, from the checkout that made it: the figures are stamped with that commit, the
-CPU model and the CPU capability torch dispatches to, on which the numbers depend.
+that made the run, from the checkout that made it: the figures are stamped with the last commit
+of its code (or --at, a commit the run was made at that the checkout has since moved on from),
+the CPU model and the CPU capability torch dispatches to, on which the numbers depend.
 
 With --second, RUN2 is a run of the same config but for CHANGE (e.g. `seed=1`, as given to
 `--config`), and the README's replication part (between its own markers) gets its time and
@@ -128,18 +130,22 @@ def summary_head(results: Path) -> str:
 CODE_PATHS = ("Snakefile", "rules", "scripts", "camrobust", "config/*.yaml", "envs", "profiles")
 
 
-def stamp(root: Path) -> str:
-    """The last commit of the code (`+ local changes` where the code differs from it), the CPU,
-    cores and torch's dispatch."""
+def stamp(root: Path, at: str | None = None) -> str:
+    """The last commit of the code (`+ local changes` where the code differs from it), or the
+    commit `at` that made a run the checkout has moved on from, then the CPU, cores and torch's
+    dispatch."""
     import torch
 
     git = ["git", "-C", str(root)]
-    log = [*git, "log", "-1", "--format=%h", "--", *CODE_PATHS]
-    commit = subprocess.run(log, capture_output=True, text=True)
-    status = [*git, "status", "--porcelain", "--", *CODE_PATHS]
-    dirty = subprocess.run(status, capture_output=True, text=True)
-    version = commit.stdout.strip() or "unknown"
-    version += " + local changes" if dirty.stdout.strip() else ""
+    if at is None:
+        log = [*git, "log", "-1", "--format=%h", "--", *CODE_PATHS]
+        version = subprocess.run(log, capture_output=True, text=True).stdout.strip() or "unknown"
+        status = [*git, "status", "--porcelain", "--", *CODE_PATHS]
+        dirty = subprocess.run(status, capture_output=True, text=True).stdout.strip()
+        version += " + local changes" if dirty else ""
+    else:
+        name = [*git, "rev-parse", "--short", "--verify", f"{at}^{{commit}}"]
+        version = subprocess.run(name, capture_output=True, text=True, check=True).stdout.strip()
     return (
         f"code at commit `{version}`, {cpu_model()} ({os.cpu_count()} cores), torch "
         f"{torch.__version__} with CPU capability {torch.backends.cpu.get_cpu_capability()}"
@@ -160,7 +166,7 @@ def duration(seconds: float) -> str:
     return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
 
-def figures(run: Path, root: Path = ROOT) -> str:
+def figures(run: Path, at: str | None = None, root: Path = ROOT) -> str:
     """The Markdown between the markers."""
     results = run / "results"
     log = run_log(run)
@@ -172,8 +178,8 @@ def figures(run: Path, root: Path = ROOT) -> str:
         [
             BEGIN,
             f"The figures below come from one run: {log.jobs} jobs in {duration(log.seconds)}, "
-            f"made with the {stamp(root)}. Job-seconds per rule family (`results/benchmarks/`): "
-            f"{spent or 'none'}.",
+            f"made with the {stamp(root, at)}. Job-seconds per rule family "
+            f"(`results/benchmarks/`): {spent or 'none'}.",
             "",
             "The first rows of its summary table (`results/tables/summary.md`):",
             "",
@@ -201,16 +207,16 @@ def replication_sentence(first: Path, second: Path, table: str) -> str:
     ]
     row = replication(*frames).set_index("rows").loc["pooled"]
     return (
-        f"{REPLICATED[table]} (`{table}.csv`, {row.comparisons} levels-pooled comparisons of "
-        f"consistency): significant in {row.significant_a} and {row.significant_b}, in both with "
-        f"the same sign {row.both_same_sign}, with opposite signs {row.both_opposite_sign}; "
-        f"agreement {_share(row.agreement)} (expected from the first run's estimates and SEs: "
-        f"{_share(row.expected_agreement)}); |z| > 1.96 in {_share(row.z_exceed)} of "
-        f"{row.z_comparisons} (expected {_share(row.z_exceed_expected)}); the second run's "
-        f"estimate inside the first's 95% prediction interval in {_share(row.pi_coverage)} "
-        f"(expected 0.95); clusters (noise family × regulariser) significant in either "
-        f"{row.clusters_either} of {row.clusters}, with the same sign in both "
-        f"{row.clusters_same_sign}"
+        f"{REPLICATED[table]} (`{table}.csv`, {row.comparisons:.0f} levels-pooled comparisons "
+        f"of consistency): significant in {row.significant_a:.0f} and {row.significant_b:.0f}, "
+        f"in both with the same sign {row.both_same_sign:.0f}, with opposite signs "
+        f"{row.both_opposite_sign:.0f}; agreement {_share(row.agreement)} (expected from the "
+        f"first run's estimates and SEs: {_share(row.expected_agreement)}); |z| > 1.96 in "
+        f"{_share(row.z_exceed)} of {row.z_comparisons:.0f} (expected "
+        f"{_share(row.z_exceed_expected)}); the second run's estimate inside the first's 95% "
+        f"prediction interval in {_share(row.pi_coverage)} (expected 0.95); clusters (noise "
+        f"family × regulariser) significant in either {row.clusters_either:.0f} of "
+        f"{row.clusters:.0f}, with the same sign in both {row.clusters_same_sign:.0f}"
     )
 
 
@@ -218,12 +224,14 @@ def _share(value: float) -> str:
     return "undefined" if pd.isna(value) else f"{value:.2f}"
 
 
-def replication_figures(first: Path, second: Path, change: str, root: Path = ROOT) -> str:
+def replication_figures(
+    first: Path, second: Path, change: str, at: str | None = None, root: Path = ROOT
+) -> str:
     """The Markdown between the replication markers."""
     log = run_log(second)
     lines = [
-        f"The same config with `--config {change}` ({log.jobs} jobs, made with the {stamp(root)}), "
-        "compared with the run above by "
+        f"The same config with `--config {change}` ({log.jobs} jobs, made with the "
+        f"{stamp(root, at)}), compared with the run above by "
         "`python -m camrobust.stats.replication`:",
         "",
         *(f"- {replication_sentence(first, second, table)}." for table in REPLICATED),
@@ -245,10 +253,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--print", action="store_true", help="print the part, write nothing")
     parser.add_argument("--second", type=Path, help="a run of the same config but for --change")
     parser.add_argument("--change", default="seed=1", help="what --second changed (--config)")
+    parser.add_argument("--at", help="the commit RUN was made at, if not the checkout's code")
+    parser.add_argument("--second-at", help="the same for RUN2")
     args = parser.parse_args(argv)
-    blocks = [(figures(args.run), BEGIN, END)]
+    blocks = [(figures(args.run, args.at), BEGIN, END)]
     if args.second:
-        block = replication_figures(args.run, args.second, args.change)
+        block = replication_figures(args.run, args.second, args.change, args.second_at)
         blocks.append((block, REPLICATION_BEGIN, REPLICATION_END))
     if args.print:
         print("\n\n".join(block for block, _, _ in blocks))
