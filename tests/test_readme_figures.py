@@ -140,8 +140,8 @@ def test_the_figures_of_the_tiny_run_are_its_files(tiny_run, tmp_path):
     for table in rf.REPLICATED:
         frame = pd.read_csv(results / "stats" / f"{table}.csv", dtype={"level": str})
         pooled = rf.replication(frame, frame).set_index("rows").loc["pooled"]
-        assert f"`{table}.csv`, {pooled.comparisons} levels-pooled comparisons" in text
-        n, z = pooled.significant_a, pooled.z_comparisons
+        assert f"`{table}.csv`, {pooled.comparisons:.0f} levels-pooled comparisons" in text
+        n, z = int(pooled.significant_a), int(pooled.z_comparisons)
         assert (
             f"significant in {n} and {n}, in both with the same sign {n}, with opposite signs 0"
             in text
