@@ -129,9 +129,12 @@ def cam_work(plan: Any, channels: Mapping[str, int | None]) -> list[str]:
     widths: dict[str, int] = {}
     for dataset in plan.datasets:
         n = plan.config["datasets"][dataset]["n_eval"]
-        sets = 1 + sum(len(plan.levels(noise)) for noise in plan.noises)
-        jobs, images = jobs + sets * len(plan.models), images + sets * n * len(plan.models)
         for model in plan.models:
+            # the clean set and each noise level whose maps are the model's own job (a transfer
+            # against its own reference model is its own attack's maps)
+            own = [noise for noise in plan.noises if plan.cam_noise(model, noise) == noise]
+            sets = 1 + sum(len(plan.levels(noise)) for noise in own)
+            jobs, images = jobs + sets, images + sets * n
             arch = split_model(model).arch
             if channels.get(arch) is not None:
                 widths[arch] = channels[arch]

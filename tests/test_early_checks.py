@@ -181,11 +181,12 @@ def test_the_default_layers_channels_are_known_without_building_a_model():
 def test_the_cam_work_of_the_default_config_and_the_scorecam_warning():
     default = Plan(validate_config(yaml.safe_load((ROOT / "config" / "config.yaml").read_text())))
     # 12 models x (clean + 4 corruption levels + FGSM), and FGSM transferred from each seed's ERM
-    # model to its 3 other models: 84 jobs of 100 images; layer4 at width
-    # 0.125 has 64 channels
+    # model to its 3 other models (the ERM model's transfer is its own attack's maps): 72 + 9 = 81
+    # jobs of 100 images, as the dry run plans (cam 69 + cam_clean 12); layer4 at width 0.125 has
+    # 64 channels: 81 x 100 x 64 AblationCAM passes
     assert cam_work(default, layer_channels(default, {})) == [
-        "CAM work: 84 cam jobs of 8,400 images in all: per image 1 forward and 1 backward pass "
-        "for the one-pass methods; ablationcam 537,600 passes of the layers after the CAM layer "
+        "CAM work: 81 cam jobs of 8,100 images in all: per image 1 forward and 1 backward pass "
+        "for the one-pass methods; ablationcam 518,400 passes of the layers after the CAM layer "
         "(64 channels per image)"
     ]
     config = validate_config({"cam": {"methods": ["gradcam", "scorecam"]}})

@@ -19,8 +19,11 @@ import yaml
 from conftest import ROOT, TINY, planned_jobs, snakemake
 from PIL import Image
 
+from camrobust.config import load_yaml, validate_config
+from camrobust.early import cam_work, layer_channels
 from camrobust.metrics import MEASURES
 from camrobust.report.registry import FIGURES
+from camrobust.workflow_plan import Plan
 
 # The measures of a config that names none (the tiny one): the schema's default, rbo first.
 SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
@@ -50,6 +53,10 @@ def test_both_shipped_configs_dry_run(tmp_path):
     tables = ("claims", "corruption_error_table", "accuracy_table", "robustness_table", "stats")
     assert all(default[rule] == 1 for rule in tables) and sum(default.values()) == 193
     assert not {"quality", "quality_table", "quality_stats"} & set(default)
+    # the CAM-work line printed before the first job counts the jobs the dry run plans
+    plan = Plan(validate_config(load_yaml(ROOT / "config" / "config.yaml")))
+    jobs = default["cam"] + default["cam_clean"]
+    assert cam_work(plan, layer_channels(plan, {}))[0].startswith(f"CAM work: {jobs} cam jobs ")
     assert default["segments"] == 1  # the paper's regions: once per dataset
     paper = planned_jobs(tmp_path / "p", ROOT / "config" / "paper.yaml")
     # 2 datasets x 3 architectures x 4 regularisers x 3 training seeds, 3 files downloaded
