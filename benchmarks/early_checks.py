@@ -25,7 +25,7 @@ from PIL import Image
 
 from camrobust.config import check_sizes, validate_config
 from camrobust.early import cam_work, layer_channels, preflight
-from camrobust.workflow_plan import Plan
+from camrobust.plan import Plan
 
 ROOT = Path(__file__).resolve().parents[1]
 WNIDS = ["n01440764", "n02102040", "n02979186", "n03000684", "n03028079"]

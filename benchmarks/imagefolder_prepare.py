@@ -49,7 +49,7 @@ def generate_folder(root: Path, n_images: int, n_classes: int, seed: int) -> Non
 def _params(root: Path, n_eval: int) -> dict:
     """prepare_data's params for the folder, from the plan, as the workflow passes them."""
     from camrobust.config import validate_config
-    from camrobust.workflow_plan import Plan
+    from camrobust.plan import Plan
 
     folder = {
         "source": "imagefolder",
@@ -59,7 +59,7 @@ def _params(root: Path, n_eval: int) -> dict:
     }
     quality = {"sensitivity": {"images": 10}, "faithfulness": {"images": 10}}  # n_eval may be 10
     config = {"datasets": {"folder": folder}, "metrics": quality}
-    return Plan(validate_config(config)).data_params("folder")
+    return Plan(validate_config(config)).data.params("folder")
 
 
 def _child(root: str, out: str, mode: str, n_eval: str) -> None:

@@ -141,13 +141,13 @@ def _user_model(name: str, spec: Mapping[str, Any], size: int, classes: Sequence
 def _transforms(config: Mapping[str, Any]) -> None:
     """Each image folder's models agree on one published evaluation transform (`auto`)."""
     from camrobust.models.published import agreed_transform
-    from camrobust.workflow_plan import Plan
+    from camrobust.plan import Plan
 
     plan = Plan(dict(config))
     for name, spec in config["datasets"].items():
         if spec["source"] != "imagefolder":
             continue
-        preprocess = plan.image_preprocess(spec["preprocess"])
+        preprocess = plan.data.image_preprocess(spec["preprocess"])
         if preprocess is not None and "published_by" in preprocess:
             try:
                 key = f"datasets.{name}.preprocess"

@@ -19,7 +19,7 @@ rule cam:
         runtime=60,
         gpu=GPUS_PER_JOB,
     params:
-        p=lambda wc: PLAN.cam_params(wc.model),
+        p=lambda wc: PLAN.cam.params(wc.model),
     script:
         "../scripts/cam.py"
 
@@ -52,7 +52,7 @@ rule cam_explanation_attack:
         runtime=60,
         gpu=GPUS_PER_JOB,
     params:
-        p=lambda wc: PLAN.explanation_cam_params(wc.model),
+        p=lambda wc: PLAN.cam.explanation_params(wc.model),
     script:
         "../scripts/cam_explanation_attack.py"
 

@@ -21,7 +21,7 @@ from camrobust.names import (
     split_model,
 )
 from camrobust.report.registry import figure_spec
-from camrobust.workflow_plan import Plan
+from camrobust.plan import Plan
 
 try:
     _validated = validate_config(config, workflow.source_path("../config/schema.yaml"))

@@ -36,6 +36,6 @@ rule prepare_data:
         mem_mb=4000,
         runtime=30,
     params:
-        p=lambda wc: PLAN.data_params(wc.dataset),
+        p=lambda wc: PLAN.data.params(wc.dataset),
     script:
         "../scripts/prepare_data.py"

@@ -21,6 +21,6 @@ rule train_generative:
         runtime=600,
         gpu=GPUS_PER_JOB,
     params:
-        p=lambda wc: PLAN.generative_params(wc.dataset, wc.gen, int(wc.seed)),
+        p=lambda wc: PLAN.train.generative_params(wc.dataset, wc.gen, int(wc.seed)),
     script:
         "../scripts/train_generative.py"

@@ -17,7 +17,7 @@ rule segments:
         mem_mb=2000,
         runtime=60,
     params:
-        p=lambda wc: PLAN.segment_params(wc.dataset),
+        p=lambda wc: PLAN.metrics.segment_params(wc.dataset),
     script:
         "../scripts/segments.py"
 
@@ -40,7 +40,7 @@ rule metrics:
         mem_mb=4000,
         runtime=30,
     params:
-        p=lambda wc: PLAN.metrics_params(wc.noise),
+        p=lambda wc: PLAN.metrics.params(wc.noise),
     script:
         "../scripts/metrics.py"
 
@@ -80,7 +80,7 @@ rule accuracy_table:
     conda:
         ENV_ANALYSIS
     params:
-        p=PLAN.accuracy_params(),
+        p=PLAN.report.accuracy_params(),
     script:
         "../scripts/accuracy_table.py"
 
@@ -101,6 +101,6 @@ rule corruption_error_table:
     conda:
         ENV_ANALYSIS
     params:
-        p=PLAN.corruption_error_params(),
+        p=PLAN.report.corruption_error_params(),
     script:
         "../scripts/corruption_error_table.py"

@@ -15,7 +15,7 @@ rule noisy_set:
         mem_mb=2000,
         runtime=30,
     params:
-        p=lambda wc: PLAN.noise_params(wc.dataset, wc.noise, wc.level),
+        p=lambda wc: PLAN.noise.corruption_params(wc.dataset, wc.noise, wc.level),
     script:
         "../scripts/noisy_set.py"
 
@@ -36,7 +36,7 @@ rule adversarial_set:
         runtime=60,
         gpu=GPUS_PER_JOB,
     params:
-        p=lambda wc: PLAN.attack_params(wc.dataset, wc.model, wc.attack, wc.level),
+        p=lambda wc: PLAN.noise.attack_params(wc.dataset, wc.model, wc.attack, wc.level),
     script:
         "../scripts/adversarial_set.py"
 
@@ -63,7 +63,7 @@ rule explanation_attack_set:
         runtime=120,
         gpu=GPUS_PER_JOB,
     params:
-        p=lambda wc: PLAN.explanation_attack_params(
+        p=lambda wc: PLAN.noise.explanation_attack_params(
             wc.dataset, wc.model, wc.level, wc.method
         ),
     script:
@@ -84,7 +84,7 @@ rule linf_random_set:
         mem_mb=2000,
         runtime=30,
     params:
-        p=lambda wc: PLAN.linf_random_params(wc.dataset, wc.level),
+        p=lambda wc: PLAN.noise.linf_random_params(wc.dataset, wc.level),
     script:
         "../scripts/linf_random_set.py"
 

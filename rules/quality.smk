@@ -22,7 +22,7 @@ rule quality:
         runtime=60,
         gpu=GPUS_PER_JOB,
     params:
-        p=lambda wc: PLAN.quality_params(wc.model),
+        p=lambda wc: PLAN.metrics.quality_params(wc.model),
     script:
         "../scripts/quality.py"
 
@@ -42,7 +42,7 @@ rule quality_table:
     conda:
         ENV_ANALYSIS
     params:
-        p=PLAN.quality_table_params(),
+        p=PLAN.report.quality_table_params(),
     script:
         "../scripts/quality_table.py"
 
@@ -65,6 +65,6 @@ rule quality_stats:
         mem_mb=4000,
         runtime=30,
     params:
-        p=PLAN.quality_stats_params(),
+        p=PLAN.report.quality_stats_params(),
     script:
         "../scripts/quality_stats.py"

@@ -22,7 +22,7 @@ rule figure:
         mem_mb=4000,
         runtime=30,
     params:
-        p=lambda wc: PLAN.figure_params(wc.figure),
+        p=lambda wc: PLAN.report.figure_params(wc.figure),
     script:
         "../scripts/figure.py"
 
@@ -46,7 +46,7 @@ rule cam_grid:
         mem_mb=2000,
         runtime=10,
     params:
-        p=PLAN.cam_grid_params(),
+        p=PLAN.report.cam_grid_params(),
     script:
         "../scripts/cam_grid.py"
 
@@ -69,7 +69,7 @@ rule summary_table:
     conda:
         ENV_ANALYSIS
     params:
-        p=PLAN.summary_params(),
+        p=PLAN.report.summary_params(),
     script:
         "../scripts/summary_table.py"
 
@@ -91,7 +91,7 @@ rule headline:
     conda:
         ENV_ANALYSIS
     params:
-        p=PLAN.summary_params(),
+        p=PLAN.report.summary_params(),
         # Plain strings: a rule's output object would carry the rule into the script's pickle.
         where={
             "summary": str(rules.summary_table.output.md),

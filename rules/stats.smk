@@ -39,7 +39,7 @@ rule stats:
         mem_mb=8000,
         runtime=120,
     params:
-        p=PLAN.stats_params(),
+        p=PLAN.report.stats_params(),
     script:
         "../scripts/stats.py"
 
@@ -67,6 +67,6 @@ rule claims:
         mem_mb=8000,
         runtime=30,
     params:
-        p=PLAN.claims_params(),
+        p=PLAN.report.claims_params(),
     script:
         "../scripts/claims.py"

@@ -25,7 +25,7 @@ rule train_classifier:
         runtime=1440,
         gpu=GPUS_PER_JOB,
     params:
-        p=lambda wc: PLAN.train_params(wc.dataset, wc.model),
+        p=lambda wc: PLAN.train.params(wc.dataset, wc.model),
     script:
         "../scripts/train_classifier.py"
 
@@ -53,7 +53,7 @@ rule import_model:
         runtime=60,
         gpu=GPUS_PER_JOB,
     params:
-        p=lambda wc: PLAN.import_params(wc.dataset, wc.model),
+        p=lambda wc: PLAN.train.import_params(wc.dataset, wc.model),
     script:
         "../scripts/import_model.py"
 

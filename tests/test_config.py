@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from camrobust.config import ConfigError, validate_config
-from camrobust.workflow_plan import Plan
+from camrobust.plan import Plan
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "config" / "schema.yaml"
@@ -156,9 +156,9 @@ def test_dropout_reaches_the_models_params_only_when_set():
         {**OK, "architectures": {"vgg11_bn": {"dropout": 0.0}, "cnn13": {}}}, SCHEMA
     )
     plan = Plan(config)
-    assert plan.train_params("shapes", "vgg11_bn-erm-s0")["arch_options"]["dropout"] == 0.0
+    assert plan.train.params("shapes", "vgg11_bn-erm-s0")["arch_options"]["dropout"] == 0.0
     # Left out, the key stays out of the params: older configs do not rerun.
-    assert "dropout" not in plan.train_params("shapes", "cnn13-erm-s0")["arch_options"]
+    assert "dropout" not in plan.train.params("shapes", "cnn13-erm-s0")["arch_options"]
 
 
 def test_official_images_need_a_family_the_archive_has(monkeypatch):
@@ -185,11 +185,14 @@ def test_official_images_read_the_archive_rows_of_their_severity():
         "noise": {"corruptions": {"frost": {"severities": [4]}}},
     }
     plan = Plan(validate_config(config, SCHEMA))
-    assert plan.noise_params("c", "frost", "4") == {
+    assert plan.noise.corruption_params("c", "frost", "4") == {
         "source": "official", "dataset": "c", "noise": "frost", "level": "4", "severity": 4,
     }  # fmt: skip
-    assert plan.noise_params("g", "frost", "4")["strength"] == {"severity": 4, "table": "cifar10c"}
-    assert "noise" not in plan.data_params("c")  # the data chain does not read it
+    assert plan.noise.corruption_params("g", "frost", "4")["strength"] == {
+        "severity": 4,
+        "table": "cifar10c",
+    }
+    assert "noise" not in plan.data.params("c")  # the data chain does not read it
 
 
 # ---- the user's models (config `models`) ---------------------------------------------------------
@@ -231,9 +234,9 @@ def test_a_user_model_is_imported_not_trained_and_its_cam_keys_reach_the_cam_job
     plan = Plan(validate_config({**config, "regularizers": {"lvat_vae": {}}}))
     # Nothing trained: no generative model either, whatever the regularisers say.
     assert plan.models == plan.user_models == ["mine"] and plan.generative == []
-    params = plan.import_params("shapes", "mine")
+    params = plan.train.import_params("shapes", "mine")
     assert params["input_size"] == 32 and params["checkpoint"] == str(tmp_path / "weights.pt")
-    cam = plan.cam_params("mine")
+    cam = plan.cam.params("mine")
     assert (cam["target_layer"], cam["layout"], cam["prefix_tokens"]) == (None, "tokens", 1)
     # One regulariser group (pretrained): no figure comparing regularisers is planned.
     assert "forest_plot" not in plan.figures and "h_heatmap" in plan.figures
@@ -241,7 +244,7 @@ def test_a_user_model_is_imported_not_trained_and_its_cam_keys_reach_the_cam_job
         "forest_plot" in Plan(validate_config({**config, "architectures": {"cnn13": {}}})).figures
     )
     # A trained model's CAM params keep their keys (the default run's CAM jobs do not rerun).
-    assert "layout" not in Plan(validate_config(OK)).cam_params("resnet18-erm-s0")
+    assert "layout" not in Plan(validate_config(OK)).cam.params("resnet18-erm-s0")
 
 
 def test_the_pretrained_example_validates_once_its_files_exist(tmp_path):
@@ -257,13 +260,13 @@ def test_the_pretrained_example_validates_once_its_files_exist(tmp_path):
         Path(model["checkpoint"]).write_bytes(b"")
     plan = Plan(validate_config(raw))
     assert plan.models == ["resnet50", "vit_b_16"] and plan.trained_models == []
-    assert {plan.import_params(d, m)["input_size"] for d in plan.datasets for m in plan.models} == {
-        224
-    }
+    assert {
+        plan.train.import_params(d, m)["input_size"] for d in plan.datasets for m in plan.models
+    } == {224}
     # Its 224-pixel images get the ImageNet-C constants from the default table, and only the
     # evaluation images are decoded (nothing trains).
-    assert {plan.severity_table(d) for d in plan.datasets} == {"imagenetc"}
-    assert [plan.data_params(d)["evaluate_only"] for d in plan.datasets] == [True]
+    assert {plan.noise.severity_table(d) for d in plan.datasets} == {"imagenetc"}
+    assert [plan.data.params(d)["evaluate_only"] for d in plan.datasets] == [True]
 
 
 def test_a_user_model_of_mode_train_is_trained_like_an_architecture(tmp_path):
@@ -273,17 +276,17 @@ def test_a_user_model_of_mode_train_is_trained_like_an_architecture(tmp_path):
     plan = Plan(validate_config({**config, "regularizers": {"erm": {}, "lvat_vae": {}}}))
     assert plan.user_models == [] and plan.models == ["mine-erm-s0", "mine-lvat_vae-s0"]
     assert plan.generative == ["vae"]
-    params = plan.train_params("shapes", "mine-lvat_vae-s0")
+    params = plan.train.params("shapes", "mine-lvat_vae-s0")
     assert "arch_options" not in params and params["arch"] == "mine"
     assert params["model_source"] == {
         "source": "camrobust", "name": "resnet18", "checkpoint": str(tmp_path / "weights.pt"),
         "input_size": 32, "mean": None, "std": None, "kwargs": {"width": 0.5},
     }  # fmt: skip
-    assert plan.cam_params("mine-erm-s0")["layout"] is None
+    assert plan.cam.params("mine-erm-s0")["layout"] is None
     # without a checkpoint it trains from random weights
     config["models"]["mine"]["checkpoint"] = None
     assert (
-        Plan(validate_config(config)).train_params("shapes", "mine-erm-s0")["model_source"][
+        Plan(validate_config(config)).train.params("shapes", "mine-erm-s0")["model_source"][
             "checkpoint"
         ]
         is None

@@ -16,7 +16,7 @@ from PIL import Image
 
 from camrobust.config import ConfigError, check_sizes, validate_config
 from camrobust.early import WIDE_LAYER_CHANNELS, cam_work, layer_channels, preflight
-from camrobust.workflow_plan import Plan
+from camrobust.plan import Plan
 
 ROOT = Path(__file__).resolve().parents[1]
 WNIDS = ["n01440764", "n02102040", "n02979186", "n03000684", "n03028079"]
@@ -237,7 +237,7 @@ def test_the_shipped_imagenet_subset_config_passes_every_check_once_its_files_ex
     result = run_checks({"config": config, "classes": check_sizes(config)})
     assert result["channels"] == {"resnet50": 2048}
     plan = Plan(config)
-    assert plan.data_params("imagenette")["preprocess"] == {
+    assert plan.data.params("imagenette")["preprocess"] == {
         "published_by": [["torchvision", "resnet50"]]
     }
     lines = cam_work(plan, layer_channels(plan, result["channels"]))
@@ -250,7 +250,7 @@ def test_the_default_configs_checks_import_no_torch():
         "import sys, yaml\n"
         "from camrobust.config import check_sizes, validate_config\n"
         "from camrobust.early import cam_work, layer_channels, preflight\n"
-        "from camrobust.workflow_plan import Plan\n"
+        "from camrobust.plan import Plan\n"
         "config = validate_config(yaml.safe_load(open('config/config.yaml')))\n"
         "assert preflight(config, check_sizes(config)) is None\n"
         "plan = Plan(config)\n"

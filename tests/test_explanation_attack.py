@@ -38,8 +38,8 @@ from camrobust.metrics import per_image_table
 from camrobust.metrics.measures import similarity
 from camrobust.models import build_classifier
 from camrobust.noise.explanation import explanation_attack, random_vertex
+from camrobust.plan import Plan
 from camrobust.report import explanation_figure
-from camrobust.workflow_plan import Plan
 
 EPS = 8
 
@@ -284,7 +284,7 @@ def test_the_config_refuses_what_the_attack_cannot_do():
     assert plan.noises[-2:] == [LINF_RANDOM, EXPLANATION_ATTACK]
     assert plan.levels(LINF_RANDOM) == plan.levels(EXPLANATION_ATTACK) == ["8"]
     assert plan.explanation_methods == ["gradcam", "fem"] and EXPLANATION_ATTACK not in plan.attacks
-    assert plan.explanation_cam_params("resnet18-erm-s0")["left_out"] == ["scorecam"]
+    assert plan.cam.explanation_params("resnet18-erm-s0")["left_out"] == ["scorecam"]
     assert "explanation_attack" in plan.figures
     assert "explanation_attack" not in Plan(validate_config({})).figures
 

@@ -330,7 +330,7 @@ def test_bad_arguments(tmp_path, kwargs, message):
 def _params(root: Path, tmp: Path, trains: bool = True, **dataset) -> dict:
     """Rule prepare_data's params for an image folder, from the plan (as the workflow has them)."""
     from camrobust.config import validate_config
-    from camrobust.workflow_plan import Plan
+    from camrobust.plan import Plan
 
     config = {
         "datasets": {"f": {"source": "imagefolder", "path": str(root), "image_size": 8,
@@ -344,7 +344,7 @@ def _params(root: Path, tmp: Path, trains: bool = True, **dataset) -> dict:
         config["architectures"] = {}
         config["models"] = {"m": {"source": "torchvision", "name": "resnet18",
                                   "checkpoint": str(tmp / "m.pt")}}  # fmt: skip
-    return Plan(validate_config(config)).data_params("f")
+    return Plan(validate_config(config)).data.params("f")
 
 
 def _outputs(folder: Path) -> dict[str, Path]:
@@ -385,11 +385,11 @@ def test_streamed_files_equal_the_in_memory_preparation(tmp_path, caps):
 def test_other_sources_write_the_files_they_wrote_before(tmp_path):
     from camrobust.config import validate_config
     from camrobust.data.prepare import write_dataset
-    from camrobust.workflow_plan import Plan
+    from camrobust.plan import Plan
 
     config = {"datasets": {"shapes": {"source": "shapes", "n_train": 20, "n_test": 30,
                                       "n_eval": 16}}}  # fmt: skip
-    spec = Plan(validate_config(config)).data_params("shapes")
+    spec = Plan(validate_config(config)).data.params("shapes")
     assert "skip_unreadable" not in spec and "evaluate_only" not in spec  # params as before
     expected = _in_memory(spec, tmp_path / "expected")
     summary = write_dataset(spec, tmp_path, _outputs(tmp_path / "written"))

@@ -25,7 +25,7 @@ from camrobust.data.cifar10c import official_files
 from camrobust.data.prepare import SOURCES, remote_files
 from camrobust.logs import FAIL_FIRST_ENV, script_logging
 from camrobust.names import TARGET_LAYERS, model_name, split_model
-from camrobust.workflow_plan import Plan, training_seed
+from camrobust.plan import Plan, training_seed
 
 SCHEMA_DOC = yaml.safe_load(SCHEMA.read_text())
 PROPS = SCHEMA_DOC["properties"]
@@ -102,56 +102,56 @@ def job_params(plan: Plan) -> dict[tuple[str, ...], Any]:
         spec = plan.config["datasets"][d]
         for filename, source in {**remote_files(spec), **official_files(spec)}.items():
             jobs["download", d, filename] = source
-        jobs["prepare_data", d] = plan.data_params(d)
+        jobs["prepare_data", d] = plan.data.params(d)
         if plan.needs_segments:
-            jobs["segments", d] = plan.segment_params(d)
+            jobs["segments", d] = plan.metrics.segment_params(d)
         for gen in plan.generative:
             for seed in plan.training_seeds:
-                jobs["train_generative", d, gen, seed] = plan.generative_params(d, gen, seed)
+                jobs["train_generative", d, gen, seed] = plan.train.generative_params(d, gen, seed)
         for noise, levels in plan.corruptions.items():
             for level in levels:
-                jobs["noisy_set", d, noise, level] = plan.noise_params(d, noise, level)
+                jobs["noisy_set", d, noise, level] = plan.noise.corruption_params(d, noise, level)
         for level in plan.explanation:
-            jobs["linf_random_set", d, level] = plan.linf_random_params(d, level)
+            jobs["linf_random_set", d, level] = plan.noise.linf_random_params(d, level)
         for model in plan.user_models:
-            jobs["import_model", d, model] = plan.import_params(d, model)
+            jobs["import_model", d, model] = plan.train.import_params(d, model)
         for model in plan.models:
             if model in plan.trained_models:
-                jobs["train_classifier", d, model] = plan.train_params(d, model)
-            jobs["cam_clean", d, model] = plan.cam_params(model)
+                jobs["train_classifier", d, model] = plan.train.params(d, model)
+            jobs["cam_clean", d, model] = plan.cam.params(model)
             for attack, levels in plan.attacks.items():
                 for level in levels:
-                    jobs["adversarial_set", d, model, attack, level] = plan.attack_params(
+                    jobs["adversarial_set", d, model, attack, level] = plan.noise.attack_params(
                         d, model, attack, level
                     )
             for level in plan.explanation:
                 for method in plan.explanation_methods:
                     jobs["explanation_attack_set", d, model, level, method] = (
-                        plan.explanation_attack_params(d, model, level, method)
+                        plan.noise.explanation_attack_params(d, model, level, method)
                     )
-                jobs["cam_explanation_attack", d, model, level] = plan.explanation_cam_params(model)
+                jobs["cam_explanation_attack", d, model, level] = plan.cam.explanation_params(model)
             for noise in plan.noises:
                 # the explanation attack has CAM jobs of its own (above); a transfer against its
                 # own reference model has none: its attack's files
                 own = noise != "explanation_attack" and plan.cam_noise(model, noise) == noise
                 for level in plan.levels(noise) if own else []:
-                    jobs["cam", d, model, noise, level] = plan.cam_params(model)
-                jobs["metrics", d, model, noise] = plan.metrics_params(noise)
-            jobs["cam_grid", d, model] = plan.cam_grid_params()
+                    jobs["cam", d, model, noise, level] = plan.cam.params(model)
+                jobs["metrics", d, model, noise] = plan.metrics.params(noise)
+            jobs["cam_grid", d, model] = plan.report.cam_grid_params()
             if plan.quality_enabled:
-                jobs["quality", d, model] = plan.quality_params(model)
+                jobs["quality", d, model] = plan.metrics.quality_params(model)
         for figure in plan.figures:
-            jobs["figure", d, figure] = plan.figure_params(figure)
-    jobs["stats",] = plan.stats_params()
-    jobs["claims",] = plan.claims_params()
+            jobs["figure", d, figure] = plan.report.figure_params(figure)
+    jobs["stats",] = plan.report.stats_params()
+    jobs["claims",] = plan.report.claims_params()
     if plan.quality_enabled:
-        jobs["quality_table",] = plan.quality_table_params()
-        jobs["quality_stats",] = plan.quality_stats_params()
-    jobs["summary_table",] = plan.summary_params()
-    jobs["accuracy_table",] = plan.accuracy_params()
-    jobs["headline",] = plan.summary_params()
+        jobs["quality_table",] = plan.report.quality_table_params()
+        jobs["quality_stats",] = plan.report.quality_stats_params()
+    jobs["summary_table",] = plan.report.summary_params()
+    jobs["accuracy_table",] = plan.report.accuracy_params()
+    jobs["headline",] = plan.report.summary_params()
     if plan.corruptions:
-        jobs["corruption_error_table",] = plan.corruption_error_params()
+        jobs["corruption_error_table",] = plan.report.corruption_error_params()
     return jobs
 
 
@@ -475,12 +475,12 @@ def test_a_new_training_seed_adds_its_own_chains_and_changes_no_other_job(base):
 
 def test_each_training_seed_trains_from_its_own_seed():
     plan = Plan(validate_config({"seed": 7, "training": {"seeds": [0, 1, 2]}}))
-    seeds = [plan.train_params("shapes", f"resnet18-erm-s{s}")["seed"] for s in (0, 1, 2)]
+    seeds = [plan.train.params("shapes", f"resnet18-erm-s{s}")["seed"] for s in (0, 1, 2)]
     assert seeds[0] == 7  # seed 0: the config seed itself, the models of a one-seed config
     assert len(set(seeds)) == 3
     assert training_seed(8, 1) != training_seed(7, 1)  # another config seed, other models
     # The seeds name the models; they are not a training param (a new seed reruns no model).
-    assert "seeds" not in plan.train_params("shapes", "resnet18-erm-s1")["training"]
+    assert "seeds" not in plan.train.params("shapes", "resnet18-erm-s1")["training"]
 
 
 def test_each_training_seed_has_its_own_generative_models_seeded_like_its_classifiers():
@@ -490,10 +490,14 @@ def test_each_training_seed_has_its_own_generative_models_seeded_like_its_classi
     )
     assert plan.training_seeds == [0, 1, 2] and plan.generative == ["glow", "vae"]
     for seed in (0, 1, 2):
-        gen = plan.generative_params("shapes", "vae", seed)
-        assert gen["seed"] == plan.train_params("shapes", f"resnet18-lvat_vae-s{seed}")["seed"]
-    assert plan.generative_params("shapes", "glow", 0)["seed"] == 7  # the config seed's models
-    assert plan.generative_params("shapes", "vae", 1) != plan.generative_params("shapes", "vae", 2)
+        gen = plan.train.generative_params("shapes", "vae", seed)
+        assert gen["seed"] == plan.train.params("shapes", f"resnet18-lvat_vae-s{seed}")["seed"]
+    assert (
+        plan.train.generative_params("shapes", "glow", 0)["seed"] == 7
+    )  # the config seed's models
+    assert plan.train.generative_params("shapes", "vae", 1) != plan.train.generative_params(
+        "shapes", "vae", 2
+    )
 
 
 def test_a_transfer_attack_is_crafted_on_the_reference_model_of_each_seed():
@@ -521,19 +525,19 @@ def test_a_transfer_attack_is_crafted_on_the_reference_model_of_each_seed():
 
 def test_attack_budget_stays_in_config_units_and_the_target_layer_is_resolved():
     plan = Plan(validate_config({"noise": {"adversarial": {"fgsm": {"eps": [8]}}}}))
-    params = plan.attack_params("shapes", "resnet18-erm-s0", "fgsm", "8")
+    params = plan.noise.attack_params("shapes", "resnet18-erm-s0", "fgsm", "8")
     assert params["eps"] == 8 and params["options"] == {}
-    assert plan.cam_params("resnet18-erm-s0")["target_layer"] == TARGET_LAYERS["resnet18"]
+    assert plan.cam.params("resnet18-erm-s0")["target_layer"] == TARGET_LAYERS["resnet18"]
 
 
 def test_a_corruption_level_given_as_a_value_reads_no_severity_table():
     noise = {"corruptions": {"gaussian": {"severities": [2]}, "contrast": {"values": [0.5]}}}
     plan = Plan(validate_config({"noise": noise}))
-    assert plan.noise_params("shapes", "gaussian", "2")["strength"] == {
+    assert plan.noise.corruption_params("shapes", "gaussian", "2")["strength"] == {
         "severity": 2,
         "table": "cifar10c",
     }
-    assert plan.noise_params("shapes", "contrast", "0.5")["strength"] == {"value": 0.5}
+    assert plan.noise.corruption_params("shapes", "contrast", "0.5")["strength"] == {"value": 0.5}
 
 
 # ---- test switches and imports ------------------------------------------------------------------
@@ -554,7 +558,7 @@ def test_failure_injection_fails_only_the_named_rule_once(tmp_path, monkeypatch)
 
 def test_the_plan_and_the_logging_import_no_torch():
     code = (
-        "import sys, camrobust.logs, camrobust.workflow_plan, camrobust.paths, camrobust.config;"
+        "import sys, camrobust.logs, camrobust.plan, camrobust.paths, camrobust.config;"
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
@@ -571,10 +575,10 @@ def test_a_datasets_architecture_override_reaches_only_its_classifiers():
     }
     plan = Plan(validate_config(config))
     model = plan.models[0]
-    assert plan.train_params("svhn_like", model)["arch_options"]["top_bn"] is True
-    assert plan.train_params("shapes", model)["arch_options"]["top_bn"] is False
+    assert plan.train.params("svhn_like", model)["arch_options"]["top_bn"] is True
+    assert plan.train.params("shapes", model)["arch_options"]["top_bn"] is False
     # the data preparation does not read it, so it does not rerun
-    assert "architectures" not in plan.data_params("svhn_like")
+    assert "architectures" not in plan.data.params("svhn_like")
 
 
 def test_without_rbo_nothing_reads_segments_and_the_rbo_options_reach_no_job():
@@ -585,7 +589,7 @@ def test_without_rbo_nothing_reads_segments_and_the_rbo_options_reach_no_job():
     plan = Plan(validate_config(measures))
     assert not plan.needs_segments
     assert not any(job[0] == "segments" for job in job_params(plan))
-    assert "rbo" not in plan.metrics_params("gaussian")
+    assert "rbo" not in plan.metrics.params("gaussian")
     assert "method_rankings" not in plan.figures
     other = Plan(
         validate_config({**measures, "metrics": {**measures["metrics"], "rbo": {"p": 0.5}}})
@@ -593,8 +597,8 @@ def test_without_rbo_nothing_reads_segments_and_the_rbo_options_reach_no_job():
     assert changed_rules(plan, other) == set()
     # With rbo: one segmentation job per dataset, and the metrics jobs read p and score only.
     default = Plan(validate_config({}))
-    assert default.metrics_params("gaussian")["rbo"] == {"p": 0.9, "score": "mean"}
-    assert default.segment_params("shapes") == {
+    assert default.metrics.params("gaussian")["rbo"] == {"p": 0.9, "score": "mean"}
+    assert default.metrics.segment_params("shapes") == {
         "seed": 0, "dataset": "shapes", "kernel_size": 1, "max_dist": 200, "ratio": 0.2,
         "sigma": 0,
     }  # fmt: skip
@@ -609,10 +613,10 @@ def test_quality_switched_off_plans_no_quality_job_and_no_faithfulness_figure():
     assert not {job[0] for job in jobs} & {"quality", "quality_table", "quality_stats"}
     assert ("figure", "s", "h_vs_faithfulness") not in jobs
     sens_only = Plan(validate_config({"metrics": {"faithfulness": {"enabled": False}}}))
-    params = sens_only.quality_params(sens_only.models[0])
+    params = sens_only.metrics.quality_params(sens_only.models[0])
     assert params["faithfulness"] is None and params["sensitivity"]["images"] == 16
     assert "h_vs_faithfulness" not in sens_only.figures
-    assert "sensitivity" not in sens_only.metrics_params("gaussian")  # no metrics rerun
+    assert "sensitivity" not in sens_only.metrics.params("gaussian")  # no metrics rerun
 
 
 # ---- severity tables and image-folder preparation ----------------------------------------------
@@ -628,13 +632,16 @@ def test_noise_table_auto_follows_each_datasets_image_size(tmp_path):
     }
     plan = Plan(validate_config(config))
     assert plan.config["noise"]["table"] == "auto"
-    tables = {d: plan.noise_params(d, "gaussian", "3")["strength"]["table"] for d in plan.datasets}
+    tables = {
+        d: plan.noise.corruption_params(d, "gaussian", "3")["strength"]["table"]
+        for d in plan.datasets
+    }
     assert tables == {"shapes": "cifar10c", "big": "imagenetc", "folder": "imagenetc"}
-    assert plan.noise_params("folder", "contrast", "0.5")["strength"] == {"value": 0.5}
+    assert plan.noise.corruption_params("folder", "contrast", "0.5")["strength"] == {"value": 0.5}
     for table in ("cifar10c", "imagenetc"):
         config["noise"]["table"] = table
         fixed = Plan(validate_config(config))
-        assert {fixed.severity_table(d) for d in fixed.datasets} == {table}
+        assert {fixed.noise.severity_table(d) for d in fixed.datasets} == {table}
 
 
 def test_the_default_configs_noisy_sets_keep_their_params():
@@ -659,11 +666,11 @@ def test_an_image_folder_is_evaluated_only_when_no_model_trains(tmp_path):
     trains = Plan(validate_config({"datasets": datasets, "models": user}))
     assert [evaluates.evaluate_only(d) for d in ("f", "s")] == [True, False]
     assert [trains.evaluate_only(d) for d in ("f", "s")] == [False, False]
-    assert evaluates.data_params("f")["evaluate_only"] is True
-    assert trains.data_params("f")["evaluate_only"] is False
-    assert evaluates.data_params("f")["skip_unreadable"] is False
-    assert evaluates.import_params("f", "m")["accuracy_on"] == "evaluation subset"
-    assert "accuracy_on" not in trains.import_params("f", "m")
-    assert evaluates.data_params("s") == trains.data_params("s")
-    assert {"evaluate_only", "skip_unreadable"}.isdisjoint(trains.data_params("s"))
-    assert "accuracy_on" not in evaluates.import_params("s", "m")
+    assert evaluates.data.params("f")["evaluate_only"] is True
+    assert trains.data.params("f")["evaluate_only"] is False
+    assert evaluates.data.params("f")["skip_unreadable"] is False
+    assert evaluates.train.import_params("f", "m")["accuracy_on"] == "evaluation subset"
+    assert "accuracy_on" not in trains.train.import_params("f", "m")
+    assert evaluates.data.params("s") == trains.data.params("s")
+    assert {"evaluate_only", "skip_unreadable"}.isdisjoint(trains.data.params("s"))
+    assert "accuracy_on" not in evaluates.train.import_params("s", "m")

@@ -118,7 +118,7 @@ def test_models_of_one_folder_must_agree_on_their_transform():
 
 def test_the_plan_gives_an_image_folder_its_models_or_its_own_preprocessing(tmp_path):
     from camrobust.config import validate_config
-    from camrobust.workflow_plan import Plan
+    from camrobust.plan import Plan
 
     (tmp_path / "w.pt").write_bytes(b"")
     model = {"source": "torchvision", "name": "resnet50", "checkpoint": str(tmp_path / "w.pt")}
@@ -126,10 +126,10 @@ def test_the_plan_gives_an_image_folder_its_models_or_its_own_preprocessing(tmp_
                            "s": {"source": "shapes"}},
               "architectures": {}, "models": {"a": model, "b": model}}  # fmt: skip
     plan = Plan(validate_config(config))
-    assert plan.data_params("f")["preprocess"] == {"published_by": [["torchvision", "resnet50"]]}
-    assert "preprocess" not in plan.data_params("s")
+    assert plan.data.params("f")["preprocess"] == {"published_by": [["torchvision", "resnet50"]]}
+    assert "preprocess" not in plan.data.params("s")
     config["datasets"]["f"]["preprocess"] = "square"
-    assert "preprocess" not in Plan(validate_config(config)).data_params("f")
+    assert "preprocess" not in Plan(validate_config(config)).data.params("f")
     explicit = {"resize": 256, "crop": 224, "interpolation": "bicubic"}
     config["datasets"]["f"]["preprocess"] = explicit
-    assert Plan(validate_config(config)).data_params("f")["preprocess"] == explicit
+    assert Plan(validate_config(config)).data.params("f")["preprocess"] == explicit

@@ -22,8 +22,8 @@ from PIL import Image
 from camrobust.config import load_yaml, validate_config
 from camrobust.early import cam_work, layer_channels
 from camrobust.metrics import MEASURES
+from camrobust.plan import Plan
 from camrobust.report.registry import FIGURES
-from camrobust.workflow_plan import Plan
 
 # The measures of a config that names none (the tiny one): the schema's default, rbo first.
 SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
