@@ -36,8 +36,8 @@ def write_figure(
     """Draw figure `name` from its input `table` (and `extra`, its second table if it has one)
     and write it to `path` at `params["dpi"]`.
 
-    `params` are the figure's config keys (`Plan.figure_params`): `dpi`, and `measure` for the
-    figures that use one.
+    `params` are the figure's config keys (`Plan.report.figure_params`): `dpi`, and `measure` for
+    the figures that use one.
     """
     spec = figure_spec(name)
     if (extra is None) != (spec.extra is None):
