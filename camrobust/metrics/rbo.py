@@ -321,7 +321,7 @@ def rbo(
     rounding.
     """
     n, m = scores_a.shape
-    if scores_a.device.type != "cpu" or n < FAST_PATH_PAIRS:
+    if scores_a.device.type != "cpu" or n < FAST_PATH_PAIRS or m == 0:
         return _exact_rbo(scores_a, scores_b, counts, p)
     size = counts.cpu().numpy().astype(np.int64)
     keys_a, keys_b = sort_keys(scores_a), sort_keys(scores_b)
