@@ -3,18 +3,30 @@ against the `rbo` package, skimage's quickshift and hand-computed values."""
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 import rbo as rbo_package
 import torch
 
 from camrobust.metrics import make_regions, per_image_table, rbo, similarity
-from camrobust.metrics.rbo import region_scores
+from camrobust.metrics.rbo import _exact_rbo, region_scores, sort_keys
 from camrobust.metrics.segments import segment_images
 from camrobust.metrics.table import KEY_COLUMNS
 from camrobust.seeding import derive_seed
 
 P = 0.9
+# the module (`camrobust.metrics.rbo` as an attribute is the function)
+rbo_module = importlib.import_module("camrobust.metrics.rbo")
+
+
+@pytest.fixture(params=["sort keys", "exact"])
+def path(request, monkeypatch):
+    """Run a test through the sort-key path at any batch size, then through the exact path."""
+    pairs = 0 if request.param == "sort keys" else 10**9
+    monkeypatch.setattr(rbo_module, "FAST_PATH_PAIRS", pairs)
+    return request.param
 
 
 def webber(order_a: list[int], order_b: list[int], p: float) -> float:
@@ -29,7 +41,7 @@ def one(a: list[float], b: list[float], p: float = P) -> float:
 
 
 @pytest.mark.parametrize("p", [0.5, 0.8, 0.9, 0.98])
-def test_rbo_equals_the_rbo_package_on_rankings_without_ties(p):
+def test_rbo_equals_the_rbo_package_on_rankings_without_ties(p, path):
     """Random rankings of m = 2..300 items, padded to one batch: agreement to 1e-9."""
     rng = np.random.default_rng(int(p * 100))
     sizes = [2, 3, 4, 7, 10, 25, 50, 100, 173, 300]
@@ -48,7 +60,7 @@ def test_rbo_equals_the_rbo_package_on_rankings_without_ties(p):
     assert np.ptp(expected) > 0.3  # the rankings differ, so the comparison tells something
 
 
-def test_a_hand_computed_example_of_four_regions():
+def test_a_hand_computed_example_of_four_regions(path):
     # S = A B C D, T = B A D C. Overlaps X_1..4 = 0, 2, 2, 4, agreements A_d = X_d/d = 0, 1,
     # 2/3, 1. With p = 0.9 the weights (1 - p) p^(d-1) are 0.1, 0.09, 0.081, 0.0729, so
     # RBO = 1 - [0.1·(1 - 0) + 0.09·0 + 0.081·(1 - 2/3) + 0.0729·0] = 1 - 0.1 - 0.027 = 0.873;
@@ -57,7 +69,7 @@ def test_a_hand_computed_example_of_four_regions():
     assert webber([0, 1, 2, 3], [1, 0, 3, 2], P) == pytest.approx(0.873, abs=1e-12)
 
 
-def test_identical_rankings_give_exactly_one_and_reversed_ones_the_known_value():
+def test_identical_rankings_give_exactly_one_and_reversed_ones_the_known_value(path):
     scores = [0.7, 0.1, 0.4, 0.9]
     assert one(scores, scores) == 1.0
     assert one(scores, [2 * s for s in scores]) == 1.0  # same ranking, other scores
@@ -73,7 +85,7 @@ def test_identical_rankings_give_exactly_one_and_reversed_ones_the_known_value()
     assert webber(ranks, ranks[::-1], P) == pytest.approx(known, abs=1e-12)
 
 
-def test_ties_are_never_broken_by_region_index():
+def test_ties_are_never_broken_by_region_index(path):
     """Map a leaves regions C and D tied (both 0), map b ranks them: the same value whichever
     way b orders them, and neither the 1 nor the 0.973 that breaking a's tie by index gives."""
     # b-variant: at depth 3 each of C, D is in a's top 3 with weight (3 - 2)/2 = 1/2, so
@@ -94,7 +106,7 @@ def test_ties_are_never_broken_by_region_index():
     assert one(a, [0.8, 0.3, 0.0, 0.0]) == 1.0
 
 
-def test_a_constant_map_ties_every_region():
+def test_a_constant_map_ties_every_region(path):
     """One block of m tied regions against a strict ranking: c_a(d) = d/m for every region, so
     X_d = d²/m, Σ c_a² = d²/m, Σ c_b² = d and A_d = √(d/m)."""
     m = 9
@@ -197,7 +209,7 @@ def test_segments_are_skimage_quickshift_with_the_same_arguments():
         segment_images(images[..., 0], **options, seed=7, dataset="shapes")
 
 
-def test_a_padded_batch_gives_each_pair_its_own_value_with_and_without_ties():
+def test_a_padded_batch_gives_each_pair_its_own_value_with_and_without_ties(path):
     """Pairs of 2..30 regions with few distinct scores (many ties) in one padded batch: each row
     equals that pair alone, and no row depends on the order of the regions."""
     rng = np.random.default_rng(11)
@@ -215,3 +227,43 @@ def test_a_padded_batch_gives_each_pair_its_own_value_with_and_without_ties():
     got = rbo(a, b, torch.from_numpy(sizes), p=P)
     np.testing.assert_allclose(got.numpy(), alone, rtol=0, atol=1e-12)
     assert np.ptp(alone) > 0.2
+
+
+def test_sort_keys_order_the_scores_and_carry_each_item_index():
+    """Ascending keys follow ascending scores, negatives, ±0, subnormals and ±inf included."""
+    rng = np.random.default_rng(2)
+    special = [-np.inf, -1e300, -2.5, -1e-310, -0.0, 0.0, 1e-310, 1e-300, 0.5, 1e300, np.inf]
+    scores = np.stack([rng.permutation(special + list(rng.normal(0, 10, 40))) for _ in range(7)])
+    keys = sort_keys(torch.from_numpy(scores))
+    assert keys.dtype == np.int64 and (np.diff(keys, axis=1) > 0).all()
+    order = keys & 63  # 51 items: the index takes the 6 low bits
+    np.testing.assert_array_equal(np.sort(order, axis=1), np.arange(51)[None].repeat(7, 0))
+    assert (np.diff(np.take_along_axis(scores, order, axis=1), axis=1) >= 0).all()
+
+
+def test_the_sort_key_path_is_exact_where_its_keys_cannot_tell_scores_apart():
+    """Scores a few ulps apart (merged once the index bits are cleared), −0.0 against 0.0 (a
+    tie) and ±inf: the rows the keys cannot order take the exact path, in a batch large enough
+    for the sort keys (most rows without ties)."""
+    rng = np.random.default_rng(4)
+    n, m = 3 * rbo_module.FAST_PATH_PAIRS, 20
+    a, b = rng.random((n, m)), rng.random((n, m))
+    a[:50] = 0.5 + rng.permutation(m) * np.spacing(0.5)  # 0..19 ulps above 0.5
+    a[50:60, :2] = [0.0, -0.0]
+    b[60:70, 0], b[70:80, 0] = np.inf, -np.inf
+    a[80:90, 0] = np.nan
+    counts = torch.from_numpy(rng.integers(2, m + 1, n))
+    a[np.arange(m)[None] >= counts.numpy()[:, None]] = -np.inf
+    b[np.arange(m)[None] >= counts.numpy()[:, None]] = -np.inf
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    got = rbo(ta, tb, counts, p=P)
+    np.testing.assert_allclose(got, _exact_rbo(ta, tb, counts, P), rtol=0, atol=1e-14)
+    expected = [
+        webber(list(np.argsort(-a[i, :c])), list(np.argsort(-b[i, :c])), P)
+        for i, c in enumerate(counts.tolist()[:50])
+    ]
+    np.testing.assert_allclose(got[:50], expected, rtol=0, atol=1e-9)
+    tie = [0.9, 0.0, 0.0]  # −0.0 == 0.0: a tie, as in the exact path
+    same = rbo(torch.tensor([[0.9, 0.0, -0.0]] * n), torch.tensor([[0.1, 0.5, 0.3]] * n),
+               torch.full((n,), 3), p=P)  # fmt: skip
+    assert same.tolist() == [one(tie, [0.1, 0.5, 0.3])] * n
