@@ -27,6 +27,7 @@ from camrobust.data.tensors import to_model_input
 from camrobust.explanation_names import attacked_methods
 from camrobust.models import build_classifier
 from camrobust.noise.explanation import explanation_attack
+from camrobust.noise.settings import ExplanationAttackSettings
 
 
 def _best_of(repeats: int, run) -> float:
@@ -65,13 +66,13 @@ def main() -> None:
         cam = _best_of(
             args.repeats, lambda m=method: compute_cams(model, "layer4", x, [m], batch_size=args.n)
         )
-        attack = _best_of(
-            1,
-            lambda m=method: explanation_attack(
-                model, images, m, eps=8, **options, target_layer="layer4", layout=None,
-                prefix_tokens=None, batch_size=args.n, device="cpu", progress=False,
-            ),
+        settings = ExplanationAttackSettings(
+            method, 8, **options, target_layer="layer4", layout=None, prefix_tokens=None,
+            batch_size=args.n, device="cpu",
         )  # fmt: skip
+        attack = _best_of(
+            1, lambda s=settings: explanation_attack(model, images, s, progress=False)
+        )
         per_step = attack / options["steps"]
         total += attack
         print(

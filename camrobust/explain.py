@@ -120,16 +120,14 @@ def _noisy(
     clean: np.ndarray, noise: tuple[str, int], explained: ExplainedModel, seed: int, device: Any
 ) -> np.ndarray:
     """The image under one noise, as the workflow's noisy_set or adversarial_set job makes it."""
-    from camrobust.noise import ATTACKS, attack, corrupt
+    from camrobust.noise import ATTACKS, AttackSettings, attack, corrupt
 
     family, level = noise
     parts = (seed, "explain", family, str(level))
     if family in ATTACKS:
         options = {k: v for k, v in schema_defaults(family).items() if k != "eps"}
-        return attack(
-            explained.model, clean, family, eps=level, options=options, seed=parts,
-            batch_size=1, device=device, progress=False,
-        )  # fmt: skip
+        settings = AttackSettings(family, level, options, batch_size=1, device=device, seed=parts)
+        return attack(explained.model, clean, settings, progress=False)
     table = severity_table("auto", explained.size)
     return corrupt(clean, family, severity=level, table=table, seed=parts, progress=False)
 

@@ -4,24 +4,14 @@ from camrobust.io import save_npz
 from camrobust.logs import script_logging
 from camrobust.noise.explanation import explanation_attack
 from camrobust.noise.inputs import attack_inputs
+from camrobust.noise.settings import ExplanationAttackSettings
 
 sm = snakemake  # noqa: F821
 with script_logging(sm.log[0], sm.threads, rule=sm.rule) as log:
     p = sm.params.p
-    device, model, clean = attack_inputs(p["device"], sm.input.model, sm.input.images)
-    result = explanation_attack(
-        model,
-        clean,
-        p["method"],
-        eps=p["eps"],
-        **p["options"],
-        # A user's model may name its layer's layout; None: from the model family.
-        target_layer=p["target_layer"],
-        layout=p.get("layout"),
-        prefix_tokens=p.get("prefix_tokens"),
-        batch_size=p["batch_size"],
-        device=device,
-    )
+    settings = ExplanationAttackSettings.from_config(p)  # a bad value fails before the model
+    _, model, clean = attack_inputs(p["device"], sm.input.model, sm.input.images)
+    result = explanation_attack(model, clean, settings)
     save_npz(
         sm.output[0],
         images=result.images,

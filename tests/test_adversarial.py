@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from camrobust.noise import ATTACKS, attack
+from camrobust.noise import ATTACKS, AttackSettings, attack
 
 SEED = (0, "test", "pgd")
 PGD = {"steps": 10, "step_fraction": 0.25, "random_start": True}
@@ -17,9 +17,8 @@ OPTIONS = {"fgsm": {}, "pgd": PGD}
 
 def run(model: nn.Module, clean: np.ndarray, name: str, eps: int, **options) -> np.ndarray:
     """`attack` with eps in 1/255 levels and the attack's options (PGD's defaults overridden)."""
-    return attack(
-        model, clean, name, eps, {**OPTIONS[name], **options}, SEED, 256, "cpu", progress=False
-    )
+    settings = AttackSettings(name, eps, {**OPTIONS[name], **options}, 256, "cpu", SEED)
+    return attack(model, clean, settings, progress=False)
 
 
 def small_model() -> nn.Module:
@@ -90,7 +89,9 @@ def test_pgd_is_seeded_and_eps_zero_is_identity():
     a = run(model, clean, "pgd", 2)
     b = run(model, clean, "pgd", 2)
     one = {**PGD, "steps": 1}
-    c = attack(model, clean, "pgd", 2, one, (1, "other"), 256, "cpu", progress=False)
+    c = attack(
+        model, clean, AttackSettings("pgd", 2, one, 256, "cpu", (1, "other")), progress=False
+    )
     d = run(model, clean, "pgd", 2, steps=1)
     assert np.array_equal(a, b)
     assert not np.array_equal(c, d)
@@ -103,7 +104,12 @@ def test_model_mode_flags_and_statistics_are_restored():
     model[0].weight.requires_grad_(False)
     model[1].eval()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    attack(model, images(), "pgd", 4, {**PGD, "steps": 2}, SEED, 5, "cpu", progress=False)
+    attack(
+        model,
+        images(),
+        AttackSettings("pgd", 4, {**PGD, "steps": 2}, 5, "cpu", SEED),
+        progress=False,
+    )
     assert model.training and not model[1].training and model[4].training
     assert not model[0].weight.requires_grad and model[0].bias.requires_grad
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
@@ -113,13 +119,25 @@ def test_model_mode_flags_and_statistics_are_restored():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"name": "cw"}, "name: unknown attack 'cw'"),
-        ({"options": {"steps": 3}}, "options: pgd reads"),
-        ({"seed": None}, "seed: PGD's random start"),
+        ({"name": "cw"}, "noise.adversarial: unknown attack 'cw'"),
+        ({"options": {"steps": 3}}, r"noise.adversarial.pgd: reads \['steps'"),
+        ({"seed": None}, "noise.adversarial.pgd.random_start needs a seed"),
+        ({"eps": -1}, "noise.adversarial.pgd.eps must be a whole number"),
+        ({"options": {**PGD, "steps": 0}}, "noise.adversarial.pgd.steps must be > 0"),
+        ({"batch_size": 0}, "noise.batch_size must be > 0"),
     ],
 )
-def test_bad_arguments_raise_naming_the_argument(kwargs, match):
-    """Values are the config validator's job; the library checks only what it is handed."""
+def test_bad_settings_raise_naming_the_config_key(kwargs, match):
+    """A bad value fails when the settings are built, before any image is touched."""
     kwargs = {"name": "pgd", "eps": 4, "options": PGD, "seed": SEED, "batch_size": 8} | kwargs
     with pytest.raises(ValueError, match=match):
-        attack(small_model(), images(2), **kwargs, device="cpu", progress=False)
+        AttackSettings(**kwargs, device="cpu")
+
+
+def test_images_that_are_not_uint8_raise():
+    with pytest.raises(ValueError, match="images: need a uint8"):
+        attack(
+            small_model(),
+            images(2).astype(np.float32),
+            AttackSettings("fgsm", 4, {}, 8, "cpu", None),
+        )

@@ -28,7 +28,7 @@ import sys
 import numpy as np
 import torch
 from camrobust.models import build_classifier
-from camrobust.train import train_classifier
+from camrobust.train import TrainSettings, train_classifier
 
 torch.set_num_threads(1)
 arch = sys.argv[1]
@@ -43,9 +43,10 @@ for width in map(float, sys.argv[2:]):
     for reg, params in (("erm", None), ("vat", vat)):
         print(width, reg, flush=True)
         model = build_classifier(arch, 10, width=width, seed=0)
-        train_classifier(model, images, labels, images[:16], labels[:16], regularizer=reg,
-                         reg_params=params, schedule=schedule, augment=augment,
-                         recalibrate_bn=False, seed=0, device="cpu", progress=False)
+        settings = TrainSettings(regularizer=reg, reg_params=params, schedule=schedule,
+                                 augment=augment, recalibrate_bn=False, seed=0, device="cpu")
+        train_classifier(model, images, labels, images[:16], labels[:16], settings,
+                         progress=False)
 print("done", flush=True)
 """
 

@@ -49,7 +49,7 @@ DELIBERATE: dict[tuple[str, str], str] = {
     ("camrobust.noise.blurs:spatial_gaussian", "mode"): "scipy's boundary mode",
     ("camrobust.noise.corruptions:corrupt", "seed"): "None: only the random families need one",
     ("camrobust.stats.models:treatment_rows", "seeds"): "None: no seed blocks",
-    ("camrobust.train.generative:train_glow", "grad_clip"): "a safety net, not a config key",
+    ("camrobust.train.settings:GlowSettings", "grad_clip"): "a safety net, not a config key",
     ("camrobust.cam.engine:compute_cams", "seed"): "None: no randomcam draws (Plan's call seed)",
     ("camrobust.metrics.rbo:make_regions", "device"): "where a tensor is made",
     ("camrobust.metrics.ssim:ssim", "sigma"): "SSIM's Gaussian window, 1.5 (Wang et al.)",
@@ -57,6 +57,8 @@ DELIBERATE: dict[tuple[str, str], str] = {
     ("camrobust.report.headline:method_robustness", "score"): "a robustness column, not rbo's",
     ("camrobust.report.headline:baseline_clause", "score"): "a robustness column, not rbo's",
     ("camrobust.report.tables:summary_table", "score"): "a robustness column, not rbo's",
+    ("camrobust.data.summary:DatasetSummary", "preprocess"): "None: not an image folder",
+    ("camrobust.report.registry:FigureSpec", "measures"): "(): a figure that needs no measure",
     # The API's measures: every one a pair of maps alone gives (rbo also needs `regions`).
     ("camrobust.metrics.measures:similarity", "measures"): "MEASURES, the map-only measures",
     ("camrobust.metrics.pair:robustness_scores", "measures"): "MEASURES, the map-only measures",
@@ -90,13 +92,32 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _is_dataclass(node: ast.ClassDef) -> bool:
+    def name(decorator: ast.expr) -> str:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        return ast.unparse(target)
+
+    return any(name(d).split(".")[-1] == "dataclass" for d in node.decorator_list)
+
+
+def field_defaults(module: str, node: ast.ClassDef) -> Iterator[tuple[str, str, ast.expr]]:
+    """(module:Class, field, default expression) of a dataclass's defaulted fields: the
+    settings objects' fields are parameters of their constructors."""
+    for item in node.body:
+        if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and item.value:
+            yield f"{module}:{node.name}", item.target.id, item.value
+
+
 def signature_defaults() -> Iterator[tuple[str, str, ast.expr]]:
-    """(module:function, parameter, default expression) of every defaulted library parameter."""
+    """(module:function, parameter, default expression) of every defaulted library parameter
+    (a dataclass's fields included)."""
     for path in sorted((ROOT / "camrobust").rglob("*.py")):
         if path.name == "paths.py":  # its defaults are the rules' wildcard patterns
             continue
         module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
         for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and _is_dataclass(node):
+                yield from field_defaults(module, node)
             if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
             args = node.args

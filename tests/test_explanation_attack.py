@@ -38,6 +38,7 @@ from camrobust.metrics import per_image_table
 from camrobust.metrics.measures import similarity
 from camrobust.models import build_classifier
 from camrobust.noise.explanation import explanation_attack, random_vertex
+from camrobust.noise.settings import ExplanationAttackSettings
 from camrobust.plan import Plan
 from camrobust.report import explanation_figure
 
@@ -177,10 +178,11 @@ OPTIONS = {
 
 
 def attack(model, images, method, **options) -> object:
-    return explanation_attack(
-        model, images, method, eps=EPS, **{**OPTIONS, **options}, target_layer="layer4",
-        layout=None, prefix_tokens=None, batch_size=5, device="cpu", progress=False,
+    settings = ExplanationAttackSettings(
+        method, EPS, **{**OPTIONS, **options}, target_layer="layer4", layout=None,
+        prefix_tokens=None, batch_size=5, device="cpu",
     )  # fmt: skip
+    return explanation_attack(model, images, settings, progress=False)
 
 
 def real_maps(model, images, method):

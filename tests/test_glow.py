@@ -14,6 +14,7 @@ from camrobust.data.shapes import make_shapes
 from camrobust.models import Glow, quantise
 from camrobust.models.glow import PRIOR_LOGS_BOUND, ActNorm, InvConv1x1, squeeze2d, unsqueeze2d
 from camrobust.train.generative import load_generative, save_generative, train_glow
+from camrobust.train.settings import GlowSettings
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -157,15 +158,12 @@ TINY = dict(scales=2, steps_per_scale=2, hidden=8, bits=5, batch_size=16, lr=2e-
 
 def test_training_decreases_nll_is_deterministic_and_round_trips(tmp_path) -> None:
     images = make_shapes(48, size=16, seed=0)["images"]
-    glow, history = train_glow(
-        images, **TINY, steps=30, log_every=10, seed=0, device="cpu", progress=False
-    )
+    settings = GlowSettings(**TINY, steps=30, log_every=10, seed=0, device="cpu")
+    glow, history = train_glow(images, settings, progress=False)
     losses = [row["loss"] for row in history]
     assert [row["step"] for row in history] == [10, 20, 30]
     assert np.all(np.isfinite(losses)) and losses[2] < losses[0] - 0.2
-    again, history_again = train_glow(
-        images, **TINY, steps=30, log_every=10, seed=0, device="cpu", progress=False
-    )
+    again, history_again = train_glow(images, settings, progress=False)
     assert history_again == history
     for (k, a), b in zip(glow.state_dict().items(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b), k

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from camrobust.data.shapes import make_shapes
-from camrobust.noise import CORRUPTIONS, attack, corrupt
+from camrobust.noise import CORRUPTIONS, AttackSettings, attack, corrupt
 
 # Four shape classes (circle, square, triangle, cross) train to ~85% in seconds on a CPU.
 CLASSES = np.array([0, 2, 3, 5])
@@ -124,7 +124,8 @@ def test_attacks_flip_more_predictions_than_random_sign_noise(tiny):
     flips = {"random": np.mean(predictions(model, random) != clean)}
     for name in ("fgsm", "pgd"):
         options = {"pgd": {"steps": 10, "step_fraction": 0.25, "random_start": True}}.get(name, {})
-        adv = attack(model, images, name, eps, options, (0, "shapes", name), 256, "cpu", False)
+        settings = AttackSettings(name, eps, options, 256, "cpu", (0, "shapes", name))
+        adv = attack(model, images, settings, progress=False)
         assert np.abs(adv.astype(int) - images).max() <= 4
         flips[name] = np.mean(predictions(model, adv) != clean)
     assert flips["fgsm"] > flips["random"] + 0.1, flips

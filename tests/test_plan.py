@@ -38,7 +38,7 @@ def test_schema_enums_equal_the_registries():
     from camrobust.cam.methods import METHODS
     from camrobust.metrics.measures import MEASURES
     from camrobust.models import ARCHITECTURES
-    from camrobust.noise.adversarial import ATTACK_OPTIONS
+    from camrobust.noise.settings import ATTACK_OPTIONS
     from camrobust.noise.severities import CORRUPTIONS, SEVERITY_TABLES
     from camrobust.train.generative import GENERATIVE_KINDS
     from camrobust.train.regularizers import REGISTRY

@@ -19,7 +19,7 @@ from camrobust.data.shapes import make_shapes
 from camrobust.data.tensors import nchw_unit_float, to_model_input, unit_float
 from camrobust.device import resolve_device
 from camrobust.models import Glow, build_classifier
-from camrobust.train import REGULARIZERS, train_classifier
+from camrobust.train import REGULARIZERS, TrainSettings, train_classifier
 from camrobust.train.augment import augment_batch, augment_params
 from camrobust.train.sampling import balanced_labeled_indices, epoch_batches
 from camrobust.train.schedule import lr_and_beta1
@@ -47,9 +47,16 @@ RUN = {
 }
 
 
+SPLITS = ("train_images", "train_labels", "test_images", "test_labels")
+
+
 def train(model: torch.nn.Module, **kwargs):
-    """`train_classifier` with RUN's arguments where the test gives none."""
-    return train_classifier(model, **{**RUN, **kwargs})
+    """`train_classifier` with RUN's settings where the test gives none; the settings' fields
+    build a TrainSettings, the splits and the keyword arguments are passed on."""
+    given = {**RUN, **kwargs}
+    fields = {k: given.pop(k) for k in list(given) if k in TrainSettings.__dataclass_fields__}
+    splits = [given.pop(k) for k in SPLITS]
+    return train_classifier(model, *splits, TrainSettings(**fields), **given)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -255,18 +262,19 @@ from camrobust.data.shapes import make_shapes
 from camrobust.data.tensors import nchw_unit_float, to_model_input, unit_float
 from camrobust.device import resolve_device
 from camrobust.models import build_classifier
-from camrobust.train import train_classifier
+from camrobust.train import TrainSettings, train_classifier
 train, test = make_shapes(80, seed=0), make_shapes(20, seed=1)
 torch.manual_seed(0)
 model = build_classifier("cnn13", 10, width=0.0625)
 ckpt = sys.argv[2] if len(sys.argv) > 2 else None
-result = train_classifier(
-    model, train["images"], train["labels"], test["images"], test["labels"],
+settings = TrainSettings(
     regularizer="vat",
     reg_params={"eps": 2.0, "xi": 1e-6, "alpha": 1.0, "entmin": False, "whiten": False},
     schedule={"epochs": 4, "iters_per_epoch": 3, "batch_labeled": 10, "batch_unlabeled": 16,
               "lr": 1e-3, "epoch_decay_start": 3, "n_labeled": 20},
-    augment={"translate": 2, "flip": True}, recalibrate_bn=False, seed=7, device="cpu",
+    augment={"translate": 2, "flip": True}, recalibrate_bn=False, seed=7, device="cpu")
+result = train_classifier(
+    model, train["images"], train["labels"], test["images"], test["labels"], settings,
     checkpoint_path=ckpt, progress=False)
 torch.save({"state": result.model.state_dict(), "curve": result.curve}, sys.argv[1])
 """

@@ -16,7 +16,7 @@ import torch
 from camrobust.config import schema_defaults
 from camrobust.data.shapes import CLASS_NAMES, make_shapes
 from camrobust.models import VAE, Glow, build_classifier
-from camrobust.train import REGULARIZERS, train_classifier
+from camrobust.train import REGULARIZERS, TrainSettings, train_classifier
 
 CLASSES = (CLASS_NAMES.index("circle"), CLASS_NAMES.index("cross"))
 
@@ -78,18 +78,17 @@ def test_regularizer_trains_well_above_chance(data, generative, regularizer):
     model = build_classifier("resnet18", 2, width=0.0625)
     defaults = "vat" if regularizer == "vat" else "regularizer"
     reg_params = None if regularizer == "erm" else schema_defaults(defaults)
-    result = train_classifier(
-        model,
-        **data,
+    settings = TrainSettings(
         regularizer=regularizer,
         reg_params=reg_params,
-        generative=generative[regularizer],
         schedule=SCHEDULE,
         augment={"translate": 2, "flip": False},
         recalibrate_bn=True,  # as the workflow does: after 120 steps the moving averages lag
         seed=0,
         device="cpu",
-        progress=False,
+    )
+    result = train_classifier(
+        model, *data.values(), settings, generative=generative[regularizer], progress=False
     )
     curve = result.curve
     assert all(math.isfinite(r["loss_ce"]) and math.isfinite(r["loss_reg"]) for r in curve)
@@ -105,9 +104,7 @@ def test_whitened_vat_fits_the_zca_on_the_training_images(data):
     model = build_classifier("resnet18", 2, width=0.0625)
     n = len(data["train_images"])
     with pytest.raises(ValueError, match=f"more training images than dimensions: {n} <= 3072"):
-        train_classifier(
-            model,
-            **data,
+        settings = TrainSettings(
             regularizer="vat",
             reg_params={**schema_defaults("vat"), "whiten": True},
             schedule=SCHEDULE,
@@ -115,5 +112,5 @@ def test_whitened_vat_fits_the_zca_on_the_training_images(data):
             recalibrate_bn=False,
             seed=0,
             device="cpu",
-            progress=False,
         )
+        train_classifier(model, *data.values(), settings, progress=False)

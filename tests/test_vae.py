@@ -12,10 +12,16 @@ from camrobust.data.shapes import make_shapes
 from camrobust.models import VAE
 from camrobust.train.generative import load_generative, save_generative, train_vae
 from camrobust.train.regularizers import normalize
+from camrobust.train.settings import VAESettings
 
 TINY = dict(latent_dim=6, channels=(4, 8, 16))
-# train_vae's config-fed arguments: the schema's `generative.vae` with a tiny network.
-TRAIN = {**schema_defaults("vae"), **TINY, "seed": 0, "device": "cpu", "progress": False}
+# train_vae's config-fed settings: the schema's `generative.vae` with a tiny network.
+TRAIN = {**schema_defaults("vae"), **TINY, "seed": 0, "device": "cpu"}
+
+
+def train(images: np.ndarray, **changes: object) -> tuple[VAE, list[dict]]:
+    """`train_vae` with TRAIN's settings changed by `changes`, quietly."""
+    return train_vae(images, VAESettings(**{**TRAIN, **changes}), progress=False)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -66,23 +72,20 @@ def test_bad_inputs_raise() -> None:
     with pytest.raises(ValueError, match="multiple of 8"):
         VAE(image_size=36)
     with pytest.raises(ValueError, match="uint8"):
-        train_vae(np.zeros((4, 32, 32, 3), np.float32), **{**TRAIN, "epochs": 1})
+        train(np.zeros((4, 32, 32, 3), np.float32), epochs=1)
     with pytest.raises(ValueError, match="translate must be an integer >= 0"):
-        train_vae(np.zeros((4, 32, 32, 3), np.uint8), **{**TRAIN, "translate": -1})
+        train(np.zeros((4, 32, 32, 3), np.uint8), translate=-1)
 
 
 def test_translation_augmentation_changes_what_the_vae_sees() -> None:
     """The official VAE trains on images shifted by up to ±2 px (zero padding); 0 turns it off."""
     images = make_shapes(32, size=32, seed=0)["images"]
-    runs = {
-        t: train_vae(images, **{**TRAIN, "epochs": 1, "batch_size": 16, "translate": t})[1]
-        for t in (0, 2)
-    }
+    runs = {t: train(images, epochs=1, batch_size=16, translate=t)[1] for t in (0, 2)}
     assert runs[0][0]["loss"] != runs[2][0]["loss"]
 
 
 def _train(images: np.ndarray, seed: int = 0) -> tuple[VAE, list[dict]]:
-    return train_vae(images, **{**TRAIN, "epochs": 5, "batch_size": 16, "lr": 3e-3, "seed": seed})
+    return train(images, epochs=5, batch_size=16, lr=3e-3, seed=seed)
 
 
 def test_training_decreases_loss_is_deterministic_and_round_trips(tmp_path) -> None:

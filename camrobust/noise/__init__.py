@@ -14,8 +14,9 @@ from camrobust.noise.severities import (
 )
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ loads them
-    from camrobust.noise.adversarial import ATTACKS, attack
+    from camrobust.noise.adversarial import attack
     from camrobust.noise.corruptions import RANDOM_CORRUPTIONS, corrupt
+    from camrobust.noise.settings import ATTACKS, AttackSettings, ExplanationAttackSettings
 
 __all__ = [
     "ATTACKS",
@@ -23,12 +24,16 @@ __all__ = [
     "CORRUPTIONS",
     "RANDOM_CORRUPTIONS",
     "SEVERITY_TABLES",
+    "AttackSettings",
+    "ExplanationAttackSettings",
     "attack",
     "corrupt",
     "corruption_parameter",
 ]
 _LAZY = {
-    "ATTACKS": "adversarial",
+    "ATTACKS": "settings",
+    "AttackSettings": "settings",
+    "ExplanationAttackSettings": "settings",
     "attack": "adversarial",
     "RANDOM_CORRUPTIONS": "corruptions",
     "corrupt": "corruptions",

@@ -19,17 +19,10 @@ from tqdm.auto import tqdm
 from camrobust.cam.state import frozen_eval
 from camrobust.data.tensors import to_model_input
 from camrobust.device import resolve_device
+from camrobust.noise.settings import AttackSettings
 from camrobust.seeding import derive_seed
 
 log = logging.getLogger(__name__)
-
-# The options each attack reads besides eps (the config's `noise.adversarial.<attack>` keys):
-# FGSM is one signed-gradient step of eps from the clean image, so it has none.
-ATTACK_OPTIONS: dict[str, tuple[str, ...]] = {
-    "fgsm": (),
-    "pgd": ("steps", "step_fraction", "random_start"),
-}
-ATTACKS: tuple[str, ...] = tuple(ATTACK_OPTIONS)
 
 
 def _input_gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -79,12 +72,8 @@ class _Steps:
     random_start: bool
 
 
-def _check_attack(name: str, options: dict[str, object], images: object) -> None:
-    """ValueError naming the argument that does not fit: the attack, its options, the images."""
-    if name not in ATTACK_OPTIONS:
-        raise ValueError(f"name: unknown attack {name!r}; allowed: {', '.join(ATTACKS)}")
-    if sorted(options) != sorted(ATTACK_OPTIONS[name]):
-        raise ValueError(f"options: {name} reads {list(ATTACK_OPTIONS[name])}, got {list(options)}")
+def _check_images(images: object) -> None:
+    """A ValueError unless `images` is a uint8 N×H×W×C array."""
     if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4:
         kind = getattr(images, "dtype", type(images).__name__)
         raise ValueError(f"images: need a uint8 N×H×W×C array, got {kind}")
@@ -129,33 +118,21 @@ def _attack_batch(
 
 
 def attack(
-    model: nn.Module,
-    images: np.ndarray,
-    name: str,
-    eps: int,
-    options: dict[str, object],
-    seed: object,
-    batch_size: int,
-    device: str | torch.device,
-    progress: bool = True,
+    model: nn.Module, images: np.ndarray, settings: AttackSettings, *, progress: bool = True
 ) -> np.ndarray:
-    """Adversarial uint8 N×H×W×C copies of `images` by FGSM or PGD within L-inf ball `eps`/255.
+    """Adversarial uint8 N×H×W×C copies of `images` by FGSM or PGD within L-inf ball eps/255.
 
     The model takes float N×C×H×W in [0,1] and returns logits; the attack raises the
-    cross-entropy of its own clean prediction. `options` are the attack's ATTACK_OPTIONS, as
-    validated by the config: PGD takes `steps` signed-gradient steps of eps * `step_fraction`,
-    projecting each time, from a uniform random start seeded per image from (seed parts, image
-    index) when `random_start`. The model runs in eval mode on `device` without parameter
-    gradients; its modes, flags and device are restored afterwards.
+    cross-entropy of its own clean prediction. PGD takes `steps` signed-gradient steps of
+    eps * `step_fraction`, projecting each time, from a uniform random start seeded per image
+    from (seed parts, image index) when `random_start`. The model runs in eval mode on the
+    settings' device without parameter gradients; its modes, flags and device are restored.
     """
-    _check_attack(name, options, images)
-    budget = int(eps)  # whole uint8 levels allowed
+    _check_images(images)
+    name, budget = settings.name, settings.eps  # whole uint8 levels allowed
     eps = budget / 255
-    move = _steps(name, eps, options)
-    if move.random_start and seed is None:
-        raise ValueError("seed: PGD's random start needs seed=(config seed, names...)")
-    parts = tuple(seed) if isinstance(seed, (list, tuple)) else (seed,)
-    device = resolve_device(device)
+    move = _steps(name, eps, dict(settings.options))
+    parts, device = settings.seed, resolve_device(settings.device)
 
     if eps == 0:
         return images.copy()
@@ -163,6 +140,7 @@ def attack(
     home = next(model.parameters(), torch.empty(0)).device
     log.info("%s on %d images, eps %.5f, device %s", name, len(images), eps, device)
     out = np.empty_like(images)
+    batch_size = settings.batch_size
     try:
         with frozen_eval(model.to(device)):
             starts = range(0, len(images), batch_size)

@@ -33,6 +33,7 @@ from camrobust.data.tensors import to_model_input
 from camrobust.device import resolve_device
 from camrobust.explanation_names import OBJECTIVES
 from camrobust.metrics.measures import measure_function, top_k_mask
+from camrobust.noise.settings import ExplanationAttackSettings
 from camrobust.seeding import derive_seed
 
 log = logging.getLogger(__name__)
@@ -188,32 +189,23 @@ def _attack_batch(
 def explanation_attack(
     model: nn.Module,
     images: np.ndarray,
-    method: str,
+    settings: ExplanationAttackSettings,
     *,
-    eps: int,
-    steps: int,
-    step_fraction: float,
-    objective: str,
-    top_k: int,
-    softplus_beta: float,
-    target_layer: str | None,
-    layout: str | None,
-    prefix_tokens: int | None,
-    batch_size: int,
-    device: str | torch.device,
     progress: bool | None = None,
 ) -> AttackResult:
-    """Attack `method`'s map of each uint8 N×H×W×C image within eps/255 (L-inf), keeping the
-    model's clean prediction: `steps` signed-gradient steps of eps·`step_fraction` that lower the
-    `objective` score (top-k share with the top `top_k`% pixels of the clean map, or a
-    similarity), through a softplus-`softplus_beta` surrogate for maps that read gradients. The
-    model runs in eval mode without parameter gradients; modes, flags and device are restored."""
+    """Attack the settings' method's map of each uint8 N×H×W×C image within eps/255 (L-inf),
+    keeping the model's clean prediction: `steps` signed-gradient steps of eps·`step_fraction`
+    that lower the `objective` score (top-k share with the top `top_k`% pixels of the clean
+    map, or a similarity), through a softplus-`softplus_beta` surrogate for maps that read
+    gradients. The model runs in eval mode without parameter gradients; modes, flags and device
+    are restored."""
     _check_images(images)
-    if steps < 1 or not 0 < step_fraction <= 1 or batch_size < 1 or not 1 <= top_k <= 99:
-        raise ValueError("steps, batch_size ≥ 1, 0 < step_fraction ≤ 1, 1 ≤ top_k ≤ 99 needed")
-    budget, device = int(eps), resolve_device(device)
+    s, method = settings, settings.method
+    budget, device, batch_size = s.eps, resolve_device(s.device), s.batch_size
+    steps, step_size = s.steps, budget / 255 * s.step_fraction
     home = next(model.parameters(), torch.empty(0)).device
-    setup = _Setup(model, method, target_layer, layout, prefix_tokens, float(softplus_beta))
+    layer = (s.target_layer, s.layout, s.prefix_tokens)
+    setup = _Setup(model, method, *layer, float(s.softplus_beta))
     parts: dict[str, list[np.ndarray]] = {"images": [], "kept": [], "clean": [], "score": []}
     log.info("explanation attack on %s: %d images, eps %d/255", method, len(images), budget)
     try:
@@ -222,7 +214,7 @@ def explanation_attack(
             for first in tqdm(starts, desc=method, unit="batch", disable=_quiet(progress)):
                 x = to_model_input(images[first : first + batch_size], device).contiguous()
                 levels, kept, clean, score = _attack_batch(
-                    setup, x, budget, steps, budget / 255 * step_fraction, objective, top_k
+                    setup, x, budget, steps, step_size, s.objective, s.top_k
                 )
                 parts["images"].append(levels.permute(0, 2, 3, 1).to(torch.uint8).cpu().numpy())
                 for key, value in (("kept", kept), ("clean", clean), ("score", score)):

@@ -20,13 +20,11 @@ from camrobust.models.registry import cpu_state, plain_data
 from camrobust.models.vae import VAE
 from camrobust.seeding import derive_seed, torch_generator
 from camrobust.train.augment import augment_batch, augment_params
+from camrobust.train.settings import GlowSettings, VAESettings
 
 log = logging.getLogger(__name__)
 
 GENERATIVE_FORMAT = "camrobust-generative-v1"
-# The Glow's gradient-norm clip: a loose safety net, not a config key (the VAE's is
-# `generative.vae.grad_clip`).
-GLOW_GRAD_CLIP = 50.0
 GENERATIVE_KINDS: dict[str, type[VAE] | type[Glow]] = {"vae": VAE, "glow": Glow}
 
 
@@ -38,12 +36,6 @@ def _image_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
     if images.shape[0] == 0:
         raise ValueError("images is empty")
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).to(device)
-
-
-def _check_positive(**values: float) -> None:
-    for name, value in values.items():
-        if not value > 0:
-            raise ValueError(f"{name} must be > 0, got {value}")
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
@@ -95,59 +87,44 @@ def _fit_batches(
 
 
 def train_vae(
-    images: np.ndarray,
-    *,
-    latent_dim: int,
-    channels: tuple[int, ...] | list[int],
-    beta: float,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    grad_clip: float | None,
-    translate: int,
-    seed: int,
-    device: str | torch.device,
-    betas: tuple[float, float] | list[float] = (0.5, 0.999),
-    lr_decay: float = 0.97,
-    lr_decay_every: int = 2,
-    progress: bool = True,
+    images: np.ndarray, settings: VAESettings, *, progress: bool = True
 ) -> tuple[VAE, list[dict]]:
-    """Fit the LVAT VAE to unlabeled images (Adam, gradient clip, lr × `lr_decay` every
-    `lr_decay_every` epochs, random translation by up to ±`translate` px with zero padding, as the
-    official VAE); returns the model in eval mode and one history row per epoch."""
-    _check_positive(epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay)
-    _check_positive(lr_decay_every=lr_decay_every)
-    dev = resolve_device(device)
+    """Fit the LVAT VAE to unlabeled images as `settings` say (Adam, gradient clip, lr ×
+    `lr_decay` every `lr_decay_every` epochs, random translation by up to ±`translate` px with
+    zero padding, as the official VAE); returns the model in eval mode and one history row per
+    epoch."""
+    s, seed = settings, settings.seed
+    dev = resolve_device(s.device)
     data = _image_tensor(images, dev)
     if data.shape[2] != data.shape[3]:
         raise ValueError(f"VAE needs square images, got {tuple(data.shape[2:])}")
-    aug = augment_params({"translate": translate, "flip": False}, image_size=data.shape[2])
+    aug = augment_params({"translate": s.translate, "flip": False}, image_size=data.shape[2])
     model = _seeded_build(
         seed,
         "vae",
         VAE,
-        latent_dim=latent_dim,
-        channels=channels,
-        beta=beta,
+        latent_dim=s.latent_dim,
+        channels=s.channels,
+        beta=s.beta,
         image_size=data.shape[2],
         in_channels=data.shape[1],
     ).to(dev)
     model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(betas))
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=lr_decay_every, gamma=lr_decay)
+    opt = torch.optim.Adam(model.parameters(), lr=s.lr, betas=s.betas)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=s.lr_decay_every, gamma=s.lr_decay)
     shuffle = torch_generator(seed, "vae", "shuffle")
     noise = torch_generator(seed, "vae", "noise", device=dev)
     shifts = torch_generator(seed, "vae", "augment")
     history: list[dict] = []
-    bar = _progress(epochs, "vae", progress)
-    for epoch in range(1, epochs + 1):
-        batches = _batches(data.shape[0], batch_size, shuffle)
+    bar = _progress(s.epochs, "vae", progress)
+    for epoch in range(1, s.epochs + 1):
+        batches = _batches(data.shape[0], s.batch_size, shuffle)
         xs = (augment_batch(unit_float(data[idx.to(dev)]), aug, shifts) for idx in batches)
-        mean = _fit_batches(model, opt, xs, lambda x: model.loss(x, generator=noise), grad_clip)
+        mean = _fit_batches(model, opt, xs, lambda x: model.loss(x, generator=noise), s.grad_clip)
         if not math.isfinite(mean):
             raise FloatingPointError(f"VAE loss became non-finite in epoch {epoch}")
         history.append({"epoch": epoch, "loss": mean, "lr": sched.get_last_lr()[0]})
-        log.info("vae epoch %d/%d loss %.3f", epoch, epochs, mean)
+        log.info("vae epoch %d/%d loss %.3f", epoch, s.epochs, mean)
         sched.step()
         bar.update()
         bar.set_postfix(loss=f"{mean:.2f}")
@@ -169,51 +146,35 @@ def _initialise_actnorm(
 
 
 def train_glow(
-    images: np.ndarray,
-    *,
-    scales: int,
-    steps_per_scale: int,
-    hidden: int,
-    bits: int,
-    steps: int,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    device: str | torch.device,
-    warmup_steps: int | None = None,
-    grad_clip: float | None = GLOW_GRAD_CLIP,
-    init_batch: int = 256,
-    log_every: int | None = None,
-    progress: bool = True,
+    images: np.ndarray, settings: GlowSettings, *, progress: bool = True
 ) -> tuple[Glow, list[dict]]:
-    """Fit a Glow by maximum likelihood (bits/dim, uniform dequantisation) with Adam, a linear
-    lr warm-up (default min(500, steps/10)) and a loose gradient clip as a safety net; actnorms
-    are initialised on `init_batch` images first. History: one row per `log_every` steps."""
-    _check_positive(steps=steps, batch_size=batch_size, lr=lr, init_batch=init_batch)
-    dev = resolve_device(device)
+    """Fit a Glow by maximum likelihood (bits/dim, uniform dequantisation) as `settings` say:
+    Adam with a linear lr warm-up and a loose gradient clip as a safety net; actnorms are
+    initialised on `init_batch` images first. History: one row per `log_every` steps."""
+    s, seed, steps = settings, settings.seed, settings.steps
+    dev = resolve_device(s.device)
     data = _image_tensor(images, dev)
-    arch = {"scales": scales, "steps_per_scale": steps_per_scale, "hidden": hidden, "bits": bits}
+    arch = s.architecture
     model = _seeded_build(seed, "glow", Glow, **arch, in_channels=data.shape[1]).to(dev)
     model._check_images(data[:1].float())
-    warmup = min(500, steps // 10) if warmup_steps is None else warmup_steps
-    log_every = max(1, steps // 100) if log_every is None else log_every
-    _check_positive(log_every=log_every)
+    warmup = min(500, steps // 10) if s.warmup_steps is None else s.warmup_steps
+    log_every = max(1, steps // 100) if s.log_every is None else s.log_every
     shuffle = torch_generator(seed, "glow", "shuffle")
     noise = torch_generator(seed, "glow", "dequantise", device=dev)
-    _initialise_actnorm(model.train(), data, init_batch, shuffle, noise)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / (warmup + 1)))
+    _initialise_actnorm(model.train(), data, s.init_batch, shuffle, noise)
+    opt = torch.optim.Adam(model.parameters(), lr=s.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda n: min(1.0, (n + 1) / (warmup + 1)))
     history: list[dict] = []
     batches: list[torch.Tensor] = []  # the rest of the current epoch's batches
     chunk, chunk_n = torch.zeros((), device=dev), 0
     bar = _progress(steps, "glow", progress)
     for step in range(1, steps + 1):
         if not batches:
-            batches = _batches(data.shape[0], batch_size, shuffle)
+            batches = _batches(data.shape[0], s.batch_size, shuffle)
         x = unit_float(data[batches.pop(0).to(dev)])
         loss = model.nll_bpd(x, generator=noise).mean()
         lr_used = opt.param_groups[0]["lr"]
-        _optimiser_step(model, opt, loss, grad_clip)
+        _optimiser_step(model, opt, loss, s.grad_clip)
         sched.step()
         chunk += loss.detach()
         chunk_n += 1

@@ -1,6 +1,6 @@
 """One training job of the workflow: build the network, train it, write model, metrics and curve.
 
-The rule `train_classifier` hands in the plan's params (`Plan.train_params`) and its file paths;
+The rule `train_classifier` hands in the plan's params (`Plan.train.params`) and its file paths;
 everything between them is here, so the adapter stays a call. A killed job resumes from the
 checkpoint beside its outputs; which run a checkpoint belongs to is decided once, by the
 training loop's fingerprint (config, data and the initial weights), never by the file name.
@@ -23,7 +23,7 @@ from camrobust.models.sources import build_model_entry
 from camrobust.seeding import derive_seed
 from camrobust.train.generative import load_generative
 from camrobust.train.loop import train_classifier
-from camrobust.train.schedule import SCHEDULE_KEYS
+from camrobust.train.settings import TrainSettings
 
 #: The file a training job resumes from, beside its model.pt (removed when the job ends).
 CHECKPOINT_NAME = ".checkpoint.pt"
@@ -61,6 +61,7 @@ def run_training_job(
     curve_file: str | os.PathLike,
 ) -> float:
     """Train the classifier `p` describes and write its three files; its test accuracy."""
+    settings = TrainSettings.from_config(p)  # a bad value fails before any data is read
     device = resolve_device(p["device"])
     train, test = load_npz(train_file), load_npz(test_file)
     num_classes = len(train["class_names"])
@@ -73,14 +74,8 @@ def run_training_job(
         train["labels"],
         test["images"],
         test["labels"],
-        regularizer=p["regularizer"],
-        reg_params=p["reg_params"],
+        settings,
         generative=generative,
-        schedule={k: v for k, v in p["training"].items() if k in SCHEDULE_KEYS},
-        augment=p["training"]["augment"],
-        recalibrate_bn=p["training"]["recalibrate_bn"],
-        seed=p["seed"],
-        device=device,
         checkpoint_path=checkpoint,
     )
     save_classifier(model_file, result.model, hparams)

@@ -46,6 +46,7 @@ from camrobust.train.regularizers import (
 )
 from camrobust.train.sampling import balanced_labeled_indices, epoch_batches
 from camrobust.train.schedule import BETA1, BETA2, lr_and_beta1, schedule_params
+from camrobust.train.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -194,34 +195,29 @@ def train_classifier(
     train_labels: np.ndarray,
     test_images: np.ndarray,
     test_labels: np.ndarray,
+    settings: TrainSettings,
     *,
-    regularizer: str,
-    reg_params: dict[str, Any] | None,
-    schedule: dict[str, Any],
-    augment: dict[str, Any],
-    recalibrate_bn: bool,
-    seed: int,
-    device: str | torch.device,
     generative: nn.Module | None = None,
     checkpoint_path: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Train `model` with a regulariser of REGULARIZERS, resuming from `checkpoint_path` if present.
+    """Train `model` as `settings` say, resuming from `checkpoint_path` if present.
 
-    Every random draw comes from `seed`; on the CPU the run is deterministic, so a job killed and
-    restarted ends with the same weights as an uninterrupted one. `recalibrate_bn` (the config's
-    `training.recalibrate_bn`) recomputes the batch-norm statistics of the final weights before
-    the test accuracy is measured (`recalibrate_batchnorm`). The caller's global RNG state
-    and deterministic-algorithms setting are left as they were.
+    Every random draw comes from the settings' seed; on the CPU the run is deterministic, so a
+    job killed and restarted ends with the same weights as an uninterrupted one. With
+    `recalibrate_bn` (the config's `training.recalibrate_bn`) the batch-norm statistics of the
+    final weights are recomputed before the test accuracy is measured (`recalibrate_batchnorm`).
+    The caller's global RNG state and deterministic-algorithms setting are left as they were.
     """
-    reg = get_regularizer(regularizer)
-    params = reg.params(reg_params)
-    sched = schedule_params(schedule)
+    reg = get_regularizer(settings.regularizer)
+    params = reg.params(dict(settings.reg_params))
+    sched = schedule_params(dict(settings.schedule))
+    seed = settings.seed
     data = (train_images, train_labels, test_images, test_labels)
     _check_data(*data)
-    aug = augment_params(augment, image_size=min(train_images.shape[1:3]))
+    aug = augment_params(dict(settings.augment), image_size=min(train_images.shape[1:3]))
     _validate(reg, generative, len(train_images), sched)
-    dev = resolve_device(device)
+    dev = resolve_device(settings.device)
     # A checkpoint resumes only the run it came from: same settings, data, initial weights and
     # generative model (the one identity; the job's file name carries none). The streams are
     # named too, so a checkpoint of a run with other random streams does not resume.
@@ -235,7 +231,7 @@ def train_classifier(
         generative = ZCAWhitening.fit(train_images, device=dev)
     with _local_rng_and_determinism(dev):
         quiet = None if progress else True
-        run = _Run(reg, params, sched, aug, generative, seed, dev, quiet, recalibrate_bn)
+        run = _Run(reg, params, sched, aug, generative, seed, dev, quiet, settings.recalibrate_bn)
         return _fit(_setup(model, run, data), checkpoint_path, fp, config)
 
 
