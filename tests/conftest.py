@@ -108,21 +108,25 @@ def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched) -> 
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slowest test files first: the SLURM tests, then those of the tiny local run.
+    """The slowest test files first: the SLURM tests, then those of the tiny local run, then the
+    other workflow runs (`slow`), then the unit tests.
 
     `make test` distributes whole files in this order (`-n 2 --dist loadfile
-    --no-loadscope-reorder`), so each of the two starts at once on its own worker, and the unit
-    test files run beside them while SLURM polls.
+    --no-loadscope-reorder`), so each of the first two starts at once on its own worker, the unit
+    test files run beside them while SLURM polls, and short files, not a workflow run, end the
+    suite while the other worker finishes.
     """
 
     def rank(item: pytest.Item) -> int:
         if item.get_closest_marker("slurm"):
             return 0
-        return 1 if "tiny_run" in item.fixturenames else 2
+        if "tiny_run" in item.fixturenames:
+            return 1
+        return 2 if item.get_closest_marker("slow") else 3
 
     file_rank: dict[Path, int] = {}
     for item in items:
-        file_rank[item.path] = min(file_rank.get(item.path, 2), rank(item))
+        file_rank[item.path] = min(file_rank.get(item.path, 3), rank(item))
     items.sort(key=lambda item: file_rank[item.path])  # stable: a file's tests stay together
 
 
