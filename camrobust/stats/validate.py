@@ -8,7 +8,6 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.multitest import multipletests
 
 from camrobust.columns import PER_IMAGE_COLUMNS
 from camrobust.frames import require_columns
@@ -74,6 +73,10 @@ def _frozen_heap() -> Iterator[None]:
 
 def adjust(p_values: Sequence[float], correction: str, alpha: float) -> np.ndarray:
     """Adjusted p-values by multipletests over the finite entries; NaN stays NaN."""
+    # statsmodels (and scipy with it) loads here, not with the module: the figures read this
+    # module's level checks and need neither.
+    from statsmodels.stats.multitest import multipletests
+
     p = np.asarray(p_values, dtype=float)
     out = np.full(p.shape, np.nan)
     ok = np.isfinite(p)
