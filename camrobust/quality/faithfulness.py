@@ -31,7 +31,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torchvision.transforms.functional import gaussian_blur
 
 from camrobust.cam.state import frozen_eval
 from camrobust.quality.imputation import linear_impute
@@ -183,6 +182,9 @@ def _chunk_scores(
     scorer = _Scorer(model, targets, batch_size)
     index = torch.arange(images.shape[0], device=images.device)
     clean = scorer(images, index)
+    # torchvision loads here: importing it costs a quality job about a second of CPU.
+    from torchvision.transforms.functional import gaussian_blur
+
     blurred = gaussian_blur(images, [BLUR_KERNEL, BLUR_KERNEL], [BLUR_SIGMA, BLUR_SIGMA])
     out = {}
     for name, m in maps.items():
