@@ -167,13 +167,13 @@ def slurm_cluster() -> Iterator[None]:
         subprocess.run(["bash", str(CLUSTER), "stop"], check=True, timeout=300)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session", autouse=True)
 def one_thread() -> Iterator[None]:
-    """Torch on one intra-op thread for a test module, restored afterwards: tiny models gain
-    nothing from threads, and on a shared 2-core machine extra threads only add contention.
-
-    Opt in per module with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
-    import torch  # here, so that the workflow tests do not pay for importing torch
+    """Torch on one intra-op thread in every test process: the tests' models are tiny, and two
+    workers on two cores with two threads each spin against each other (a central-difference
+    gradient test took 32 s of CPU with two threads on a busy machine, 1.3 s with one). The
+    workflow jobs set their own threads (the rules' `threads`)."""
+    import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -23,8 +23,6 @@ from camrobust.quality.faithfulness import (
 from camrobust.quality.imputation import linear_impute
 from camrobust.seeding import derive_seed, torch_generator
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 # 18×18 images: (P − 1)·p/100 is never an integer for p = 10 … 90 (P = 324), so numpy's
 # percentile never lands exactly on a pixel value and both implementations keep the same pixels.
 SIZE, N = 18, 5

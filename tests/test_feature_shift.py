@@ -12,8 +12,6 @@ from camrobust.cam.store import load_cams, save_cams
 from camrobust.columns import KEY_COLUMNS
 from camrobust.metrics.table import per_image_table
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 def _model() -> nn.Module:
     torch.manual_seed(0)

@@ -16,8 +16,6 @@ from camrobust.models.glow import PRIOR_LOGS_BOUND, ActNorm, InvConv1x1, squeeze
 from camrobust.train.generative import load_generative, save_generative, train_glow
 from camrobust.train.settings import GlowSettings
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 def _random_glow(dtype: torch.dtype = torch.float32, spread: float = 0.02, **kwargs) -> Glow:
     """A small Glow on 8×8 images, initialised on data, then every parameter moved off its

@@ -19,9 +19,6 @@ from camrobust.models import (
 TARGET_SHAPES = {"cnn13": (128, 6), "resnet18": (512, 4), "vgg11_bn": (512, 4)}
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
 def _target_output(model: nn.Module, name: str, x: torch.Tensor) -> torch.Tensor:
     captured = {}
     layer = model.get_submodule(default_target_layer(name))

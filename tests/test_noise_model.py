@@ -58,11 +58,8 @@ def train_tiny_model() -> nn.Module:
     return model.eval()
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
 @pytest.fixture(scope="module")
-def tiny(one_thread):
+def tiny():
     """(trained model, test images, test labels)."""
     images, labels = shapes_subset(600, seed=1)
     return train_tiny_model(), images, labels

@@ -39,9 +39,6 @@ DEFAULTS = schema_defaults("regularizer")  # eps, xi, alpha, entmin
 VAT_DEFAULTS = schema_defaults("vat")  # and whiten
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
 @pytest.fixture(scope="module")
 def images() -> torch.Tensor:
     data = make_shapes(12, seed=3)["images"]

@@ -14,8 +14,6 @@ from camrobust.quality.noise import linf_noise
 from camrobust.quality.sensitivity import SENSITIVITY_METRICS, copy_scores, sensitivity
 from camrobust.seeding import derive_seed, torch_generator
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 LAYER = "4"  # the second conv block's ReLU: 8×8 maps for 16×16 images
 SIZE = 16
 N_IMAGES, N_SAMPLES, RADIUS, SEED = 4, 5, 0.1, 3

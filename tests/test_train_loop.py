@@ -59,9 +59,6 @@ def train(model: torch.nn.Module, **kwargs):
     return train_classifier(model, *splits, TrainSettings(**fields), **given)
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
 @pytest.fixture(scope="module")
 def data() -> dict[str, np.ndarray]:
     train, test = make_shapes(60, seed=0), make_shapes(20, seed=1)

@@ -21,9 +21,6 @@ from camrobust.train import REGULARIZERS, TrainSettings, train_classifier
 CLASSES = (CLASS_NAMES.index("circle"), CLASS_NAMES.index("cross"))
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
 def _two_classes(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     data = make_shapes(n, seed=seed)
     keep = np.isin(data["labels"], CLASSES)

@@ -24,9 +24,6 @@ def train(images: np.ndarray, **changes: object) -> tuple[VAE, list[dict]]:
     return train_vae(images, VAESettings(**{**TRAIN, **changes}), progress=False)
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
 def _tiny_vae() -> VAE:
     torch.manual_seed(0)
     return VAE(**TINY)

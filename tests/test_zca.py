@@ -10,8 +10,6 @@ from cifar_like import cifar_like
 
 from camrobust.data.zca import ZCAWhitening
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 @pytest.fixture(scope="module")
 def images() -> np.ndarray:
