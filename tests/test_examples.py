@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import json
 import math
 import os
 import re
+import runpy
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -36,6 +40,20 @@ def _python(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     )
 
 
+def _printed(run: Callable[[], object], argv: list[str]) -> str:
+    """What `run` prints, run in this process with `argv` as sys.argv and torch on one thread
+    (the module's `one_thread`, as a child with OMP_NUM_THREADS=1 would), the global torch RNG
+    restored afterwards. An exception fails the test, as a child's non-zero exit status would."""
+    import torch
+
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, torch.random.fork_rng():
+        patch.setattr(sys, "argv", argv)
+        with contextlib.redirect_stdout(out):
+            run()
+    return out.getvalue()
+
+
 def _within(pair: list[float], lo: float, hi: float) -> bool:
     """A [min, max] pair of finite numbers, ordered, inside [lo, hi]."""
     a, b = pair
@@ -47,11 +65,14 @@ TOUR_IMAGES = 16
 
 
 @pytest.fixture(scope="module")
-def tour() -> dict[str, dict]:
-    """examples/api_tour.py's printed steps, by name."""
-    done = _python("examples/api_tour.py", "--images", str(TOUR_IMAGES))
-    assert done.returncode == 0, done.stderr[-2000:]
-    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+def tour(one_thread) -> dict[str, dict]:
+    """examples/api_tour.py's printed steps, by name (the script run as __main__)."""
+    script = str(ROOT / "examples" / "api_tour.py")
+    stdout = _printed(
+        lambda: runpy.run_path(script, run_name="__main__"),
+        [script, "--images", str(TOUR_IMAGES)],
+    )
+    lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
     return {line["step"]: line for line in lines if line["step"] != "corrupt"} | {
         f"corrupt_{line['level']}": line for line in lines if line["step"] == "corrupt"
     }
@@ -111,14 +132,14 @@ def test_tour_stats_and_quality(tour):
         assert _within(faith[m], -1.0, 1.0), (m, faith[m])  # differences of probabilities
 
 
-def test_docs_api_code_blocks_run():
+def test_docs_api_code_blocks_run(one_thread):
     text = (ROOT / "docs" / "api.md").read_text()
     blocks = re.findall(r"^```python\n(.*?)^```", text, flags=re.M | re.S)
     assert len(blocks) >= 6
-    script = "\n".join(blocks)
-    done = _python("-c", script)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "flipped" in done.stdout and "robustness" in done.stdout
+    code = compile("\n".join(blocks), str(ROOT / "docs" / "api.md"), "exec")
+    # a script of its own: fresh globals, nothing of this module's names
+    stdout = _printed(lambda: exec(code, {"__name__": "__main__"}), ["-c"])
+    assert "flipped" in stdout and "robustness" in stdout
 
 
 @pytest.mark.parametrize("package", PACKAGES)

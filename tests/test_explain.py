@@ -3,10 +3,12 @@ prediction and each pair's similarity on every measure; its one-line errors; `ov
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +16,14 @@ import pytest
 import torch
 from PIL import Image
 
+from camrobust.cli import main
 from camrobust.metrics import MEASURES
 from camrobust.report.cam_grid import _cells, layout, overlay
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("gradcam", "layercam", "ablationcam")
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def camrobust(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -97,7 +102,9 @@ def test_one_row_per_noise_method_and_measure_and_the_grid(explained):
     assert grid.shape[:2] == (rows_px, cols_px)
 
 
-def test_errors_are_one_line_and_write_nothing(photo_and_checkpoint, tmp_path):
+def test_errors_are_one_line_and_write_nothing(
+    photo_and_checkpoint, tmp_path, monkeypatch, capfd, caplog
+):
     photo, checkpoint = photo_and_checkpoint
     cases = {
         "missing image": ([str(tmp_path / "nope.jpg"), "--model", "torchvision:resnet18"],
@@ -112,10 +119,18 @@ def test_errors_are_one_line_and_write_nothing(photo_and_checkpoint, tmp_path):
         "noise": ([str(photo), "--model", "torchvision:resnet18", "--noise", "blur:3"],
                   "camrobust explain: --noise 'blur:3': unknown family 'blur'; known: gaussian"),
     }  # fmt: skip
+    # The command's main in this process (the fixture above runs it as `python -m camrobust`):
+    # its exit status, and on the file descriptors everything else a child's stderr would hold,
+    # warnings and log records included.
+    monkeypatch.chdir(tmp_path)
     for case, (args, line) in cases.items():
-        done = camrobust("explain", *args, "--out", str(tmp_path / "out"), cwd=tmp_path)
-        errors = done.stderr.strip().splitlines()
-        assert done.returncode == 2 and len(errors) == 1, (case, done.stderr[-2000:])
+        with warnings.catch_warnings(record=True) as warned, caplog.at_level(logging.WARNING):
+            warnings.simplefilter("always")
+            status = main(["explain", *args, "--out", str(tmp_path / "out")])
+        stderr = capfd.readouterr().err
+        errors = stderr.strip().splitlines()
+        assert status == 2 and len(errors) == 1, (case, stderr[-2000:])
+        assert not warned and not caplog.records, (case, warned, caplog.records)
         assert errors[0].startswith(line), (case, errors[0])
         assert not (tmp_path / "out").exists(), case
 
