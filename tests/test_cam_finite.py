@@ -12,8 +12,6 @@ from camrobust.cam import METHODS, compute_cams, normalize_maps
 from camrobust.cam.store import load_cams, save_cams
 from camrobust.metrics import MEASURES, aggregate, per_image_table
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 SIZE = 64
 KEYS = {"dataset": "d", "model": "m", "arch": "m", "regularizer": "pretrained", "seed": "0",
         "noise": "n"}  # fmt: skip

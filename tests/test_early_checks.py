@@ -18,8 +18,6 @@ from camrobust.config import ConfigError, check_sizes, validate_config
 from camrobust.early import WIDE_LAYER_CHANNELS, cam_work, layer_channels, preflight
 from camrobust.plan import Plan
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 ROOT = Path(__file__).resolve().parents[1]
 WNIDS = ["n01440764", "n02102040", "n02979186", "n03000684", "n03028079"]
 

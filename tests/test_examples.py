@@ -42,7 +42,7 @@ def _python(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 def _printed(run: Callable[[], object], argv: list[str]) -> str:
     """What `run` prints, run in this process with `argv` as sys.argv and torch on one thread
-    (the module's `one_thread`, as a child with OMP_NUM_THREADS=1 would), the global torch RNG
+    (the session's `one_thread`, as a child with OMP_NUM_THREADS=1 would), the global torch RNG
     restored afterwards. An exception fails the test, as a child's non-zero exit status would."""
     import torch
 

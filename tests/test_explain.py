@@ -23,8 +23,6 @@ from camrobust.report.cam_grid import _cells, layout, overlay
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("gradcam", "layercam", "ablationcam")
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 def camrobust(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """`python -m camrobust ...` with this checkout's package."""

@@ -21,8 +21,6 @@ from camrobust.models import (
 from camrobust.models.pixel_space import IMAGENET_MEAN, IMAGENET_STD
 from camrobust.seeding import torch_generator
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 def _images(n: int, size: int, name: str = "images") -> torch.Tensor:
     return torch.rand(n, 3, size, size, generator=torch_generator("test_model_sources", name, n))
