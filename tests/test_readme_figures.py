@@ -96,7 +96,7 @@ def test_the_part_between_the_markers_is_replaced_and_nothing_else():
         rf.replace_between_markers("no markers", block)
 
 
-def test_the_stamp_names_the_last_commit_of_the_code(tmp_path):
+def test_the_stamp_names_the_last_commit_of_the_code(tmp_path, tmp_path_factory):
     """A later commit of the docs made the same run: the stamp keeps the code's commit, and says
     `+ local changes` only when the code differs from it."""
     import subprocess
@@ -122,6 +122,9 @@ def test_the_stamp_names_the_last_commit_of_the_code(tmp_path):
     assert f"code at commit `{code} + local changes`, " in rf.stamp(tmp_path)
     # a run made at an earlier commit names that commit, whatever the checkout holds now
     assert f"code at commit `{code}`, " in rf.stamp(tmp_path, at="HEAD~1")
+    # outside a git checkout (a copied tree) there is no commit to name: an error, not a stamp
+    with pytest.raises(SystemExit, match="no git checkout"):
+        rf.stamp(tmp_path_factory.mktemp("copied"))
 
 
 @pytest.mark.slow

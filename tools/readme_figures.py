@@ -139,7 +139,9 @@ def stamp(root: Path, at: str | None = None) -> str:
     git = ["git", "-C", str(root)]
     if at is None:
         log = [*git, "log", "-1", "--format=%h", "--", *CODE_PATHS]
-        version = subprocess.run(log, capture_output=True, text=True).stdout.strip() or "unknown"
+        version = subprocess.run(log, capture_output=True, text=True).stdout.strip()
+        if not version:  # a stamp without the commit would not say which code made the figures
+            raise SystemExit(f"readme_figures: {root} is no git checkout with commits of the code")
         status = [*git, "status", "--porcelain", "--", *CODE_PATHS]
         dirty = subprocess.run(status, capture_output=True, text=True).stdout.strip()
         version += " + local changes" if dirty else ""
