@@ -1,7 +1,8 @@
 """What the settings objects share: a config mapping held hashably, and one-line checks by key.
 
-The settings (`TrainSettings`, `AttackSettings`, `CamSettings`, ...) are frozen dataclasses built
-from the config slice a rule passes; a bad value fails when one is built, naming the config key.
+The settings (`TrainSettings`, `VAESettings`, `GlowSettings`, `AttackSettings`, ...) are frozen
+dataclasses built from the config slice a rule passes; a bad value fails when one is built, naming
+the config key.
 """
 
 from __future__ import annotations
